@@ -1,0 +1,7 @@
+"""JSON API v1: thin views — parse, call one service function, render."""
+
+from flask import Blueprint
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from cad.api import calls, incidents, meta, units  # noqa: E402,F401  (they register on `api`)

@@ -1,0 +1,250 @@
+"""The shapes of the JSON API v1 (requests strict, responses as served)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cad.domain.calls import CallDisposition, CallState, Channel
+from cad.domain.incidents import IncidentStatus, IncidentType
+from dispatch.units import UnitStatus, UnitType
+
+LocationSource = Literal["pidf-lo", "aml", "gps", "geocoded", "manual"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
+                              str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- shared pieces ------------------------------------------------------------
+
+class LocationIn(Request):
+    lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
+    lon: float = Field(ge=-180, le=180, description="WGS84 longitude")
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    source: LocationSource = "manual"
+
+
+class Location(Reply):
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+    source: str | None = None
+
+
+class TimedPosition(Reply):
+    lat: float
+    lon: float
+    at: datetime | None
+    accuracy_m: float | None = None
+
+
+# --- incidents -----------------------------------------------------------------
+
+class IncidentCreate(Request):
+    type: IncidentType
+    priority: int = Field(ge=1, le=4, description="1 most urgent … 4 least")
+    location: LocationIn | None = None
+    address: str | None = Field(default=None, min_length=1, max_length=255)
+    district: str | None = Field(default=None, max_length=120)
+    description: str | None = Field(default=None, max_length=4000)
+    caller_phone: str | None = Field(default=None, max_length=32)
+    caller_name: str | None = Field(default=None, max_length=120)
+    call_id: int | None = Field(default=None, ge=1, description="the call this incident comes from")
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> "IncidentCreate":
+        if self.location is None and not self.address and self.call_id is None:
+            raise ValueError("give a location or an address (or the call that has one)")
+        return self
+
+
+class IncidentStatusChange(Request):
+    status: Literal["closed", "cancelled"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class IncidentFilter(Query):
+    status: IncidentStatus | Literal["open"] | None = Field(
+        default=None, description="one status, or 'open' for new/dispatched/on_scene")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class Caller(Reply):
+    phone: str
+    name: str | None = None
+
+
+class AssignmentOut(Reply):
+    id: int
+    incident_id: int
+    incident_number: str
+    unit_id: int
+    callsign: str
+    active: bool
+    assigned_at: datetime
+    acknowledged_at: datetime | None
+    en_route_at: datetime | None
+    on_scene_at: datetime | None
+    cleared_at: datetime | None
+
+
+class TimelineEventOut(Reply):
+    id: int
+    kind: str
+    at: datetime
+    recorded_at: datetime
+    actor: str
+    unit_id: int | None
+    call_id: int | None
+    source: str | None
+    data: dict[str, object]
+
+
+class IncidentOut(Reply):
+    id: int
+    number: str
+    type: IncidentType
+    priority: int
+    status: IncidentStatus
+    location: Location | None
+    address: str | None
+    district: str | None
+    description: str | None
+    caller: Caller | None
+    created_at: datetime
+    closed_at: datetime | None
+    assignments: list[AssignmentOut]
+
+
+class IncidentDetail(IncidentOut):
+    timeline: list[TimelineEventOut]
+
+
+class AssignmentCreate(Request):
+    unit_id: int = Field(ge=1)
+
+
+class Recommendation(Reply):
+    unit_id: int
+    callsign: str
+    type: UnitType
+    agency: str
+    eta_s: float
+    distance_m: float
+    position_age_s: float | None
+    ranked_from: Literal["position", "station"]
+    reason: str | None
+    method: Literal["road", "geodesic"]
+
+
+class RecommendationList(Reply):
+    incident_id: int
+    unit_types: list[UnitType]
+    recommendations: list[Recommendation]
+
+
+# --- units -----------------------------------------------------------------------
+
+class Station(Reply):
+    id: int
+    name: str
+    lat: float
+    lon: float
+
+
+class UnitOut(Reply):
+    id: int
+    callsign: str
+    type: UnitType
+    agency: str
+    status: UnitStatus
+    position: TimedPosition | None
+    position_age_s: float | None
+    station: Station | None
+    capabilities: list[str]
+    incident_id: int | None = Field(description="the incident of the unit's active assignment")
+
+
+class UnitFilter(Query):
+    status: UnitStatus | None = None
+    type: UnitType | None = None
+
+
+class UnitStatusChange(Request):
+    status: Literal["acknowledged", "en_route", "on_scene", "transporting",
+                    "at_hospital", "available", "out_of_service"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
+# --- calls -----------------------------------------------------------------------
+
+class CallCreate(Request):
+    phone: str = Field(min_length=1, max_length=32)
+    name: str | None = Field(default=None, max_length=120)
+    channel: Channel = Channel.VOICE
+    location: LocationIn | None = None
+
+
+class CallDispositionIn(Request):
+    disposition: CallDisposition
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class CallFilter(Query):
+    state: CallState | Literal["active"] | None = Field(
+        default=None, description="one state, or 'active' for ringing/answered")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class EarlierCall(Reply):
+    id: int
+    received_at: datetime
+    channel: Channel
+    state: CallState
+    disposition: CallDisposition | None
+    incident_number: str | None
+
+
+class CallerFlagOut(Reply):
+    kind: CallDisposition
+    at: datetime
+    note: str | None
+    call_id: int | None
+
+
+class CallerHistory(Reply):
+    phone: str
+    name: str | None
+    calls_total: int
+    prank_flags: int
+    ghost_flags: int
+    flags: list[CallerFlagOut]
+    earlier_calls: list[EarlierCall]
+
+
+class CallOut(Reply):
+    id: int
+    state: CallState
+    channel: Channel
+    phone: str | None
+    caller_name: str | None
+    sip_call_id: str | None
+    received_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    location: Location | None
+    disposition: CallDisposition | None
+    incident_id: int | None
+    caller_history: CallerHistory | None

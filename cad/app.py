@@ -1,0 +1,47 @@
+"""create_app(config=None): extensions, blueprints, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from cad.config import REPO_ROOT, Settings
+from cad.db import db
+from cad.errors import register_error_handlers
+from dispatch.recommend import GeodesicTravelTimes
+
+MIGRATIONS = REPO_ROOT / "migrations"
+migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
+
+
+def create_app(config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(settings.flask_config())
+    app.config.update(config or {})
+    app.config["WARROOM"] = settings = _settings_with(app, settings)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(
+            parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    app.extensions["warroom.travel_times"] = GeodesicTravelTimes()
+
+    from cad.api import api
+
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    return app
+
+
+def _settings_with(app: Flask, settings: Settings) -> Settings:
+    """Keep Settings and Flask's own key for the database in step when a test overrides one."""
+    from dataclasses import replace
+
+    return replace(settings, database_url=app.config["SQLALCHEMY_DATABASE_URI"])

@@ -1,0 +1,142 @@
+"""The `warroom` command (also `flask --app wsgi …`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import inspect, select
+from werkzeug.security import generate_password_hash
+
+from cad import clock
+from cad.app import create_app
+from cad.auth import hash_token, new_token
+from cad.db import db
+from cad.models import Agency, Role, Unit, User
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
+def main() -> None:
+    """War Room 112: computer-aided dispatch for a 112 centre."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo/--no-demo", default=True, show_default=True,
+              help="seed the demo centre when the database is empty")
+@with_appcontext
+def serve(host: str, port: int, demo: bool) -> None:
+    """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP."""
+    from werkzeug.serving import run_simple
+
+    upgrade()
+    if demo and db.session.scalar(select(Agency.id).limit(1)) is None:
+        _print_seed()
+    settings = current_app.config["WARROOM"]
+    click.echo(f"War Room 112 on http://{host}:{port}/  database: {db.engine.url.render_as_string()}")
+    click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
+    click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+
+
+@main.group()
+def demo() -> None:
+    """The demo centre."""
+
+
+@demo.command("seed")
+@with_appcontext
+def demo_seed() -> None:
+    """Load agencies, stations, ~40 units, ~30 cameras and one user per role."""
+    if not inspect(db.engine).has_table("agencies"):
+        raise click.ClickException("no schema yet: run 'warroom db upgrade' first")
+    _print_seed()
+
+
+def _print_seed() -> None:
+    from cad.demo import seed_demo
+
+    settings = current_app.config["WARROOM"]
+    if not settings.roads_path:
+        raise click.ClickException("no road extract: set WARROOM_ROADS to an OSM extract (PBF or Overpass JSON)")
+    try:
+        report = seed_demo(db.session, settings.roads_path)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"demo centre on {settings.roads_path}: {report.agencies} agencies, {report.stations} stations, "
+               f"{report.units} units, {report.cameras} cameras")
+    click.echo("API tokens (shown once; 'warroom users token NAME' makes a new one):")
+    for username, token in report.tokens.items():
+        click.echo(f"  {username:<11} {token}")
+
+
+@main.group()
+def users() -> None:
+    """People who use the centre."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password", default=None, help="for the web consoles; hashed")
+@click.option("--display-name", default=None)
+@click.option("--unit", "callsign", default=None, help="crew: the unit they ride")
+@with_appcontext
+def users_create(name: str, role: str, password: str | None, display_name: str | None,
+                 callsign: str | None) -> None:
+    """Create a user and print their API token."""
+    if db.session.scalar(select(User).where(User.username == name)) is not None:
+        raise click.ClickException(f"user {name!r} exists; 'warroom users token {name}' gives a new token")
+    unit_id = None
+    if callsign:
+        unit = db.session.scalar(select(Unit).where(Unit.callsign == callsign))
+        if unit is None:
+            raise click.ClickException(f"no unit {callsign!r}")
+        unit_id = unit.id
+    token = new_token("wr")
+    db.session.add(User(username=name, display_name=display_name or name, role=Role(role),
+                        password_hash=generate_password_hash(password) if password else None,
+                        api_token_hash=hash_token(token), unit_id=unit_id, created_at=clock.now()))
+    db.session.commit()
+    click.echo(token)
+
+
+@users.command("token")
+@click.argument("name")
+@with_appcontext
+def users_token(name: str) -> None:
+    """Give a user a new API token (the old one stops working) and print it."""
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise click.ClickException(f"no user {name!r}")
+    token = new_token("wr")
+    user.api_token_hash = hash_token(token)
+    db.session.commit()
+    click.echo(token)
+
+
+@main.group()
+def units() -> None:
+    """Vehicles."""
+
+
+@units.command("token")
+@click.argument("callsign")
+@with_appcontext
+def units_token(callsign: str) -> None:
+    """Give a unit's GPS device a new token and print it."""
+    unit = db.session.scalar(select(Unit).where(Unit.callsign == callsign))
+    if unit is None:
+        raise click.ClickException(f"no unit {callsign!r}")
+    token = new_token("dev")
+    unit.device_token_hash = hash_token(token)
+    db.session.commit()
+    click.echo(token)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

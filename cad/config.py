@@ -1,0 +1,78 @@
+"""Settings.from_env(): the one reader of environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = REPO_ROOT / "instance"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_ROADS_FILES = ("balikpapan_kota.overpass.json", "poa_osm.pbf")
+
+
+def _default_roads() -> str:
+    for name in DEFAULT_ROADS_FILES:
+        if (SHARED_DATA / name).exists():
+            return str(SHARED_DATA / name)
+    return ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    instance_path: Path
+    roads_path: str
+    timezone: str = "Asia/Makassar"
+    incident_prefix: str = "MKS"
+    secret_key: str = "dev-only-change-me"
+    public_url: str = ""
+    sip_port: int = 5060
+    sip_allow: tuple[str, ...] = ("127.0.0.1",)
+    sip_overflow: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    position_stale_s: float = 120.0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        instance = Path(env.get("WARROOM_INSTANCE", str(DEFAULT_INSTANCE)))
+        default_db = f"sqlite:///{instance / 'warroom.sqlite'}"
+        return cls(
+            database_url=_normalise_db_url(env.get("DATABASE_URL", default_db)),
+            instance_path=instance,
+            roads_path=env.get("WARROOM_ROADS", _default_roads()),
+            timezone=env.get("WARROOM_TZ", "Asia/Makassar"),
+            incident_prefix=env.get("WARROOM_INCIDENT_PREFIX", "MKS"),
+            secret_key=env.get("SECRET_KEY", "dev-only-change-me"),
+            public_url=env.get("WARROOM_PUBLIC_URL", ""),
+            sip_port=int(env.get("WARROOM_SIP_PORT", "5060")),
+            sip_allow=tuple(
+                a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()
+            ),
+            sip_overflow=env.get("WARROOM_SIP_OVERFLOW", ""),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_from=env.get("TWILIO_FROM", ""),
+            position_stale_s=float(env.get("WARROOM_POSITION_STALE_S", "120")),
+        )
+
+    def flask_config(self) -> dict[str, object]:
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SECRET_KEY": self.secret_key,
+            "WARROOM": self,
+        }
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept the usual `postgres://` and `postgresql://` spellings; we drive psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

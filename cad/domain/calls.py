@@ -1,0 +1,77 @@
+"""Calls, their states, and what a call-taker can say a call was (pure)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+
+class CallState(StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+    WEB = "web"
+
+
+class CallDisposition(StrEnum):
+    """What the call turned out to be; `prank` and `ghost` flag the caller."""
+
+    INCIDENT = "incident"
+    PRANK = "prank"  # iseng: a joke or abusive call
+    GHOST = "ghost"  # silent/pocket call, nobody speaks
+    INFORMATION = "information"
+    WRONG_NUMBER = "wrong_number"
+
+
+FLAGGING_DISPOSITIONS = frozenset({CallDisposition.PRANK, CallDisposition.GHOST})
+
+C = CallState
+CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    C.RINGING: frozenset({C.ANSWERED, C.ABANDONED}),
+    C.ANSWERED: frozenset({C.ENDED}),
+    C.ENDED: frozenset(),
+    C.ABANDONED: frozenset(),
+}
+
+
+class IllegalCallTransition(ValueError):
+    def __init__(self, current: CallState, requested: CallState) -> None:
+        super().__init__(f"a call that is {current} cannot become {requested}")
+        self.current = current
+        self.requested = requested
+
+
+def change_call_state(current: CallState, requested: CallState) -> CallState:
+    if requested not in CALL_TRANSITIONS[current]:
+        raise IllegalCallTransition(current, requested)
+    return requested
+
+
+def end_state(current: CallState) -> CallState:
+    """A hang-up: `ended` after a call-taker answered, `abandoned` while still ringing."""
+    return change_call_state(current, C.ABANDONED if current is C.RINGING else C.ENDED)
+
+
+_PHONE_CHARS = re.compile(r"[\s\-().]")
+
+
+def normalise_phone(raw: str, country_code: str = "62") -> str:
+    """E.164 for Indonesian numbers as people write them: 0812… → +62812…; raises ValueError."""
+    value = _PHONE_CHARS.sub("", raw or "")
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    elif value.startswith("0"):
+        value = f"+{country_code}{value[1:]}"
+    elif value.isdigit() and value.startswith(country_code) and len(value) > 9:
+        value = "+" + value
+    if value.isdigit() and len(value) <= 6:  # short codes and internal extensions
+        return value
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+        raise ValueError(f"not a phone number: {raw!r}")
+    return value

@@ -1,0 +1,35 @@
+"""The kinds of event the incident timeline holds."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    CALL_RECEIVED = "call_received"
+    CALL_ANSWERED = "call_answered"
+    CALL_ENDED = "call_ended"
+    CALL_ABANDONED = "call_abandoned"
+    CALL_LINKED = "call_linked"
+    CALL_FLAGGED = "call_flagged"
+    INCIDENT_CREATED = "incident_created"
+    INCIDENT_UPDATED = "incident_updated"
+    INCIDENT_DISPATCHED = "incident_dispatched"
+    INCIDENT_ON_SCENE = "incident_on_scene"
+    INCIDENT_REOPENED = "incident_new"
+    INCIDENT_CLOSED = "incident_closed"
+    INCIDENT_CANCELLED = "incident_cancelled"
+    UNIT_ASSIGNED = "unit_assigned"
+    UNIT_NOTIFIED = "unit_notified"
+    UNIT_ACKNOWLEDGED = "unit_acknowledged"
+    UNIT_EN_ROUTE = "unit_en_route"
+    UNIT_ON_SCENE = "unit_on_scene"
+    UNIT_TRANSPORTING = "unit_transporting"
+    UNIT_AT_HOSPITAL = "unit_at_hospital"
+    UNIT_CLEARED = "unit_cleared"
+    UNIT_STATUS_CHANGED = "unit_status_changed"
+
+
+def incident_status_event(status: str) -> EventKind:
+    """The event that records an incident reaching `status`."""
+    return EventKind(f"incident_{status}")

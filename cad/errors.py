@@ -1,0 +1,109 @@
+"""Domain errors of the spine and the one JSON error shape they become.
+
+`{"error": {"code": "...", "message": "...", "field": "..."}}` for every 4xx and 5xx
+under /api/ and the other machine-facing endpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cad.domain.calls import IllegalCallTransition
+from cad.domain.incidents import IllegalIncidentTransition
+from dispatch.units import IllegalUnitTransition
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, a stable code, and the field it is about."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None, *, code: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class InvalidInput(ApiError):
+    status, code = 400, "invalid"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class UnitUnavailable(Conflict):
+    code = "unit_unavailable"
+
+
+#: Named errors of the pure packages and the status they answer with.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str | None]] = {
+    IllegalUnitTransition: (409, "illegal_transition", "status"),
+    IllegalIncidentTransition: (409, "illegal_transition", "status"),
+    IllegalCallTransition: (409, "illegal_transition", "state"),
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    response = jsonify(error_body(code, message, field))
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message, error.field)
+
+    for exc_type, (status, code, field) in DOMAIN_ERRORS.items():
+        def _domain(error: Exception, status: int = status, code: str = code,
+                    field: str | None = field) -> Response:
+            return error_response(status, code, str(error), field)
+
+        app.register_error_handler(exc_type, _domain)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response | HTTPException:
+        if not _wants_json():
+            return error
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(error.code or 500, code, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/gps/", "/telephony/"))

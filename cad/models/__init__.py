@@ -1,0 +1,11 @@
+"""All tables; import from here."""
+
+from cad.models.calls import Call, Caller, CallerFlag
+from cad.models.fleet import Camera, CongestionReading, Position
+from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
+from cad.models.organisation import Agency, Role, Station, Unit, User
+
+__all__ = [
+    "Agency", "Assignment", "Call", "Caller", "CallerFlag", "Camera", "CongestionReading",
+    "Incident", "IncidentSequence", "Position", "Role", "Station", "TimelineEvent", "Unit", "User",
+]

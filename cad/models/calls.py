@@ -1,0 +1,57 @@
+"""Callers, their calls, and the flags call-takers put on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cad.db import UTCDateTime, db
+from cad.domain.calls import CallDisposition, CallState, Channel
+from cad.models._types import enum_column
+
+
+class Caller(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "callers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(120))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Call(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("callers.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "call_channel"))
+    state: Mapped[CallState] = mapped_column(enum_column(CallState, "call_state"))
+    sip_call_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    disposition: Mapped[CallDisposition | None] = mapped_column(
+        enum_column(CallDisposition, "call_disposition")
+    )
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    lon: Mapped[float | None] = mapped_column(sa.Float)
+    location_accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
+    location_source: Mapped[str | None] = mapped_column(sa.String(16))
+    located_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    caller: Mapped[Caller | None] = relationship()
+
+
+class CallerFlag(db.Model):  # type: ignore[name-defined]
+    """A mark on a phone number (prank, ghost call), kept with the call that earned it."""
+
+    __tablename__ = "caller_flags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[int] = mapped_column(sa.ForeignKey("callers.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(sa.ForeignKey("calls.id"))
+    kind: Mapped[CallDisposition] = mapped_column(enum_column(CallDisposition, "caller_flag_kind"))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

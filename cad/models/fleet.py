@@ -1,0 +1,51 @@
+"""Where units have been, the cameras that watch the roads, and what they saw."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cad.db import UTCDateTime, db
+
+
+class Position(db.Model):  # type: ignore[name-defined]
+    """A GPS fix of a unit, kept as history (also fixes that arrived late and out of order)."""
+
+    __tablename__ = "positions"
+    __table_args__ = (sa.UniqueConstraint("unit_id", "fix_at", name="one_fix_per_instant"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    lat: Mapped[float] = mapped_column(sa.Float)
+    lon: Mapped[float] = mapped_column(sa.Float)
+    fix_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
+    speed_mps: Mapped[float | None] = mapped_column(sa.Float)
+    bearing_deg: Mapped[float | None] = mapped_column(sa.Float)
+    battery_pct: Mapped[float | None] = mapped_column(sa.Float)
+    source: Mapped[str] = mapped_column(sa.String(16), default="gps")
+
+
+class Camera(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "cameras"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    lat: Mapped[float] = mapped_column(sa.Float)
+    lon: Mapped[float] = mapped_column(sa.Float)
+    heading_deg: Mapped[float | None] = mapped_column(sa.Float)
+    radius_m: Mapped[float] = mapped_column(sa.Float, default=80.0)
+    district: Mapped[str | None] = mapped_column(sa.String(120))
+
+
+class CongestionReading(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "congestion_readings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    camera_id: Mapped[int] = mapped_column(sa.ForeignKey("cameras.id"), index=True)
+    level: Mapped[str] = mapped_column(sa.String(8))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    camera: Mapped[Camera] = relationship()

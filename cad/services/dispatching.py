@@ -1,0 +1,184 @@
+"""Use cases of dispatch: recommend units, assign one, move a unit through its statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from cad import clock
+from cad.auth import actor_of
+from cad.domain.incidents import (
+    OPEN_STATUSES, IncidentStatus, change_incident_status, status_after_unit_released,
+)
+from cad.domain.timeline import EventKind, incident_status_event
+from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
+from cad.events import publish_after_commit
+from cad.models import Assignment, Incident, Role, Unit, User
+from cad.services.incidents import get_incident
+from cad.timeline import record_event
+from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
+from dispatch.units import (
+    TIMELINE_EVENT_FOR_STATUS, UnitStatus, UnitType, change_unit_status,
+)
+
+#: Assignment columns stamped when a unit reaches a status.
+_STAMP = {UnitStatus.ACKNOWLEDGED: "acknowledged_at", UnitStatus.EN_ROUTE: "en_route_at",
+          UnitStatus.ON_SCENE: "on_scene_at"}
+
+
+def get_unit(session: Session, unit_id: int, field: str = "unit_id") -> Unit:
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound(f"no unit {unit_id}", field)
+    return unit
+
+
+def list_units(session: Session, status: str | None = None, unit_type: str | None = None) -> list[Unit]:
+    query = select(Unit).options(joinedload(Unit.agency), joinedload(Unit.station)).order_by(Unit.callsign)
+    if status:
+        query = query.where(Unit.status == UnitStatus(status))
+    if unit_type:
+        query = query.where(Unit.type == UnitType(unit_type))
+    return list(session.scalars(query))
+
+
+def active_assignments(session: Session, unit_ids: list[int]) -> dict[int, Assignment]:
+    if not unit_ids:
+        return {}
+    rows = session.scalars(select(Assignment).where(Assignment.active, Assignment.unit_id.in_(unit_ids)))
+    return {a.unit_id: a for a in rows}
+
+
+def recommend_units(session: Session, incident_id: int, estimator: TravelTimes, *,
+                    stale_after_s: float, now: datetime | None = None,
+                    limit: int = 10) -> tuple[Incident, tuple[UnitType, ...], list[Ranked]]:
+    incident = get_incident(session, incident_id)
+    if incident.status not in OPEN_STATUSES:
+        raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
+    if incident.lat is None or incident.lon is None:
+        raise Conflict(f"incident {incident.number} has no location to measure from; "
+                       "set one first", "location")
+    types = capable_types(str(incident.type))
+    units = session.scalars(select(Unit).options(joinedload(Unit.agency), joinedload(Unit.station))
+                            .where(Unit.status == UnitStatus.AVAILABLE, Unit.type.in_(types)))
+    candidates = [
+        Candidate(
+            unit_id=u.id, callsign=u.callsign, unit_type=u.type, agency=u.agency.code,
+            position=(u.lat, u.lon) if u.lat is not None and u.lon is not None else None,
+            position_at=u.position_at,
+            station=(u.station.lat, u.station.lon) if u.station is not None else None,
+        )
+        for u in units
+    ]
+    ranked = rank_candidates((incident.lat, incident.lon), candidates, estimator,
+                             now=now or clock.now(), stale_after_s=stale_after_s, limit=limit)
+    return incident, types, ranked
+
+
+def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) -> Assignment:
+    """Send a unit. Exactly one of two dispatchers racing for the same unit wins: the unit row
+    moves `available → assigned` in one conditional UPDATE, and a partial unique index allows
+    one active assignment per unit."""
+    incident = get_incident(session, incident_id)
+    if incident.status not in OPEN_STATUSES:
+        raise Conflict(f"incident {incident.number} is {incident.status}; open it again first",
+                       "incident_id")
+    now, actor = clock.now(), actor_of(user)
+    taken = session.execute(
+        sa.update(Unit).where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
+        .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        session.rollback()
+        unit = get_unit(session, unit_id)
+        raise UnitUnavailable(f"unit {unit.callsign} is {unit.status}, not available", "unit_id")
+    assignment = Assignment(incident_id=incident.id, unit_id=unit_id, active=True,
+                            assigned_at=now, assigned_by_id=user.id)
+    session.add(assignment)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise UnitUnavailable("the unit was assigned elsewhere at the same moment", "unit_id") from None
+    record_event(session, EventKind.UNIT_ASSIGNED, at=now, actor=actor, incident_id=incident.id,
+                 unit_id=unit_id, data={"assignment_id": assignment.id})
+    _move_incident(session, incident, IncidentStatus.NEW, IncidentStatus.DISPATCHED, actor, now)
+    publish_after_commit(session, "assignment", {"id": assignment.id, "incident_id": incident.id,
+                                                 "unit_id": unit_id})
+    publish_after_commit(session, "unit", {"id": unit_id, "status": UnitStatus.ASSIGNED})
+    session.commit()
+    return assignment
+
+
+def _move_incident(session: Session, incident: Incident, current: IncidentStatus,
+                   new: IncidentStatus, actor: str, at: datetime) -> None:
+    """Conditional move: only the writer that still sees `current` records the change."""
+    if current == new:
+        return
+    change_incident_status(current, new)
+    moved = session.execute(
+        sa.update(Incident).where(Incident.id == incident.id, Incident.status == current)
+        .values(status=new).execution_options(synchronize_session=False)
+    ).rowcount
+    if moved == 1:
+        record_event(session, incident_status_event(new), at=at, actor=actor, incident_id=incident.id)
+        publish_after_commit(session, "incident", {"id": incident.id, "status": new})
+
+
+def set_unit_status(session: Session, unit_id: int, requested: UnitStatus, user: User,
+                    reason: str | None = None) -> Unit:
+    """A crew or dispatcher moves a unit; the incident and its timeline follow."""
+    unit = get_unit(session, unit_id)
+    if user.role is Role.CREW and user.unit_id != unit.id:
+        raise Forbidden("a crew member changes only their own unit's status", "unit_id")
+    if requested is UnitStatus.ASSIGNED:
+        raise InvalidInput("a unit becomes 'assigned' by an assignment", "status")
+    current = unit.status
+    new = change_unit_status(current, requested)
+    now, actor = clock.now(), actor_of(user)
+    moved = session.execute(
+        sa.update(Unit).where(Unit.id == unit.id, Unit.status == current)
+        .values(status=new, status_changed_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        session.rollback()
+        raise Conflict(f"unit {unit.callsign} changed status meanwhile; reload and try again", "status")
+    assignment = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
+    data = {"from": str(current), "to": str(new), **({"reason": reason} if reason else {})}
+    if assignment is None:
+        record_event(session, EventKind.UNIT_STATUS_CHANGED, at=now, actor=actor, unit_id=unit.id, data=data)
+    else:
+        _follow_assignment(session, assignment, current, new, actor, now, data)
+    publish_after_commit(session, "unit", {"id": unit.id, "status": new})
+    session.commit()
+    session.refresh(unit)
+    return unit
+
+
+def _follow_assignment(session: Session, assignment: Assignment, current: UnitStatus, new: UnitStatus,
+                       actor: str, now: datetime, data: dict[str, str]) -> None:
+    incident = assignment.incident
+    if current is UnitStatus.ASSIGNED and new is UnitStatus.EN_ROUTE:
+        # driving off acknowledges the assignment
+        assignment.acknowledged_at = now
+        record_event(session, EventKind.UNIT_ACKNOWLEDGED, at=now, actor=actor, incident_id=incident.id,
+                     unit_id=assignment.unit_id, data={"implied_by": "en_route"})
+    if new in _STAMP:
+        setattr(assignment, _STAMP[new], now)
+    record_event(session, EventKind(TIMELINE_EVENT_FOR_STATUS[new]), at=now, actor=actor,
+                 incident_id=incident.id, unit_id=assignment.unit_id, data=data)
+    if new is UnitStatus.ON_SCENE:
+        if incident.status is IncidentStatus.DISPATCHED:
+            _move_incident(session, incident, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE, actor, now)
+    elif new is UnitStatus.AVAILABLE:
+        assignment.active, assignment.cleared_at = False, now
+        session.flush()
+        others = [a for a in incident.assignments if a.active and a.id != assignment.id]
+        reached = any(a.on_scene_at is not None for a in incident.assignments)
+        after = status_after_unit_released(incident.status, len(others), reached)
+        _move_incident(session, incident, incident.status, after, actor, now)

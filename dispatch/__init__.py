@@ -1,0 +1,1 @@
+"""Dispatch core: unit status machine, recommendation, positions, timers (pure, no Flask)."""

@@ -1,0 +1,147 @@
+"""Recommendation: the capable units ranked by travel time to the incident (pure).
+
+Travel times come from a `TravelTimes` estimator: the road router once it is loaded,
+or `GeodesicTravelTimes` (straight-line distance × a detour factor at a city speed)
+when no road graph is configured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Mapping, Protocol, Sequence
+
+from geopy.distance import geodesic
+
+from dispatch.units import UnitType
+
+LatLon = tuple[float, float]
+T = UnitType
+
+#: Which unit types can answer which incident type (first listed = first choice).
+CAPABLE_UNIT_TYPES: dict[str, tuple[UnitType, ...]] = {
+    "kebakaran": (T.FIRE_ENGINE, T.WATER_TANKER, T.RESCUE),
+    "medis": (T.HOME_CARE, T.AMBULANCE),
+    "kecelakaan": (T.AMBULANCE, T.POLICE, T.RESCUE, T.HOME_CARE),
+    "penyelamatan": (T.RESCUE, T.FIRE_ENGINE),
+    "bencana": (T.RESCUE, T.FIRE_ENGINE, T.WATER_TANKER, T.AMBULANCE),
+    "keamanan": (T.POLICE,),
+    "lainnya": tuple(UnitType),
+}
+
+
+class TravelEstimate(Protocol):
+    @property
+    def eta_s(self) -> float: ...
+    @property
+    def distance_m(self) -> float: ...
+    @property
+    def reachable(self) -> bool: ...
+
+
+class TravelTimes(Protocol):
+    method: Literal["road", "geodesic"]
+
+    def travel_times_to(
+        self, target: LatLon, sources: Sequence[LatLon], profile: str
+    ) -> Sequence[TravelEstimate]: ...
+
+
+@dataclass(frozen=True)
+class StraightLineEstimate:
+    eta_s: float
+    distance_m: float
+    reachable: bool = True
+
+
+@dataclass(frozen=True)
+class GeodesicTravelTimes:
+    """Distance along the ellipsoid × `detour_factor`, driven at `speed_kmh`."""
+
+    speed_kmh: float = 30.0
+    detour_factor: float = 1.35
+    method: Literal["road", "geodesic"] = "geodesic"
+
+    def travel_times_to(
+        self, target: LatLon, sources: Sequence[LatLon], profile: str
+    ) -> list[StraightLineEstimate]:
+        out = []
+        for source in sources:
+            metres = geodesic(source, target).meters * self.detour_factor
+            out.append(StraightLineEstimate(metres / (self.speed_kmh / 3.6), metres))
+        return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    unit_id: int
+    callsign: str
+    unit_type: UnitType
+    agency: str
+    position: LatLon | None
+    position_at: datetime | None
+    station: LatLon | None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    unit_id: int
+    callsign: str
+    type: UnitType
+    agency: str
+    eta_s: float
+    distance_m: float
+    position_age_s: float | None
+    ranked_from: Literal["position", "station"]
+    reason: str | None
+    method: Literal["road", "geodesic"]
+
+
+def origin_of(
+    candidate: Candidate, now: datetime, stale_after_s: float
+) -> tuple[LatLon | None, Literal["position", "station"], str | None, float | None]:
+    """Where to measure a unit from: its live fix when fresh, else its station (and why)."""
+    age = (now - candidate.position_at).total_seconds() if candidate.position_at else None
+    if candidate.position is not None and age is not None and age <= stale_after_s:
+        return candidate.position, "position", None, max(age, 0.0)
+    reason = ("no GPS fix received" if candidate.position is None or age is None
+              else f"last GPS fix is {int(age)} s old (stale after {int(stale_after_s)} s)")
+    if candidate.station is None:
+        return None, "station", reason + "; no station either", age
+    return candidate.station, "station", reason + "; ranked from its station", age
+
+
+def capable_types(incident_type: str, table: Mapping[str, Sequence[UnitType]] = CAPABLE_UNIT_TYPES) -> tuple[UnitType, ...]:
+    return tuple(table.get(incident_type, table["lainnya"]))
+
+
+def rank_candidates(
+    target: LatLon,
+    candidates: Sequence[Candidate],
+    estimator: TravelTimes,
+    *,
+    now: datetime,
+    stale_after_s: float,
+    limit: int = 10,
+) -> list[Ranked]:
+    """Candidates by ETA (then distance, then callsign); units with no origin or no road are left out."""
+    by_type: dict[UnitType, list[tuple[Candidate, LatLon, Literal["position", "station"], str | None, float | None]]] = {}
+    for candidate in candidates:
+        origin, ranked_from, reason, age = origin_of(candidate, now, stale_after_s)
+        if origin is not None:
+            by_type.setdefault(candidate.unit_type, []).append((candidate, origin, ranked_from, reason, age))
+    ranked: list[Ranked] = []
+    for unit_type, group in by_type.items():
+        estimates = estimator.travel_times_to(target, [g[1] for g in group], str(unit_type))
+        for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates):
+            if not est.reachable or not math.isfinite(est.eta_s):
+                continue
+            ranked.append(Ranked(
+                unit_id=candidate.unit_id, callsign=candidate.callsign, type=candidate.unit_type,
+                agency=candidate.agency, eta_s=round(est.eta_s, 1), distance_m=round(est.distance_m, 1),
+                position_age_s=None if age is None else round(age, 1), ranked_from=ranked_from,
+                reason=reason, method=estimator.method,
+            ))
+    ranked.sort(key=lambda r: (r.eta_s, r.distance_m, r.callsign))
+    return ranked[:limit]

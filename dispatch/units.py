@@ -1,0 +1,90 @@
+"""Unit types and the unit status state machine (pure)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UnitType(StrEnum):
+    FIRE_ENGINE = "fire_engine"
+    RESCUE = "rescue"
+    WATER_TANKER = "water_tanker"
+    HOME_CARE = "home_care"
+    AMBULANCE = "ambulance"
+    POLICE = "police"
+
+
+class UnitStatus(StrEnum):
+    AVAILABLE = "available"
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    TRANSPORTING = "transporting"
+    AT_HOSPITAL = "at_hospital"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+S = UnitStatus
+
+#: Every legal move. A unit that is committed to an incident may always be released
+#: back to `available` (cleared, or the dispatcher cancels); only a free unit goes out
+#: of service, and a crew that skips "acknowledged" and drives off acknowledges by doing so.
+UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
+    S.AVAILABLE: frozenset({S.ASSIGNED, S.OUT_OF_SERVICE}),
+    S.ASSIGNED: frozenset({S.ACKNOWLEDGED, S.EN_ROUTE, S.AVAILABLE}),
+    S.ACKNOWLEDGED: frozenset({S.EN_ROUTE, S.AVAILABLE}),
+    S.EN_ROUTE: frozenset({S.ON_SCENE, S.AVAILABLE}),
+    S.ON_SCENE: frozenset({S.TRANSPORTING, S.AVAILABLE}),
+    S.TRANSPORTING: frozenset({S.AT_HOSPITAL, S.AVAILABLE}),
+    S.AT_HOSPITAL: frozenset({S.AVAILABLE}),
+    S.OUT_OF_SERVICE: frozenset({S.AVAILABLE}),
+}
+
+#: Statuses in which a unit is committed to an incident (has an active assignment).
+COMMITTED = frozenset({S.ASSIGNED, S.ACKNOWLEDGED, S.EN_ROUTE, S.ON_SCENE, S.TRANSPORTING, S.AT_HOSPITAL})
+
+#: Statuses a crew or dispatcher may request through the status endpoint
+#: (`assigned` only comes from an assignment).
+REQUESTABLE = frozenset(UnitStatus) - {S.ASSIGNED}
+
+
+class IllegalUnitTransition(ValueError):
+    """A status change the state machine does not allow."""
+
+    def __init__(self, current: UnitStatus, requested: UnitStatus) -> None:
+        allowed = ", ".join(sorted(UNIT_TRANSITIONS[current])) or "none"
+        super().__init__(
+            f"a unit that is {current} cannot become {requested} (allowed: {allowed})"
+        )
+        self.current = current
+        self.requested = requested
+
+
+def parse_unit_status(value: object) -> UnitStatus:
+    """The status named by `value`, or ValueError listing the valid ones."""
+    try:
+        return UnitStatus(str(value))
+    except ValueError:
+        raise ValueError(
+            f"unknown unit status {value!r}; expected one of {', '.join(UnitStatus)}"
+        ) from None
+
+
+def change_unit_status(current: UnitStatus, requested: UnitStatus) -> UnitStatus:
+    """The new status, or IllegalUnitTransition when the move is not allowed."""
+    if requested not in UNIT_TRANSITIONS[current]:
+        raise IllegalUnitTransition(current, requested)
+    return requested
+
+
+#: The timeline event recorded when a unit reaches a status while on an incident.
+TIMELINE_EVENT_FOR_STATUS: dict[UnitStatus, str] = {
+    S.ASSIGNED: "unit_assigned",
+    S.ACKNOWLEDGED: "unit_acknowledged",
+    S.EN_ROUTE: "unit_en_route",
+    S.ON_SCENE: "unit_on_scene",
+    S.TRANSPORTING: "unit_transporting",
+    S.AT_HOSPITAL: "unit_at_hospital",
+    S.AVAILABLE: "unit_cleared",
+}
