@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
+from werkzeug.routing import IntegerConverter
 
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
@@ -18,6 +20,14 @@ MIGRATIONS = REPO_ROOT / "migrations"
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` path ids beyond a 32-bit row id are 404, not an overflow in the driver."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2_147_483_647)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path))
@@ -25,10 +35,10 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.config.update(config or {})
     app.config["WARROOM"] = settings = _settings_with(app, settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
-        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(
-            parents=True, exist_ok=True)
+        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
     migrate.init_app(app, db)
     app.extensions["warroom.travel_times"] = GeodesicTravelTimes()

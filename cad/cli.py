@@ -26,8 +26,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--demo/--no-demo", default=True, show_default=True,
-              help="seed the demo centre when the database is empty")
+@click.option(
+    "--demo/--no-demo", default=True, show_default=True, help="seed the demo centre when the database is empty"
+)
 @with_appcontext
 def serve(host: str, port: int, demo: bool) -> None:
     """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP."""
@@ -67,8 +68,10 @@ def _print_seed() -> None:
         report = seed_demo(db.session, settings.roads_path)
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"demo centre on {settings.roads_path}: {report.agencies} agencies, {report.stations} stations, "
-               f"{report.units} units, {report.cameras} cameras")
+    click.echo(
+        f"demo centre on {settings.roads_path}: {report.agencies} agencies, {report.stations} stations, "
+        f"{report.units} units, {report.cameras} cameras"
+    )
     click.echo("API tokens (shown once; 'warroom users token NAME' makes a new one):")
     for username, token in report.tokens.items():
         click.echo(f"  {username:<11} {token}")
@@ -86,8 +89,7 @@ def users() -> None:
 @click.option("--display-name", default=None)
 @click.option("--unit", "callsign", default=None, help="crew: the unit they ride")
 @with_appcontext
-def users_create(name: str, role: str, password: str | None, display_name: str | None,
-                 callsign: str | None) -> None:
+def users_create(name: str, role: str, password: str | None, display_name: str | None, callsign: str | None) -> None:
     """Create a user and print their API token."""
     if db.session.scalar(select(User).where(User.username == name)) is not None:
         raise click.ClickException(f"user {name!r} exists; 'warroom users token {name}' gives a new token")
@@ -98,9 +100,17 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
             raise click.ClickException(f"no unit {callsign!r}")
         unit_id = unit.id
     token = new_token("wr")
-    db.session.add(User(username=name, display_name=display_name or name, role=Role(role),
-                        password_hash=generate_password_hash(password) if password else None,
-                        api_token_hash=hash_token(token), unit_id=unit_id, created_at=clock.now()))
+    db.session.add(
+        User(
+            username=name,
+            display_name=display_name or name,
+            role=Role(role),
+            password_hash=generate_password_hash(password) if password else None,
+            api_token_hash=hash_token(token),
+            unit_id=unit_id,
+            created_at=clock.now(),
+        )
+    )
     db.session.commit()
     click.echo(token)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-_source: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+_source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def now() -> datetime:
@@ -15,4 +15,4 @@ def now() -> datetime:
 def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); `None` restores the wall clock."""
     global _source
-    _source = source or (lambda: datetime.now(timezone.utc))
+    _source = source or (lambda: datetime.now(UTC))

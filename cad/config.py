@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
@@ -39,7 +39,7 @@ class Settings:
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         instance = Path(env.get("WARROOM_INSTANCE", str(DEFAULT_INSTANCE)))
         default_db = f"sqlite:///{instance / 'warroom.sqlite'}"
@@ -52,9 +52,7 @@ class Settings:
             secret_key=env.get("SECRET_KEY", "dev-only-change-me"),
             public_url=env.get("WARROOM_PUBLIC_URL", ""),
             sip_port=int(env.get("WARROOM_SIP_PORT", "5060")),
-            sip_allow=tuple(
-                a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()
-            ),
+            sip_allow=tuple(a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()),
             sip_overflow=env.get("WARROOM_SIP_OVERFLOW", ""),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
@@ -74,5 +72,5 @@ def _normalise_db_url(url: str) -> str:
     """Accept the usual `postgres://` and `postgresql://` spellings; we drive psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url

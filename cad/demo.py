@@ -25,18 +25,25 @@ STATION_ROADS = MAIN_ROADS | {"residential", "unclassified"}
 
 #: agency code, name, station names, units: (type, count, callsign prefix)
 AGENCIES = [
-    ("damkar", "Dinas Pemadam Kebakaran dan Penyelamatan",
-     ["Pos Damkar Pusat", "Pos Damkar Utara", "Pos Damkar Selatan", "Pos Damkar Timur"],
-     [(UnitType.FIRE_ENGINE, 12, "DMK"), (UnitType.WATER_TANKER, 4, "TNK"), (UnitType.RESCUE, 4, "RSC")]),
-    ("homecare", "Home Care Dottorota",
-     ["Puskesmas Kota", "Puskesmas Pantai", "Puskesmas Bukit"],
-     [(UnitType.HOME_CARE, 10, "HC")]),
-    ("ambulans", "Ambulans Gawat Darurat (PSC 119)",
-     ["RSUD Kota", "RS Bhayangkara"],
-     [(UnitType.AMBULANCE, 5, "AMB")]),
-    ("polisi", "Kepolisian Resor Kota",
-     ["Polsek Kota", "Polsek Pantai", "Polsek Bukit"],
-     [(UnitType.POLICE, 6, "POL")]),
+    (
+        "damkar",
+        "Dinas Pemadam Kebakaran dan Penyelamatan",
+        ["Pos Damkar Pusat", "Pos Damkar Utara", "Pos Damkar Selatan", "Pos Damkar Timur"],
+        [(UnitType.FIRE_ENGINE, 12, "DMK"), (UnitType.WATER_TANKER, 4, "TNK"), (UnitType.RESCUE, 4, "RSC")],
+    ),
+    (
+        "homecare",
+        "Home Care Dottorota",
+        ["Puskesmas Kota", "Puskesmas Pantai", "Puskesmas Bukit"],
+        [(UnitType.HOME_CARE, 10, "HC")],
+    ),
+    ("ambulans", "Ambulans Gawat Darurat (PSC 119)", ["RSUD Kota", "RS Bhayangkara"], [(UnitType.AMBULANCE, 5, "AMB")]),
+    (
+        "polisi",
+        "Kepolisian Resor Kota",
+        ["Polsek Kota", "Polsek Pantai", "Polsek Bukit"],
+        [(UnitType.POLICE, 6, "POL")],
+    ),
 ]
 
 CAPABILITIES = {
@@ -86,14 +93,13 @@ def road_points(path: str) -> tuple[list[RoadPoint], list[tuple[RoadPoint, str]]
         if highway not in STATION_ROADS:
             continue
         name = way.tags.get("name", "")
-        for node_id, lat, lon in zip(way.node_ids, way.lats, way.lons):
+        for node_id, lat, lon in zip(way.node_ids, way.lats, way.lons, strict=True):
             if lat != lat or lon != lon:  # NaN: node outside the extract
                 continue
             points.setdefault(node_id, RoadPoint(lat, lon, name, highway))
             if highway in MAIN_ROADS and name:
                 names_at.setdefault(node_id, set()).add(name)
-    junctions = [(points[n], " / ".join(sorted(names)[:2])) for n, names in sorted(names_at.items())
-                 if len(names) >= 2]
+    junctions = [(points[n], " / ".join(sorted(names)[:2])) for n, names in sorted(names_at.items()) if len(names) >= 2]
     return [points[n] for n in sorted(points)], junctions
 
 
@@ -111,8 +117,12 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
     points, junctions = road_points(roads_path)
     if len(points) < 50:
         raise RuntimeError(f"{roads_path} has too few road nodes ({len(points)}) for a demo")
-    bbox = (min(p.lat for p in points), min(p.lon for p in points),
-            max(p.lat for p in points), max(p.lon for p in points))
+    bbox = (
+        min(p.lat for p in points),
+        min(p.lon for p in points),
+        max(p.lat for p in points),
+        max(p.lon for p in points),
+    )
     main = [p for p in points if p.highway in MAIN_ROADS] or points
     now = clock.now()
     stations_n = units_n = 0
@@ -123,9 +133,10 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
         stations = []
         for station_name in station_names:
             spot = rng.choice(main)
-            label = f"Jl. {spot.name}" if spot.name and not spot.name.lower().startswith(("jl", "jalan", "gang")) else spot.name
-            station = Station(agency=agency, name=station_name, lat=spot.lat, lon=spot.lon,
-                              address=label or None)
+            label = spot.name
+            if label and not label.lower().startswith(("jl", "jalan", "gang")):
+                label = f"Jl. {label}"
+            station = Station(agency=agency, name=station_name, lat=spot.lat, lon=spot.lon, address=label or None)
             session.add(station)
             stations.append(station)
         stations_n += len(stations)
@@ -136,31 +147,53 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
                 token = new_token("dev")
                 device_tokens[callsign] = token
                 fresh = rng.random() < 0.85
-                session.add(Unit(
-                    callsign=callsign, type=unit_type, agency=agency, station=station,
-                    capabilities=CAPABILITIES[unit_type], crew_size=4 if unit_type is UnitType.FIRE_ENGINE else 2,
-                    device_token_hash=hash_token(token), status_changed_at=now,
-                    lat=station.lat + rng.uniform(-0.0004, 0.0004),
-                    lon=station.lon + rng.uniform(-0.0004, 0.0004),
-                    position_at=now - timedelta(seconds=rng.uniform(5, 60) if fresh else rng.uniform(900, 7200)),
-                    position_accuracy_m=rng.choice([5.0, 8.0, 12.0, 25.0]),
-                ))
+                session.add(
+                    Unit(
+                        callsign=callsign,
+                        type=unit_type,
+                        agency=agency,
+                        station=station,
+                        capabilities=CAPABILITIES[unit_type],
+                        crew_size=4 if unit_type is UnitType.FIRE_ENGINE else 2,
+                        device_token_hash=hash_token(token),
+                        status_changed_at=now,
+                        lat=station.lat + rng.uniform(-0.0004, 0.0004),
+                        lon=station.lon + rng.uniform(-0.0004, 0.0004),
+                        position_at=now - timedelta(seconds=rng.uniform(5, 60) if fresh else rng.uniform(900, 7200)),
+                        position_accuracy_m=rng.choice([5.0, 8.0, 12.0, 25.0]),
+                    )
+                )
                 units_n += 1
     cameras = rng.sample(junctions, min(30, len(junctions)))
     if len(cameras) < 30:  # few named junctions: fill with points on main roads
         cameras += [(p, p.name or p.highway) for p in rng.sample(main, min(len(main), 30 - len(cameras)))]
     for n, (spot, label) in enumerate(cameras, start=1):
-        session.add(Camera(code=f"CAM-{n:03d}", name=f"CCTV {label}"[:120], lat=spot.lat, lon=spot.lon,
-                           heading_deg=None, radius_m=80.0, district=district_of(spot.lat, spot.lon, bbox)))
+        session.add(
+            Camera(
+                code=f"CAM-{n:03d}",
+                name=f"CCTV {label}"[:120],
+                lat=spot.lat,
+                lon=spot.lon,
+                heading_deg=None,
+                radius_m=80.0,
+                district=district_of(spot.lat, spot.lon, bbox),
+            )
+        )
     session.flush()
     crew_unit = session.scalar(select(Unit).where(Unit.callsign == "DMK-01"))
     tokens = {}
     for username, display, role in DEMO_USERS:
         token = new_token("wr")
         tokens[username] = token
-        session.add(User(username=username, display_name=display, role=role,
-                         api_token_hash=hash_token(token), created_at=now,
-                         unit_id=crew_unit.id if role is Role.CREW and crew_unit else None))
+        session.add(
+            User(
+                username=username,
+                display_name=display,
+                role=role,
+                api_token_hash=hash_token(token),
+                created_at=now,
+                unit_id=crew_unit.id if role is Role.CREW and crew_unit else None,
+            )
+        )
     session.commit()
     return SeedReport(len(AGENCIES), stations_n, units_n, len(cameras), tokens, device_tokens)
-

@@ -25,8 +25,9 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, field: str | None = None, *, code: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, code: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -86,8 +87,8 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(error.status, error.code, error.message, error.field)
 
     for exc_type, (status, code, field) in DOMAIN_ERRORS.items():
-        def _domain(error: Exception, status: int = status, code: str = code,
-                    field: str | None = field) -> Response:
+
+        def _domain(error: Exception, status: int = status, code: str = code, field: str | None = field) -> Response:
             return error_response(status, code, str(error), field)
 
         app.register_error_handler(exc_type, _domain)

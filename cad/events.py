@@ -3,11 +3,13 @@ out to Server-Sent-Event subscribers in this process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -34,10 +36,8 @@ class EventBus:
         with self._lock:
             subscribers = list(self._subscribers)
         for q in subscribers:
-            try:
+            with contextlib.suppress(queue.Full):  # a stalled browser must not stall the centre
                 q.put_nowait(change)
-            except queue.Full:  # a stalled browser must not stall the centre
-                pass
 
     def subscribe(self) -> queue.Queue[Change]:
         q: queue.Queue[Change] = queue.Queue(self._backlog)

@@ -60,6 +60,9 @@ def _refuse_delete(*_args: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_bulk(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
-            and state.bind_mapper.class_ is TimelineEvent:
+    if (
+        (state.is_update or state.is_delete)
+        and state.bind_mapper is not None
+        and state.bind_mapper.class_ is TimelineEvent
+    ):
         raise TimelineIsAppendOnly("timeline events are never updated or deleted")

@@ -8,15 +8,17 @@ when no road graph is configured.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Mapping, Protocol, Sequence
+from typing import Literal, Protocol
 
 from geopy.distance import geodesic
 
 from dispatch.units import UnitType
 
 LatLon = tuple[float, float]
+RankedFrom = Literal["position", "station"]
 T = UnitType
 
 #: Which unit types can answer which incident type (first listed = first choice).
@@ -43,9 +45,7 @@ class TravelEstimate(Protocol):
 class TravelTimes(Protocol):
     method: Literal["road", "geodesic"]
 
-    def travel_times_to(
-        self, target: LatLon, sources: Sequence[LatLon], profile: str
-    ) -> Sequence[TravelEstimate]: ...
+    def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> Sequence[TravelEstimate]: ...
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class GeodesicTravelTimes:
     detour_factor: float = 1.35
     method: Literal["road", "geodesic"] = "geodesic"
 
-    def travel_times_to(
-        self, target: LatLon, sources: Sequence[LatLon], profile: str
-    ) -> list[StraightLineEstimate]:
+    def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[StraightLineEstimate]:
         out = []
         for source in sources:
             metres = geodesic(source, target).meters * self.detour_factor
@@ -93,26 +91,31 @@ class Ranked:
     eta_s: float
     distance_m: float
     position_age_s: float | None
-    ranked_from: Literal["position", "station"]
+    ranked_from: RankedFrom
     reason: str | None
     method: Literal["road", "geodesic"]
 
 
 def origin_of(
     candidate: Candidate, now: datetime, stale_after_s: float
-) -> tuple[LatLon | None, Literal["position", "station"], str | None, float | None]:
+) -> tuple[LatLon | None, RankedFrom, str | None, float | None]:
     """Where to measure a unit from: its live fix when fresh, else its station (and why)."""
     age = (now - candidate.position_at).total_seconds() if candidate.position_at else None
     if candidate.position is not None and age is not None and age <= stale_after_s:
         return candidate.position, "position", None, max(age, 0.0)
-    reason = ("no GPS fix received" if candidate.position is None or age is None
-              else f"last GPS fix is {int(age)} s old (stale after {int(stale_after_s)} s)")
+    reason = (
+        "no GPS fix received"
+        if candidate.position is None or age is None
+        else f"last GPS fix is {int(age)} s old (stale after {int(stale_after_s)} s)"
+    )
     if candidate.station is None:
         return None, "station", reason + "; no station either", age
     return candidate.station, "station", reason + "; ranked from its station", age
 
 
-def capable_types(incident_type: str, table: Mapping[str, Sequence[UnitType]] = CAPABLE_UNIT_TYPES) -> tuple[UnitType, ...]:
+def capable_types(
+    incident_type: str, table: Mapping[str, Sequence[UnitType]] = CAPABLE_UNIT_TYPES
+) -> tuple[UnitType, ...]:
     return tuple(table.get(incident_type, table["lainnya"]))
 
 
@@ -126,7 +129,7 @@ def rank_candidates(
     limit: int = 10,
 ) -> list[Ranked]:
     """Candidates by ETA (then distance, then callsign); units with no origin or no road are left out."""
-    by_type: dict[UnitType, list[tuple[Candidate, LatLon, Literal["position", "station"], str | None, float | None]]] = {}
+    by_type: dict[UnitType, list[tuple[Candidate, LatLon, RankedFrom, str | None, float | None]]] = {}
     for candidate in candidates:
         origin, ranked_from, reason, age = origin_of(candidate, now, stale_after_s)
         if origin is not None:
@@ -134,14 +137,22 @@ def rank_candidates(
     ranked: list[Ranked] = []
     for unit_type, group in by_type.items():
         estimates = estimator.travel_times_to(target, [g[1] for g in group], str(unit_type))
-        for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates):
+        for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates, strict=True):
             if not est.reachable or not math.isfinite(est.eta_s):
                 continue
-            ranked.append(Ranked(
-                unit_id=candidate.unit_id, callsign=candidate.callsign, type=candidate.unit_type,
-                agency=candidate.agency, eta_s=round(est.eta_s, 1), distance_m=round(est.distance_m, 1),
-                position_age_s=None if age is None else round(age, 1), ranked_from=ranked_from,
-                reason=reason, method=estimator.method,
-            ))
+            ranked.append(
+                Ranked(
+                    unit_id=candidate.unit_id,
+                    callsign=candidate.callsign,
+                    type=candidate.unit_type,
+                    agency=candidate.agency,
+                    eta_s=round(est.eta_s, 1),
+                    distance_m=round(est.distance_m, 1),
+                    position_age_s=None if age is None else round(age, 1),
+                    ranked_from=ranked_from,
+                    reason=reason,
+                    method=estimator.method,
+                )
+            )
     ranked.sort(key=lambda r: (r.eta_s, r.distance_m, r.callsign))
     return ranked[:limit]

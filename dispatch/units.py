@@ -54,9 +54,7 @@ class IllegalUnitTransition(ValueError):
 
     def __init__(self, current: UnitStatus, requested: UnitStatus) -> None:
         allowed = ", ".join(sorted(UNIT_TRANSITIONS[current])) or "none"
-        super().__init__(
-            f"a unit that is {current} cannot become {requested} (allowed: {allowed})"
-        )
+        super().__init__(f"a unit that is {current} cannot become {requested} (allowed: {allowed})")
         self.current = current
         self.requested = requested
 
@@ -66,9 +64,7 @@ def parse_unit_status(value: object) -> UnitStatus:
     try:
         return UnitStatus(str(value))
     except ValueError:
-        raise ValueError(
-            f"unknown unit status {value!r}; expected one of {', '.join(UnitStatus)}"
-        ) from None
+        raise ValueError(f"unknown unit status {value!r}; expected one of {', '.join(UnitStatus)}") from None
 
 
 def change_unit_status(current: UnitStatus, requested: UnitStatus) -> UnitStatus:

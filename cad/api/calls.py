@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cad.api import api, render, schemas as s
+from cad.api import api, render
+from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.auth import actor_of
 from cad.db import db
@@ -21,50 +22,100 @@ def _with_history(call: Any) -> dict[str, Any]:
     return render.call(call, history)
 
 
-@operation(api, "/calls", "GET", summary="Calls, newest first", roles=READERS, query=s.CallFilter,
-           response=list[s.CallOut])
+@operation(
+    api, "/calls", "GET", summary="Calls, newest first", roles=READERS, query=s.CallFilter, response=list[s.CallOut]
+)
 def list_calls(user: User, query: s.CallFilter) -> list[dict[str, Any]]:
     return [render.call(c, None) for c in calls.list_calls(db.session, query.state, query.limit)]
 
 
-@operation(api, "/calls", "POST", summary="Log a call by hand (a line outside the SIP agent)",
-           roles=TAKERS, body=s.CallCreate, response=s.CallOut, status=201)
+@operation(
+    api,
+    "/calls",
+    "POST",
+    summary="Log a call by hand (a line outside the SIP agent)",
+    roles=TAKERS,
+    body=s.CallCreate,
+    response=s.CallOut,
+    status=201,
+)
 def create_call(user: User, body: s.CallCreate) -> dict[str, Any]:
     fix = None
     if body.location is not None:
         fix = Fix(body.location.lat, body.location.lon, body.location.accuracy_m, body.location.source)
-    call = calls.register_call(db.session, phone=calls.phone_or_error(body.phone, "phone"),
-                               channel=body.channel, name=body.name, fix=fix, actor=actor_of(user))
+    call = calls.register_call(
+        db.session,
+        phone=calls.phone_or_error(body.phone, "phone"),
+        channel=body.channel,
+        name=body.name,
+        fix=fix,
+        actor=actor_of(user),
+    )
     return _with_history(call)
 
 
-@operation(api, "/calls/<int:call_id>", "GET", summary="One call, with the caller's history",
-           roles=READERS, response=s.CallOut, errors=(404,))
+@operation(
+    api,
+    "/calls/<int:call_id>",
+    "GET",
+    summary="One call, with the caller's history",
+    roles=READERS,
+    response=s.CallOut,
+    errors=(404,),
+)
 def get_call(user: User, call_id: int) -> dict[str, Any]:
     return _with_history(calls.get_call(db.session, call_id))
 
 
-@operation(api, "/calls/<int:call_id>/answer", "POST", summary="A call-taker picks up",
-           roles=TAKERS, response=s.CallOut, errors=(404, 409))
+@operation(
+    api,
+    "/calls/<int:call_id>/answer",
+    "POST",
+    summary="A call-taker picks up",
+    roles=TAKERS,
+    response=s.CallOut,
+    errors=(404, 409),
+)
 def answer_call(user: User, call_id: int) -> dict[str, Any]:
     return _with_history(calls.answer_call(db.session, call_id, user))
 
 
-@operation(api, "/calls/<int:call_id>/end", "POST", summary="The call ends",
-           roles=TAKERS, response=s.CallOut, errors=(404, 409))
+@operation(
+    api,
+    "/calls/<int:call_id>/end",
+    "POST",
+    summary="The call ends",
+    roles=TAKERS,
+    response=s.CallOut,
+    errors=(404, 409),
+)
 def end_call(user: User, call_id: int) -> dict[str, Any]:
     return _with_history(calls.end_call(db.session, call_id, actor_of(user)))
 
 
-@operation(api, "/calls/<int:call_id>/disposition", "POST",
-           summary="Say what the call was (prank and ghost flag the number)", roles=TAKERS,
-           body=s.CallDispositionIn, response=s.CallOut, errors=(404,))
+@operation(
+    api,
+    "/calls/<int:call_id>/disposition",
+    "POST",
+    summary="Say what the call was (prank and ghost flag the number)",
+    roles=TAKERS,
+    body=s.CallDispositionIn,
+    response=s.CallOut,
+    errors=(404,),
+)
 def set_disposition(user: User, call_id: int, body: s.CallDispositionIn) -> dict[str, Any]:
     return _with_history(calls.set_disposition(db.session, call_id, body.disposition, body.note, user))
 
 
-@operation(api, "/callers/<phone>", "GET", summary="What the centre knows of a phone number",
-           roles=READERS, response=s.CallerHistory, errors=(400, 404))
+@operation(
+    api,
+    "/callers/<phone>",
+    "GET",
+    summary="What the centre knows of a phone number",
+    roles=READERS,
+    response=s.CallerHistory,
+    errors=(400, 404),
+)
 def caller(user: User, phone: str) -> dict[str, Any]:
     record = calls.caller_record_by_phone(db.session, calls.phone_or_error(phone, "phone"))
     return render.caller_history(record)

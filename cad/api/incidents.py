@@ -7,7 +7,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from cad.api import api, render, schemas as s
+from cad.api import api, render
+from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
@@ -20,8 +21,17 @@ READERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 DISPATCHERS = (Role.DISPATCHER, Role.ADMIN)
 
 
-@operation(api, "/incidents", "POST", summary="Create an incident", roles=WRITERS,
-           body=s.IncidentCreate, response=s.IncidentOut, status=201, errors=(404, 409))
+@operation(
+    api,
+    "/incidents",
+    "POST",
+    summary="Create an incident",
+    roles=WRITERS,
+    body=s.IncidentCreate,
+    response=s.IncidentOut,
+    status=201,
+    errors=(404, 409),
+)
 def create_incident(user: User, body: s.IncidentCreate) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     fix = None
@@ -29,54 +39,97 @@ def create_incident(user: User, body: s.IncidentCreate) -> dict[str, Any]:
         loc = body.location
         fix = Fix(loc.lat, loc.lon, loc.accuracy_m, loc.source)
     new = incidents.NewIncident(
-        type=body.type, priority=body.priority, fix=fix, address=body.address, district=body.district,
-        description=body.description, caller_phone=body.caller_phone, caller_name=body.caller_name,
+        type=body.type,
+        priority=body.priority,
+        fix=fix,
+        address=body.address,
+        district=body.district,
+        description=body.description,
+        caller_phone=body.caller_phone,
+        caller_name=body.caller_name,
         call_id=body.call_id,
     )
-    incident = incidents.create_incident(db.session, new, user, prefix=settings.incident_prefix,
-                                         tz=settings.timezone)
+    incident = incidents.create_incident(db.session, new, user, prefix=settings.incident_prefix, tz=settings.timezone)
     return render.incident(incident)
 
 
-@operation(api, "/incidents", "GET", summary="List incidents (most urgent first)", roles=READERS,
-           query=s.IncidentFilter, response=list[s.IncidentOut])
+@operation(
+    api,
+    "/incidents",
+    "GET",
+    summary="List incidents (most urgent first)",
+    roles=READERS,
+    query=s.IncidentFilter,
+    response=list[s.IncidentOut],
+)
 def list_incidents(user: User, query: s.IncidentFilter) -> list[dict[str, Any]]:
     return [render.incident(i) for i in incidents.list_incidents(db.session, query.status, query.limit)]
 
 
-@operation(api, "/incidents/<int:incident_id>", "GET", summary="One incident with its timeline",
-           roles=READERS, response=s.IncidentDetail, errors=(404,))
+@operation(
+    api,
+    "/incidents/<int:incident_id>",
+    "GET",
+    summary="One incident with its timeline",
+    roles=READERS,
+    response=s.IncidentDetail,
+    errors=(404,),
+)
 def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     incident = incidents.get_incident(db.session, incident_id)
-    timeline = list(db.session.scalars(
-        select(TimelineEvent).where(TimelineEvent.incident_id == incident.id)
-        .order_by(TimelineEvent.at, TimelineEvent.id)))
+    timeline = list(
+        db.session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident.id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+    )
     return render.incident(incident, timeline)
 
 
-@operation(api, "/incidents/<int:incident_id>/status", "POST", summary="Close or cancel an incident",
-           roles=DISPATCHERS, body=s.IncidentStatusChange, response=s.IncidentOut, errors=(404, 409))
+@operation(
+    api,
+    "/incidents/<int:incident_id>/status",
+    "POST",
+    summary="Close or cancel an incident",
+    roles=DISPATCHERS,
+    body=s.IncidentStatusChange,
+    response=s.IncidentOut,
+    errors=(404, 409),
+)
 def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusChange) -> dict[str, Any]:
-    incident = incidents.finish_incident(db.session, incident_id, IncidentStatus(body.status),
-                                         body.reason, user)
+    incident = incidents.finish_incident(db.session, incident_id, IncidentStatus(body.status), body.reason, user)
     return render.incident(incident)
 
 
-@operation(api, "/incidents/<int:incident_id>/recommendations", "GET",
-           summary="Capable available units ranked by travel time", roles=(Role.CALL_TAKER, *DISPATCHERS),
-           response=s.RecommendationList, errors=(404, 409))
+@operation(
+    api,
+    "/incidents/<int:incident_id>/recommendations",
+    "GET",
+    summary="Capable available units ranked by travel time",
+    roles=(Role.CALL_TAKER, *DISPATCHERS),
+    response=s.RecommendationList,
+    errors=(404, 409),
+)
 def recommendations(user: User, incident_id: int) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     incident, types, ranked = dispatching.recommend_units(
-        db.session, incident_id, current_app.extensions["warroom.travel_times"],
-        stale_after_s=settings.position_stale_s)
-    return {"incident_id": incident.id, "unit_types": list(types),
-            "recommendations": [vars(r) for r in ranked]}
+        db.session, incident_id, current_app.extensions["warroom.travel_times"], stale_after_s=settings.position_stale_s
+    )
+    return {"incident_id": incident.id, "unit_types": list(types), "recommendations": [vars(r) for r in ranked]}
 
 
-@operation(api, "/incidents/<int:incident_id>/assignments", "POST", summary="Send a unit",
-           roles=DISPATCHERS, body=s.AssignmentCreate, response=s.AssignmentOut, status=201,
-           errors=(404, 409))
+@operation(
+    api,
+    "/incidents/<int:incident_id>/assignments",
+    "POST",
+    summary="Send a unit",
+    roles=DISPATCHERS,
+    body=s.AssignmentCreate,
+    response=s.AssignmentOut,
+    status=201,
+    errors=(404, 409),
+)
 def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, Any]:
     assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user)
     return render.assignment(assignment)

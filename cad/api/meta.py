@@ -26,5 +26,8 @@ def health() -> Response:
 
 @operation(api, "/events", "GET", summary="Server-Sent Events: every change a console needs")
 def events(user: User) -> Response:
-    return Response(stream_with_context(bus.stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(bus.stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

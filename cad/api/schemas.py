@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cad.domain.calls import CallDisposition, CallState, Channel
 from cad.domain.incidents import IncidentStatus, IncidentType
 from dispatch.units import UnitStatus, UnitType
 
+#: Row ids fit a 32-bit signed integer column on every backend.
+MAX_ID = 2_147_483_647
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
 LocationSource = Literal["pidf-lo", "aml", "gps", "geocoded", "manual"]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
-                              str_strip_whitespace=True)
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
 
 class Query(BaseModel):
@@ -28,6 +31,7 @@ class Reply(BaseModel):
 
 
 # --- shared pieces ------------------------------------------------------------
+
 
 class LocationIn(Request):
     lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
@@ -52,6 +56,7 @@ class TimedPosition(Reply):
 
 # --- incidents -----------------------------------------------------------------
 
+
 class IncidentCreate(Request):
     type: IncidentType
     priority: int = Field(ge=1, le=4, description="1 most urgent … 4 least")
@@ -61,10 +66,10 @@ class IncidentCreate(Request):
     description: str | None = Field(default=None, max_length=4000)
     caller_phone: str | None = Field(default=None, max_length=32)
     caller_name: str | None = Field(default=None, max_length=120)
-    call_id: int | None = Field(default=None, ge=1, description="the call this incident comes from")
+    call_id: RowId | None = Field(default=None, description="the call this incident comes from")
 
     @model_validator(mode="after")
-    def _somewhere(self) -> "IncidentCreate":
+    def _somewhere(self) -> IncidentCreate:
         if self.location is None and not self.address and self.call_id is None:
             raise ValueError("give a location or an address (or the call that has one)")
         return self
@@ -75,10 +80,24 @@ class IncidentStatusChange(Request):
     reason: str | None = Field(default=None, max_length=500)
 
 
+def _one_of(value: str | None, choices: list[str]) -> str | None:
+    if value is not None and value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}")
+    return value
+
+
 class IncidentFilter(Query):
-    status: IncidentStatus | Literal["open"] | None = Field(
-        default=None, description="one status, or 'open' for new/dispatched/on_scene")
+    status: str | None = Field(
+        default=None,
+        description="a status, or 'open' for new/dispatched/on_scene",
+        json_schema_extra={"enum": [*IncidentStatus, "open"]},
+    )
     limit: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        return _one_of(value, [*IncidentStatus, "open"])
 
 
 class Caller(Reply):
@@ -133,7 +152,7 @@ class IncidentDetail(IncidentOut):
 
 
 class AssignmentCreate(Request):
-    unit_id: int = Field(ge=1)
+    unit_id: RowId
 
 
 class Recommendation(Reply):
@@ -156,6 +175,7 @@ class RecommendationList(Reply):
 
 
 # --- units -----------------------------------------------------------------------
+
 
 class Station(Reply):
     id: int
@@ -183,12 +203,14 @@ class UnitFilter(Query):
 
 
 class UnitStatusChange(Request):
-    status: Literal["acknowledged", "en_route", "on_scene", "transporting",
-                    "at_hospital", "available", "out_of_service"]
+    status: Literal[
+        "acknowledged", "en_route", "on_scene", "transporting", "at_hospital", "available", "out_of_service"
+    ]
     reason: str | None = Field(default=None, max_length=500)
 
 
 # --- calls -----------------------------------------------------------------------
+
 
 class CallCreate(Request):
     phone: str = Field(min_length=1, max_length=32)
@@ -203,9 +225,17 @@ class CallDispositionIn(Request):
 
 
 class CallFilter(Query):
-    state: CallState | Literal["active"] | None = Field(
-        default=None, description="one state, or 'active' for ringing/answered")
+    state: str | None = Field(
+        default=None,
+        description="a state, or 'active' for ringing/answered",
+        json_schema_extra={"enum": [*CallState, "active"]},
+    )
     limit: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        return _one_of(value, [*CallState, "active"])
 
 
 class EarlierCall(Reply):

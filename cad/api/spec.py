@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -77,11 +78,21 @@ def operation(
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         prefix = bp.url_prefix or ""
-        OPERATIONS.append(Operation(
-            endpoint=f"{bp.name}.{fn.__name__}", rule=prefix + rule, method=method.lower(),
-            summary=summary, tag=bp.name, roles=allowed, body=body, query=query,
-            response=response, status=status, errors=errors,
-        ))
+        OPERATIONS.append(
+            Operation(
+                endpoint=f"{bp.name}.{fn.__name__}",
+                rule=prefix + rule,
+                method=method.lower(),
+                summary=summary,
+                tag=bp.name,
+                roles=allowed,
+                body=body,
+                query=query,
+                response=response,
+                status=status,
+                errors=errors,
+            )
+        )
         return view
 
     return decorate
@@ -90,8 +101,12 @@ def operation(
 def parse_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)
     if not request.mimetype == "application/json":
-        raise InvalidInput("send the body as JSON with 'Content-Type: application/json'",
-                           "body", code="unsupported_media_type", status=415)
+        raise InvalidInput(
+            "send the body as JSON with 'Content-Type: application/json'",
+            "body",
+            code="unsupported_media_type",
+            status=415,
+        )
     try:
         json.loads(raw or b"")
     except (ValueError, UnicodeDecodeError) as error:
@@ -118,8 +133,25 @@ def _invalid(error: ValidationError) -> InvalidInput:
 # --- OpenAPI -----------------------------------------------------------------
 
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
-_STATUS_TEXT = {400: "Invalid input", 401: "No or bad bearer token", 403: "Role not allowed",
-                404: "Not found", 409: "Conflict with the current state", 415: "Not JSON"}
+_STATUS_TEXT = {
+    400: "Invalid input",
+    401: "No or bad bearer token",
+    403: "Role not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    415: "Not JSON",
+}
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent rather than null: drop the null branch and a null default."""
+    schema = {k: v for k, v in prop.items() if k not in ("anyOf", "default", "title")}
+    for branch in prop.get("anyOf", []):
+        if branch.get("type") != "null":
+            schema = {**branch, **schema}
+    if prop.get("default") is not None:
+        schema["default"] = prop["default"]
+    return schema
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
@@ -141,24 +173,37 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             continue
         path = _PATH_PARAM.sub(r"{\2}", op.rule)
         parameters = [
-            {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer" if conv == "int" else "string"}}
+            {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
             for conv, name in _PATH_PARAM.findall(op.rule)
         ]
         if op.query is not None:
-            qschema = op.query.model_json_schema()
+            qschema = op.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            models.update(qschema.pop("$defs", {}))
             for name, prop in qschema.get("properties", {}).items():
-                parameters.append({"name": name, "in": "query",
-                                   "required": name in qschema.get("required", []),
-                                   "schema": prop, "description": prop.get("description", "")})
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in qschema.get("required", []),
+                        "schema": _query_schema(prop),
+                        "description": prop.get("description", ""),
+                    }
+                )
         responses: dict[str, Any] = {
-            str(op.status): {"description": "OK",
-                             **({"content": {"application/json": {"schema": schema_of(op.response)}}}
-                                if op.response is not None else {})},
+            str(op.status): {
+                "description": "OK",
+                **(
+                    {"content": {"application/json": {"schema": schema_of(op.response)}}}
+                    if op.response is not None
+                    else {}
+                ),
+            },
         }
         for code in sorted({401, 403, *((400,) if op.body or op.query else ()), *op.errors}):
-            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"),
-                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            responses[str(code)] = {
+                "description": _STATUS_TEXT.get(code, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         entry: dict[str, Any] = {
             "operationId": op.endpoint.replace(".", "_"),
             "summary": op.summary,
@@ -169,23 +214,36 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             "responses": responses,
         }
         if op.body is not None:
-            entry["requestBody"] = {"required": True,
-                                    "content": {"application/json": {"schema": schema_of(op.body)}}}
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema_of(op.body)}}}
         paths.setdefault(path, {})[op.method] = entry
 
     models["Error"] = {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"],
-                                 "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                                "field": {"type": ["string", "null"]}}}},
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            }
+        },
         "example": error_body("not_found", "no unit 9", "unit_id"),
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "War Room 112 API", "version": "1",
-                 "description": "Computer-aided dispatch for a 112 centre. Times are UTC (ISO 8601)."},
+        "info": {
+            "title": "War Room 112 API",
+            "version": "1",
+            "description": "Computer-aided dispatch for a 112 centre. Times are UTC (ISO 8601).",
+        },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(models.items())),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": dict(sorted(models.items())),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cad import clock
-from cad.api import api, render, schemas as s
+from cad.api import api, render
+from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
 from cad.models import Role, User
@@ -15,8 +16,14 @@ from dispatch.units import UnitStatus
 STATUS_SETTERS = (Role.DISPATCHER, Role.CREW, Role.ADMIN)
 
 
-@operation(api, "/units", "GET", summary="All units with status and live position",
-           query=s.UnitFilter, response=list[s.UnitOut])
+@operation(
+    api,
+    "/units",
+    "GET",
+    summary="All units with status and live position",
+    query=s.UnitFilter,
+    response=list[s.UnitOut],
+)
 def list_units(user: User, query: s.UnitFilter) -> list[dict[str, Any]]:
     units = dispatching.list_units(db.session, query.status, query.type)
     active = dispatching.active_assignments(db.session, [u.id for u in units])
@@ -31,8 +38,16 @@ def get_unit(user: User, unit_id: int) -> dict[str, Any]:
     return render.unit(unit, clock.now(), active[unit.id].incident_id if unit.id in active else None)
 
 
-@operation(api, "/units/<int:unit_id>/status", "POST", summary="Change a unit's status",
-           roles=STATUS_SETTERS, body=s.UnitStatusChange, response=s.UnitOut, errors=(404, 409))
+@operation(
+    api,
+    "/units/<int:unit_id>/status",
+    "POST",
+    summary="Change a unit's status",
+    roles=STATUS_SETTERS,
+    body=s.UnitStatusChange,
+    response=s.UnitOut,
+    errors=(404, 409),
+)
 def change_unit_status(user: User, unit_id: int, body: s.UnitStatusChange) -> dict[str, Any]:
     unit = dispatching.set_unit_status(db.session, unit_id, UnitStatus(body.status), user, body.reason)
     active = dispatching.active_assignments(db.session, [unit.id])

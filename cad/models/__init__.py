@@ -6,6 +6,19 @@ from cad.models.incidents import Assignment, Incident, IncidentSequence, Timelin
 from cad.models.organisation import Agency, Role, Station, Unit, User
 
 __all__ = [
-    "Agency", "Assignment", "Call", "Caller", "CallerFlag", "Camera", "CongestionReading",
-    "Incident", "IncidentSequence", "Position", "Role", "Station", "TimelineEvent", "Unit", "User",
+    "Agency",
+    "Assignment",
+    "Call",
+    "Caller",
+    "CallerFlag",
+    "Camera",
+    "CongestionReading",
+    "Incident",
+    "IncidentSequence",
+    "Position",
+    "Role",
+    "Station",
+    "TimelineEvent",
+    "Unit",
+    "User",
 ]

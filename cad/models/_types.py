@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from enum import Enum
-import sqlalchemy as sa
 
+import sqlalchemy as sa
 
 
 def enum_column(enum: type[Enum], name: str) -> sa.Enum:
@@ -18,4 +18,3 @@ def enum_column(enum: type[Enum], name: str) -> sa.Enum:
         values_callable=lambda e: [str(m.value) for m in e],
         validate_strings=True,
     )
-

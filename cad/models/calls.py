@@ -32,9 +32,7 @@ class Call(db.Model):  # type: ignore[name-defined]
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
-    disposition: Mapped[CallDisposition | None] = mapped_column(
-        enum_column(CallDisposition, "call_disposition")
-    )
+    disposition: Mapped[CallDisposition | None] = mapped_column(enum_column(CallDisposition, "call_disposition"))
     lat: Mapped[float | None] = mapped_column(sa.Float)
     lon: Mapped[float | None] = mapped_column(sa.Float)
     location_accuracy_m: Mapped[float | None] = mapped_column(sa.Float)

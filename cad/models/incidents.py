@@ -20,9 +20,7 @@ class Incident(db.Model):  # type: ignore[name-defined]
     number: Mapped[str] = mapped_column(sa.String(32), unique=True)
     type: Mapped[IncidentType] = mapped_column(enum_column(IncidentType, "incident_type"))
     priority: Mapped[int] = mapped_column(sa.SmallInteger)
-    status: Mapped[IncidentStatus] = mapped_column(
-        enum_column(IncidentStatus, "incident_status"), index=True
-    )
+    status: Mapped[IncidentStatus] = mapped_column(enum_column(IncidentStatus, "incident_status"), index=True)
     lat: Mapped[float | None] = mapped_column(sa.Float)
     lon: Mapped[float | None] = mapped_column(sa.Float)
     location_accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
@@ -35,9 +33,7 @@ class Incident(db.Model):  # type: ignore[name-defined]
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     caller: Mapped[Any] = relationship("Caller")
-    assignments: Mapped[list["Assignment"]] = relationship(
-        back_populates="incident", order_by="Assignment.id"
-    )
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="incident", order_by="Assignment.id")
 
 
 class IncidentSequence(db.Model):  # type: ignore[name-defined]

@@ -47,9 +47,7 @@ class Unit(db.Model):  # type: ignore[name-defined]
     type: Mapped[UnitType] = mapped_column(enum_column(UnitType, "unit_type"))
     agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agencies.id"), index=True)
     station_id: Mapped[int | None] = mapped_column(sa.ForeignKey("stations.id"), index=True)
-    status: Mapped[UnitStatus] = mapped_column(
-        enum_column(UnitStatus, "unit_status"), default=UnitStatus.AVAILABLE
-    )
+    status: Mapped[UnitStatus] = mapped_column(enum_column(UnitStatus, "unit_status"), default=UnitStatus.AVAILABLE)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     capabilities: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     crew_size: Mapped[int] = mapped_column(sa.Integer, default=2)

@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 from cad import clock
 from cad.auth import actor_of
 from cad.domain.calls import (
-    FLAGGING_DISPOSITIONS, CallDisposition, CallState, Channel, change_call_state, end_state,
+    FLAGGING_DISPOSITIONS,
+    CallDisposition,
+    CallState,
+    Channel,
+    change_call_state,
+    end_state,
     normalise_phone,
 )
 from cad.domain.timeline import EventKind
@@ -52,8 +57,14 @@ def caller_for(session: Session, phone: str, name: str | None = None) -> Caller:
 
 
 def register_call(
-    session: Session, *, phone: str, channel: Channel, name: str | None = None,
-    fix: Fix | None = None, sip_call_id: str | None = None, received_at: datetime | None = None,
+    session: Session,
+    *,
+    phone: str,
+    channel: Channel,
+    name: str | None = None,
+    fix: Fix | None = None,
+    sip_call_id: str | None = None,
+    received_at: datetime | None = None,
     actor: str = "system",
 ) -> Call:
     """A new call, ringing. Idempotent on the SIP Call-ID."""
@@ -62,13 +73,25 @@ def register_call(
         if existing is not None:
             return existing
     caller = caller_for(session, phone, name)
-    call = Call(caller=caller, channel=channel, state=CallState.RINGING, sip_call_id=sip_call_id,
-                received_at=received_at or clock.now())
+    call = Call(
+        caller=caller,
+        channel=channel,
+        state=CallState.RINGING,
+        sip_call_id=sip_call_id,
+        received_at=received_at or clock.now(),
+    )
     _place(call, fix)
     session.add(call)
     session.flush()
-    record_event(session, EventKind.CALL_RECEIVED, at=call.received_at, actor=actor, call_id=call.id,
-                 source=str(channel), data={"phone": phone})
+    record_event(
+        session,
+        EventKind.CALL_RECEIVED,
+        at=call.received_at,
+        actor=actor,
+        call_id=call.id,
+        source=str(channel),
+        data={"phone": phone},
+    )
     publish_after_commit(session, "call", {"id": call.id, "state": call.state, "phone": phone})
     session.commit()
     return call
@@ -91,8 +114,7 @@ def answer_call(session: Session, call_id: int, user: User) -> Call:
     call = get_call(session, call_id)
     call.state = change_call_state(call.state, CallState.ANSWERED)
     call.answered_at, call.answered_by_id = clock.now(), user.id
-    record_event(session, EventKind.CALL_ANSWERED, at=call.answered_at, actor=actor_of(user),
-                 call_id=call.id)
+    record_event(session, EventKind.CALL_ANSWERED, at=call.answered_at, actor=actor_of(user), call_id=call.id)
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
     session.commit()
     return call
@@ -104,28 +126,38 @@ def end_call(session: Session, call_id: int, actor: str) -> Call:
     call.state = end_state(call.state)
     call.ended_at = clock.now()
     kind = EventKind.CALL_ABANDONED if call.state is CallState.ABANDONED else EventKind.CALL_ENDED
-    record_event(session, kind, at=call.ended_at, actor=actor, call_id=call.id,
-                 incident_id=call.incident_id)
+    record_event(session, kind, at=call.ended_at, actor=actor, call_id=call.id, incident_id=call.incident_id)
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
     session.commit()
     return call
 
 
-def set_disposition(session: Session, call_id: int, disposition: CallDisposition,
-                    note: str | None, user: User) -> Call:
+def set_disposition(session: Session, call_id: int, disposition: CallDisposition, note: str | None, user: User) -> Call:
     """Say what the call was; prank and ghost calls flag the caller's number for next time."""
     call = get_call(session, call_id)
     if disposition is CallDisposition.INCIDENT and call.incident_id is None:
-        raise InvalidInput("a call becomes 'incident' by creating or linking an incident",
-                           "disposition")
+        raise InvalidInput("a call becomes 'incident' by creating or linking an incident", "disposition")
     call.disposition = disposition
     if note:
         call.notes = note
     if disposition in FLAGGING_DISPOSITIONS and call.caller_id is not None:
-        session.add(CallerFlag(caller_id=call.caller_id, call_id=call.id, kind=disposition,
-                               note=note, at=clock.now(), by_user_id=user.id))
-    record_event(session, EventKind.CALL_FLAGGED, actor=actor_of(user), call_id=call.id,
-                 data={"disposition": str(disposition), "note": note})
+        session.add(
+            CallerFlag(
+                caller_id=call.caller_id,
+                call_id=call.id,
+                kind=disposition,
+                note=note,
+                at=clock.now(),
+                by_user_id=user.id,
+            )
+        )
+    record_event(
+        session,
+        EventKind.CALL_FLAGGED,
+        actor=actor_of(user),
+        call_id=call.id,
+        data={"disposition": str(disposition), "note": note},
+    )
     publish_after_commit(session, "call", {"id": call.id, "disposition": disposition})
     session.commit()
     return call
@@ -139,15 +171,21 @@ class CallerRecord:
     earlier_calls: list[tuple[Call, str | None]]
 
 
-def caller_history(session: Session, caller: Caller, *, exclude_call_id: int | None = None,
-                   recent: int = 10) -> CallerRecord:
+def caller_history(
+    session: Session, caller: Caller, *, exclude_call_id: int | None = None, recent: int = 10
+) -> CallerRecord:
     """What the centre knows of this number: how often it called, what it was flagged, lately."""
     total = session.scalar(select(func.count(Call.id)).where(Call.caller_id == caller.id)) or 0
-    flags = list(session.scalars(select(CallerFlag).where(CallerFlag.caller_id == caller.id)
-                                 .order_by(CallerFlag.at.desc())))
-    query = (select(Call, Incident.number).outerjoin(Incident, Incident.id == Call.incident_id)
-             .where(Call.caller_id == caller.id).order_by(Call.received_at.desc(), Call.id.desc())
-             .limit(recent))
+    flags = list(
+        session.scalars(select(CallerFlag).where(CallerFlag.caller_id == caller.id).order_by(CallerFlag.at.desc()))
+    )
+    query = (
+        select(Call, Incident.number)
+        .outerjoin(Incident, Incident.id == Call.incident_id)
+        .where(Call.caller_id == caller.id)
+        .order_by(Call.received_at.desc(), Call.id.desc())
+        .limit(recent)
+    )
     if exclude_call_id is not None:
         query = query.where(Call.id != exclude_call_id)
     earlier = [(row[0], row[1]) for row in session.execute(query)]

@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session, joinedload
 from cad import clock
 from cad.auth import actor_of
 from cad.domain.incidents import (
-    OPEN_STATUSES, IncidentStatus, change_incident_status, status_after_unit_released,
+    OPEN_STATUSES,
+    IncidentStatus,
+    change_incident_status,
+    status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
 from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
@@ -22,12 +25,18 @@ from cad.services.incidents import get_incident
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
 from dispatch.units import (
-    TIMELINE_EVENT_FOR_STATUS, UnitStatus, UnitType, change_unit_status,
+    TIMELINE_EVENT_FOR_STATUS,
+    UnitStatus,
+    UnitType,
+    change_unit_status,
 )
 
 #: Assignment columns stamped when a unit reaches a status.
-_STAMP = {UnitStatus.ACKNOWLEDGED: "acknowledged_at", UnitStatus.EN_ROUTE: "en_route_at",
-          UnitStatus.ON_SCENE: "on_scene_at"}
+_STAMP = {
+    UnitStatus.ACKNOWLEDGED: "acknowledged_at",
+    UnitStatus.EN_ROUTE: "en_route_at",
+    UnitStatus.ON_SCENE: "on_scene_at",
+}
 
 
 def get_unit(session: Session, unit_id: int, field: str = "unit_id") -> Unit:
@@ -53,29 +62,46 @@ def active_assignments(session: Session, unit_ids: list[int]) -> dict[int, Assig
     return {a.unit_id: a for a in rows}
 
 
-def recommend_units(session: Session, incident_id: int, estimator: TravelTimes, *,
-                    stale_after_s: float, now: datetime | None = None,
-                    limit: int = 10) -> tuple[Incident, tuple[UnitType, ...], list[Ranked]]:
+def recommend_units(
+    session: Session,
+    incident_id: int,
+    estimator: TravelTimes,
+    *,
+    stale_after_s: float,
+    now: datetime | None = None,
+    limit: int = 10,
+) -> tuple[Incident, tuple[UnitType, ...], list[Ranked]]:
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
     if incident.lat is None or incident.lon is None:
-        raise Conflict(f"incident {incident.number} has no location to measure from; "
-                       "set one first", "location")
+        raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
     types = capable_types(str(incident.type))
-    units = session.scalars(select(Unit).options(joinedload(Unit.agency), joinedload(Unit.station))
-                            .where(Unit.status == UnitStatus.AVAILABLE, Unit.type.in_(types)))
+    units = session.scalars(
+        select(Unit)
+        .options(joinedload(Unit.agency), joinedload(Unit.station))
+        .where(Unit.status == UnitStatus.AVAILABLE, Unit.type.in_(types))
+    )
     candidates = [
         Candidate(
-            unit_id=u.id, callsign=u.callsign, unit_type=u.type, agency=u.agency.code,
+            unit_id=u.id,
+            callsign=u.callsign,
+            unit_type=u.type,
+            agency=u.agency.code,
             position=(u.lat, u.lon) if u.lat is not None and u.lon is not None else None,
             position_at=u.position_at,
             station=(u.station.lat, u.station.lon) if u.station is not None else None,
         )
         for u in units
     ]
-    ranked = rank_candidates((incident.lat, incident.lon), candidates, estimator,
-                             now=now or clock.now(), stale_after_s=stale_after_s, limit=limit)
+    ranked = rank_candidates(
+        (incident.lat, incident.lon),
+        candidates,
+        estimator,
+        now=now or clock.now(),
+        stale_after_s=stale_after_s,
+        limit=limit,
+    )
     return incident, types, ranked
 
 
@@ -85,11 +111,11 @@ def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) ->
     one active assignment per unit."""
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
-        raise Conflict(f"incident {incident.number} is {incident.status}; open it again first",
-                       "incident_id")
+        raise Conflict(f"incident {incident.number} is {incident.status}; open it again first", "incident_id")
     now, actor = clock.now(), actor_of(user)
     taken = session.execute(
-        sa.update(Unit).where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
+        sa.update(Unit)
+        .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
         .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -97,41 +123,52 @@ def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) ->
         session.rollback()
         unit = get_unit(session, unit_id)
         raise UnitUnavailable(f"unit {unit.callsign} is {unit.status}, not available", "unit_id")
-    assignment = Assignment(incident_id=incident.id, unit_id=unit_id, active=True,
-                            assigned_at=now, assigned_by_id=user.id)
+    assignment = Assignment(
+        incident_id=incident.id, unit_id=unit_id, active=True, assigned_at=now, assigned_by_id=user.id
+    )
     session.add(assignment)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
         raise UnitUnavailable("the unit was assigned elsewhere at the same moment", "unit_id") from None
-    record_event(session, EventKind.UNIT_ASSIGNED, at=now, actor=actor, incident_id=incident.id,
-                 unit_id=unit_id, data={"assignment_id": assignment.id})
+    record_event(
+        session,
+        EventKind.UNIT_ASSIGNED,
+        at=now,
+        actor=actor,
+        incident_id=incident.id,
+        unit_id=unit_id,
+        data={"assignment_id": assignment.id},
+    )
     _move_incident(session, incident, IncidentStatus.NEW, IncidentStatus.DISPATCHED, actor, now)
-    publish_after_commit(session, "assignment", {"id": assignment.id, "incident_id": incident.id,
-                                                 "unit_id": unit_id})
+    publish_after_commit(session, "assignment", {"id": assignment.id, "incident_id": incident.id, "unit_id": unit_id})
     publish_after_commit(session, "unit", {"id": unit_id, "status": UnitStatus.ASSIGNED})
     session.commit()
     return assignment
 
 
-def _move_incident(session: Session, incident: Incident, current: IncidentStatus,
-                   new: IncidentStatus, actor: str, at: datetime) -> None:
+def _move_incident(
+    session: Session, incident: Incident, current: IncidentStatus, new: IncidentStatus, actor: str, at: datetime
+) -> None:
     """Conditional move: only the writer that still sees `current` records the change."""
     if current == new:
         return
     change_incident_status(current, new)
     moved = session.execute(
-        sa.update(Incident).where(Incident.id == incident.id, Incident.status == current)
-        .values(status=new).execution_options(synchronize_session=False)
+        sa.update(Incident)
+        .where(Incident.id == incident.id, Incident.status == current)
+        .values(status=new)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if moved == 1:
         record_event(session, incident_status_event(new), at=at, actor=actor, incident_id=incident.id)
         publish_after_commit(session, "incident", {"id": incident.id, "status": new})
 
 
-def set_unit_status(session: Session, unit_id: int, requested: UnitStatus, user: User,
-                    reason: str | None = None) -> Unit:
+def set_unit_status(
+    session: Session, unit_id: int, requested: UnitStatus, user: User, reason: str | None = None
+) -> Unit:
     """A crew or dispatcher moves a unit; the incident and its timeline follow."""
     unit = get_unit(session, unit_id)
     if user.role is Role.CREW and user.unit_id != unit.id:
@@ -142,8 +179,10 @@ def set_unit_status(session: Session, unit_id: int, requested: UnitStatus, user:
     new = change_unit_status(current, requested)
     now, actor = clock.now(), actor_of(user)
     moved = session.execute(
-        sa.update(Unit).where(Unit.id == unit.id, Unit.status == current)
-        .values(status=new, status_changed_at=now).execution_options(synchronize_session=False)
+        sa.update(Unit)
+        .where(Unit.id == unit.id, Unit.status == current)
+        .values(status=new, status_changed_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if moved != 1:
         session.rollback()
@@ -160,18 +199,39 @@ def set_unit_status(session: Session, unit_id: int, requested: UnitStatus, user:
     return unit
 
 
-def _follow_assignment(session: Session, assignment: Assignment, current: UnitStatus, new: UnitStatus,
-                       actor: str, now: datetime, data: dict[str, str]) -> None:
+def _follow_assignment(
+    session: Session,
+    assignment: Assignment,
+    current: UnitStatus,
+    new: UnitStatus,
+    actor: str,
+    now: datetime,
+    data: dict[str, str],
+) -> None:
     incident = assignment.incident
     if current is UnitStatus.ASSIGNED and new is UnitStatus.EN_ROUTE:
         # driving off acknowledges the assignment
         assignment.acknowledged_at = now
-        record_event(session, EventKind.UNIT_ACKNOWLEDGED, at=now, actor=actor, incident_id=incident.id,
-                     unit_id=assignment.unit_id, data={"implied_by": "en_route"})
+        record_event(
+            session,
+            EventKind.UNIT_ACKNOWLEDGED,
+            at=now,
+            actor=actor,
+            incident_id=incident.id,
+            unit_id=assignment.unit_id,
+            data={"implied_by": "en_route"},
+        )
     if new in _STAMP:
         setattr(assignment, _STAMP[new], now)
-    record_event(session, EventKind(TIMELINE_EVENT_FOR_STATUS[new]), at=now, actor=actor,
-                 incident_id=incident.id, unit_id=assignment.unit_id, data=data)
+    record_event(
+        session,
+        EventKind(TIMELINE_EVENT_FOR_STATUS[new]),
+        at=now,
+        actor=actor,
+        incident_id=incident.id,
+        unit_id=assignment.unit_id,
+        data=data,
+    )
     if new is UnitStatus.ON_SCENE:
         if incident.status is IncidentStatus.DISPATCHED:
             _move_incident(session, incident, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE, actor, now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -15,7 +15,11 @@ from cad import clock
 from cad.auth import actor_of
 from cad.domain.calls import CallDisposition
 from cad.domain.incidents import (
-    OPEN_STATUSES, IncidentStatus, IncidentType, change_incident_status, format_incident_number,
+    OPEN_STATUSES,
+    IncidentStatus,
+    IncidentType,
+    change_incident_status,
+    format_incident_number,
 )
 from cad.domain.timeline import EventKind, incident_status_event
 from cad.errors import Conflict, InvalidInput, NotFound
@@ -45,7 +49,8 @@ def next_incident_number(session: Session, prefix: str, day: date) -> str:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = IncidentSequence.__table__
     statement = (
-        insert(table).values(prefix=prefix, day=day, last=1)
+        insert(table)
+        .values(prefix=prefix, day=day, last=1)
         .on_conflict_do_update(index_elements=["prefix", "day"], set_={"last": table.c.last + 1})
         .returning(table.c.last)
     )
@@ -69,29 +74,40 @@ def create_incident(session: Session, new: NewIncident, user: User, *, prefix: s
         caller = call.caller
     fix = new.fix
     if fix is None and call is not None and call.lat is not None and call.lon is not None:
-        fix = Fix(call.lat, call.lon, call.location_accuracy_m, call.location_source or "manual",
-                  call.located_at)
+        fix = Fix(call.lat, call.lon, call.location_accuracy_m, call.location_source or "manual", call.located_at)
     if fix is None and not new.address:
         raise InvalidInput("the call has no location: give a location or an address", "location")
     now = clock.now()
     incident = Incident(
         number=next_incident_number(session, prefix, now.astimezone(ZoneInfo(tz)).date()),
-        type=new.type, priority=new.priority, status=IncidentStatus.NEW,
-        lat=fix.lat if fix else None, lon=fix.lon if fix else None,
+        type=new.type,
+        priority=new.priority,
+        status=IncidentStatus.NEW,
+        lat=fix.lat if fix else None,
+        lon=fix.lon if fix else None,
         location_accuracy_m=fix.accuracy_m if fix else None,
         location_source=fix.source if fix else None,
-        address=new.address, district=new.district, description=new.description,
-        caller_id=caller.id if caller else None, created_at=now, created_by_id=user.id,
+        address=new.address,
+        district=new.district,
+        description=new.description,
+        caller_id=caller.id if caller else None,
+        created_at=now,
+        created_by_id=user.id,
     )
     session.add(incident)
     session.flush()
     actor = actor_of(user)
     if call is not None:
         _link_call(session, incident, call, actor)
-    record_event(session, EventKind.INCIDENT_CREATED, at=now, actor=actor, incident_id=incident.id,
-                 data={"type": str(new.type), "priority": new.priority, "number": incident.number})
-    publish_after_commit(session, "incident", {"id": incident.id, "number": incident.number,
-                                               "status": incident.status})
+    record_event(
+        session,
+        EventKind.INCIDENT_CREATED,
+        at=now,
+        actor=actor,
+        incident_id=incident.id,
+        data={"type": str(new.type), "priority": new.priority, "number": incident.number},
+    )
+    publish_after_commit(session, "incident", {"id": incident.id, "number": incident.number, "status": incident.status})
     session.commit()
     return incident
 
@@ -100,11 +116,25 @@ def _link_call(session: Session, incident: Incident, call: Call, actor: str) -> 
     """The call's own stamps become the incident's first events (reports start the clock there)."""
     call.incident_id = incident.id
     call.disposition = CallDisposition.INCIDENT
-    record_event(session, EventKind.CALL_RECEIVED, at=call.received_at, actor=actor,
-                 incident_id=incident.id, call_id=call.id, source=str(call.channel))
+    record_event(
+        session,
+        EventKind.CALL_RECEIVED,
+        at=call.received_at,
+        actor=actor,
+        incident_id=incident.id,
+        call_id=call.id,
+        source=str(call.channel),
+    )
     if call.answered_at is not None:
-        record_event(session, EventKind.CALL_ANSWERED, at=call.answered_at, actor=actor,
-                     incident_id=incident.id, call_id=call.id, source=str(call.channel))
+        record_event(
+            session,
+            EventKind.CALL_ANSWERED,
+            at=call.answered_at,
+            actor=actor,
+            incident_id=incident.id,
+            call_id=call.id,
+            source=str(call.channel),
+        )
     record_event(session, EventKind.CALL_LINKED, actor=actor, incident_id=incident.id, call_id=call.id)
 
 
@@ -124,37 +154,52 @@ def list_incidents(session: Session, status: str | None, limit: int) -> list[Inc
     return list(session.scalars(query))
 
 
-def finish_incident(session: Session, incident_id: int, requested: IncidentStatus,
-                    reason: str | None, user: User) -> Incident:
+def finish_incident(
+    session: Session, incident_id: int, requested: IncidentStatus, reason: str | None, user: User
+) -> Incident:
     """Close (every unit cleared) or cancel (units released) an incident."""
     incident = get_incident(session, incident_id)
     active = [a for a in incident.assignments if a.active]
     new_status = change_incident_status(
-        incident.status, requested, committed_units=len(active) if requested is IncidentStatus.CLOSED else 0)
+        incident.status, requested, committed_units=len(active) if requested is IncidentStatus.CLOSED else 0
+    )
     now, actor = clock.now(), actor_of(user)
     for assignment in active:  # cancelling: every committed unit goes back to available
-        _release(session, assignment, actor, reason="incident cancelled")
+        _release(session, assignment, actor, now, reason="incident cancelled")
     moved = session.execute(
-        sa.update(Incident).where(Incident.id == incident.id, Incident.status == incident.status)
+        sa.update(Incident)
+        .where(Incident.id == incident.id, Incident.status == incident.status)
         .values(status=new_status, closed_at=now)
     ).rowcount
     if moved != 1:
         session.rollback()
         raise Conflict("the incident changed meanwhile; reload and try again", "status")
-    record_event(session, incident_status_event(new_status), at=now, actor=actor,
-                 incident_id=incident.id, data={"reason": reason} if reason else {})
+    record_event(
+        session,
+        incident_status_event(new_status),
+        at=now,
+        actor=actor,
+        incident_id=incident.id,
+        data={"reason": reason} if reason else {},
+    )
     publish_after_commit(session, "incident", {"id": incident.id, "status": new_status})
     session.commit()
     session.refresh(incident)
     return incident
 
 
-def _release(session: Session, assignment: Assignment, actor: str, reason: str) -> None:
-    now = clock.now()
+def _release(session: Session, assignment: Assignment, actor: str, now: datetime, reason: str) -> None:
     assignment.active, assignment.cleared_at = False, now
     unit = session.get(Unit, assignment.unit_id)
     if unit is not None:
         unit.status, unit.status_changed_at = UnitStatus.AVAILABLE, now
-    record_event(session, EventKind.UNIT_CLEARED, at=now, actor=actor, incident_id=assignment.incident_id,
-                 unit_id=assignment.unit_id, data={"reason": reason})
+    record_event(
+        session,
+        EventKind.UNIT_CLEARED,
+        at=now,
+        actor=actor,
+        incident_id=assignment.incident_id,
+        unit_id=assignment.unit_id,
+        data={"reason": reason},
+    )
     publish_after_commit(session, "unit", {"id": assignment.unit_id, "status": UnitStatus.AVAILABLE})

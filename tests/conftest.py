@@ -1,0 +1,107 @@
+"""Fixtures: an app on a fresh database per test, on SQLite and on PostgreSQL.
+
+The schema comes from the migrations (run once per session per backend); each test then
+gets a copy of the SQLite file or a truncated PostgreSQL database. PostgreSQL tests skip
+with the reason when no server answers, and fail instead when CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cad import clock
+from cad.app import create_app
+from cad.config import Settings
+from cad.db import db
+
+PG_ADMIN_URL = os.environ.get("WARROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _settings(url: str, instance: Path) -> Settings:
+    return Settings.from_env({"DATABASE_URL": url, "WARROOM_INSTANCE": str(instance), "WARROOM_ROADS": ""})
+
+
+def _upgrade(url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(settings=_settings(url, instance))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required when CI=true: {reason}")
+    pytest.skip(f"PostgreSQL not available ({reason}); set WARROOM_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "template.sqlite"
+    _upgrade(f"sqlite:///{path}", folder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    name = f"warroom_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        _postgres_unavailable(str(error.orig).strip().splitlines()[0])
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    _upgrade(url, tmp_path_factory.mktemp("pg-instance"))
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        target = tmp_path / "warroom.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = str(request.getfixturevalue("postgres_url"))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = [t for t in db.metadata.sorted_tables]
+        conn.execute(sa.text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = create_app({"TESTING": True}, settings=_settings(database_url, tmp_path))
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,91 @@
+"""Small factories for test data; each returns what a test needs and commits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cad import clock
+from cad.auth import hash_token, new_token
+from cad.db import db
+from cad.models import Agency, Role, Station, Unit, User
+from dispatch.units import UnitStatus, UnitType
+
+
+def user(role: Role | str, name: str | None = None, unit: Unit | None = None) -> tuple[User, dict[str, str]]:
+    """A user of `role` and the headers that authenticate them."""
+    role = Role(role)
+    token = new_token("wr")
+    row = User(
+        username=name or f"{role}-{new_token('u')[-6:]}",
+        display_name=name or str(role),
+        role=role,
+        api_token_hash=hash_token(token),
+        unit_id=unit.id if unit else None,
+        created_at=clock.now(),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row, {"Authorization": f"Bearer {token}"}
+
+
+def agency(code: str = "damkar") -> Agency:
+    row = db.session.query(Agency).filter_by(code=code).one_or_none()
+    if row is None:
+        row = Agency(code=code, name=code.title())
+        db.session.add(row)
+        db.session.commit()
+    return row
+
+
+def station(
+    name: str = "Pos Pusat", lat: float = -1.2700, lon: float = 116.8350, agency_code: str = "damkar"
+) -> Station:
+    row = Station(agency=agency(agency_code), name=name, lat=lat, lon=lon)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def unit(
+    callsign: str,
+    unit_type: UnitType | str = UnitType.FIRE_ENGINE,
+    *,
+    lat: float | None = -1.2705,
+    lon: float | None = 116.8360,
+    fix_age_s: float | None = 10.0,
+    status: UnitStatus = UnitStatus.AVAILABLE,
+    home: Station | None = None,
+    agency_code: str = "damkar",
+) -> Unit:
+    now: datetime = clock.now()
+    row = Unit(
+        callsign=callsign,
+        type=UnitType(unit_type),
+        agency=agency(agency_code),
+        station=home,
+        status=status,
+        capabilities=[],
+        lat=lat,
+        lon=lon,
+        position_at=None if fix_age_s is None else now - timedelta(seconds=fix_age_s),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def device_token(row: Unit) -> str:
+    token = new_token("dev")
+    row.device_token_hash = hash_token(token)
+    db.session.commit()
+    return token
+
+
+INCIDENT = {
+    "type": "kebakaran",
+    "priority": 1,
+    "location": {"lat": -1.2650, "lon": 116.8400, "accuracy_m": 15},
+    "address": "Jl. Jenderal Sudirman No. 1",
+    "district": "Klandasan Ilir",
+    "description": "Rumah terbakar, asap tebal",
+}
