@@ -11,10 +11,12 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.routing import IntegerConverter
 
+from cad import clock
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
-from dispatch.recommend import GeodesicTravelTimes
+from cad.roads import RoadNetwork
+from telephony.sms_sender import sms_sender
 
 MIGRATIONS = REPO_ROOT / "migrations"
 migrate = Migrate(directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
@@ -41,11 +43,19 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
     migrate.init_app(app, db)
-    app.extensions["warroom.travel_times"] = GeodesicTravelTimes()
+    app.extensions["warroom.roads"] = RoadNetwork(
+        settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
+    )
+    app.extensions["warroom.sms"] = sms_sender(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
+    )
 
+    import telephony.sms_webhook
     from cad.api import api
+    from telephony.agent_api import telephony
 
     app.register_blueprint(api)
+    app.register_blueprint(telephony)
     register_error_handlers(app)
     return app
 

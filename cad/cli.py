@@ -44,6 +44,34 @@ def serve(host: str, port: int, demo: bool) -> None:
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
 
+@main.command()
+@click.option("--port", type=int, default=None, help="SIP port (UDP and TCP); default WARROOM_SIP_PORT")
+@click.option("--bind", default="0.0.0.0", show_default=True)
+@click.option("--rtp-port", type=int, default=None, help="first RTP port; default 4000 + 10 × SIP port offset")
+@click.option("--pjsip-log-level", type=int, default=1, show_default=True)
+@with_appcontext
+def sip(port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int) -> None:
+    """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre."""
+    from telephony.sip_agent import AgentConfig
+    from telephony.sip_agent import serve as serve_sip
+
+    settings = current_app.config["WARROOM"]
+    port = port or settings.sip_port
+    config = AgentConfig(
+        port=port,
+        allow=settings.sip_allow,
+        centre_url=settings.centre_url,
+        intake_token=settings.shared_intake_token(),
+        journal_dir=settings.instance_path / "sip-journal" / str(port),
+        bind=bind,
+        rtp_port=rtp_port or 40000 + (port % 100) * 100,
+        log_level=pjsip_log_level,
+        ring_s=settings.sip_ring_s,
+    )
+    click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
+    serve_sip(config)
+
+
 @main.group()
 def demo() -> None:
     """The demo centre."""
@@ -75,6 +103,35 @@ def _print_seed() -> None:
     click.echo("API tokens (shown once; 'warroom users token NAME' makes a new one):")
     for username, token in report.tokens.items():
         click.echo(f"  {username:<11} {token}")
+
+
+@main.group()
+def roads() -> None:
+    """The road network routing runs on."""
+
+
+@roads.command("import")
+@click.argument("extract", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def roads_import(extract: str) -> None:
+    """Build the routing cache of an OSM extract (PBF or Overpass JSON); workers then load it fast."""
+    import time
+
+    import routing
+
+    settings = current_app.config["WARROOM"]
+    started = time.perf_counter()
+    try:
+        cache = routing.import_roads(extract, cache_dir=settings.instance_path / "roads")
+    except routing.BadRoadData as error:
+        raise click.ClickException(str(error)) from None
+    graph = routing.load_graph(cache)
+    click.echo(
+        f"{extract}: {graph.node_count:,} intersections, {graph.edge_count:,} directed road edges "
+        f"in {time.perf_counter() - started:.1f} s → {cache}"
+    )
+    if str(extract) != settings.roads_path:
+        click.echo(f"route on it with: export WARROOM_ROADS={extract}")
 
 
 @main.group()

@@ -32,10 +32,15 @@ class Settings:
     sip_port: int = 5060
     sip_allow: tuple[str, ...] = ("127.0.0.1",)
     sip_overflow: str = ""
+    sip_ring_s: float = 0.5
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
+    twilio_api_url: str = ""
     position_stale_s: float = 120.0
+    intake_token: str = ""
+    congestion_ttl_s: float = 900.0
+    centre_url: str = "http://127.0.0.1:5000"
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -54,11 +59,30 @@ class Settings:
             sip_port=int(env.get("WARROOM_SIP_PORT", "5060")),
             sip_allow=tuple(a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()),
             sip_overflow=env.get("WARROOM_SIP_OVERFLOW", ""),
+            sip_ring_s=float(env.get("WARROOM_SIP_RING_S", "0.5")),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_from=env.get("TWILIO_FROM", ""),
+            twilio_api_url=env.get("TWILIO_API_URL", ""),
             position_stale_s=float(env.get("WARROOM_POSITION_STALE_S", "120")),
+            intake_token=env.get("WARROOM_INTAKE_TOKEN", ""),
+            congestion_ttl_s=float(env.get("WARROOM_CONGESTION_TTL_S", "900")),
+            centre_url=env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000").rstrip("/"),
         )
+
+    def shared_intake_token(self) -> str:
+        """The secret the SIP agent shows the centre: WARROOM_INTAKE_TOKEN, or one made once and kept
+        in the instance folder so `warroom serve` and `warroom sip` on one machine agree unconfigured."""
+        if self.intake_token:
+            return self.intake_token
+        path = self.instance_path / "intake.token"
+        if not path.exists():
+            import secrets
+
+            self.instance_path.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def flask_config(self) -> dict[str, object]:
         return {

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from cad.domain.calls import IllegalCallTransition
@@ -92,6 +93,16 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(status, code, str(error), field)
 
         app.register_error_handler(exc_type, _domain)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_down(error: DBAPIError) -> Response:
+        log.error("database unavailable on %s %s: %s", request.method, request.path, error.orig)
+        response = error_response(
+            503, "database_unavailable", "the database is not reachable; nothing was stored, retry shortly"
+        )
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response | HTTPException:

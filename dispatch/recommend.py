@@ -34,12 +34,17 @@ CAPABLE_UNIT_TYPES: dict[str, tuple[UnitType, ...]] = {
 
 
 class TravelEstimate(Protocol):
+    """`eta_s` is the arrival time (driving plus the last part on foot, if any); `reachable`
+    False means no answer at all; `walk_m` is how far the crew walks from where the vehicle stops."""
+
     @property
     def eta_s(self) -> float: ...
     @property
     def distance_m(self) -> float: ...
     @property
     def reachable(self) -> bool: ...
+    @property
+    def walk_m(self) -> float: ...
 
 
 class TravelTimes(Protocol):
@@ -53,6 +58,7 @@ class StraightLineEstimate:
     eta_s: float
     distance_m: float
     reachable: bool = True
+    walk_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class Ranked:
     ranked_from: RankedFrom
     reason: str | None
     method: Literal["road", "geodesic"]
+    walk_m: float = 0.0
 
 
 def origin_of(

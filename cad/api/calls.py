@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.auth import actor_of
 from cad.db import db
+from cad.domain.calls import Channel
 from cad.models import Role, User
-from cad.services import calls
+from cad.services import calls, intake
 from cad.services.calls import Fix
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
@@ -119,3 +122,35 @@ def set_disposition(user: User, call_id: int, body: s.CallDispositionIn) -> dict
 def caller(user: User, phone: str) -> dict[str, Any]:
     record = calls.caller_record_by_phone(db.session, calls.phone_or_error(phone, "phone"))
     return render.caller_history(record)
+
+
+@operation(
+    api,
+    "/calls/<int:call_id>/messages",
+    "GET",
+    summary="The text conversation of a call",
+    roles=READERS,
+    response=list[s.MessageOut],
+    errors=(404,),
+)
+def list_messages(user: User, call_id: int) -> list[dict[str, Any]]:
+    return [render.message(m) for m in intake.conversation(db.session, call_id)]
+
+
+@operation(
+    api,
+    "/calls/<int:call_id>/messages",
+    "POST",
+    summary="Reply in a text conversation (SMS through Twilio, SIP MESSAGE through the agent)",
+    roles=TAKERS,
+    body=s.MessageCreate,
+    response=s.MessageOut,
+    status=201,
+    errors=(404, 409),
+)
+def send_message(user: User, call_id: int, body: s.MessageCreate) -> dict[str, Any]:
+    message = intake.reply(db.session, call_id, body.body, user)
+    if message.channel is Channel.SMS:  # after the commit: the record exists whatever Twilio says
+        sent = current_app.extensions["warroom.sms"].send(message.peer, message.body)
+        message = intake.record_delivery(db.session, message.id, sent.status, sent.sid)
+    return render.message(message)

@@ -13,6 +13,7 @@ from cad.api.spec import operation
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
 from cad.models import Role, TimelineEvent, User
+from cad.roads import travel_times
 from cad.services import dispatching, incidents
 from cad.services.calls import Fix
 
@@ -113,8 +114,9 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
 )
 def recommendations(user: User, incident_id: int) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
+    estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     incident, types, ranked = dispatching.recommend_units(
-        db.session, incident_id, current_app.extensions["warroom.travel_times"], stale_after_s=settings.position_stale_s
+        db.session, incident_id, estimator, stale_after_s=settings.position_stale_s
     )
     return {"incident_id": incident.id, "unit_types": list(types), "recommendations": [vars(r) for r in ranked]}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cad.models import Assignment, Call, Incident, TimelineEvent, Unit
+from cad.models import Assignment, Call, Incident, Message, TimelineEvent, Unit
 from cad.services.calls import CallerRecord
 
 
@@ -127,7 +127,20 @@ def call(c: Call, history: CallerRecord | None) -> dict[str, Any]:
         "answered_at": c.answered_at,
         "ended_at": c.ended_at,
         "location": location(c.lat, c.lon, c.location_accuracy_m, c.location_source),
+        "location_address": c.location_address,
         "disposition": c.disposition,
         "incident_id": c.incident_id,
         "caller_history": caller_history(history) if history else None,
+    }
+
+
+def message(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "call_id": m.call_id,
+        "direction": m.direction,
+        "channel": m.channel,
+        "body": m.body,
+        "status": m.status,
+        "at": m.at,
     }

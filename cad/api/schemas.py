@@ -166,6 +166,7 @@ class Recommendation(Reply):
     ranked_from: Literal["position", "station"]
     reason: str | None
     method: Literal["road", "geodesic"]
+    walk_m: float = Field(description="metres the crew walks where the vehicle cannot reach the spot")
 
 
 class RecommendationList(Reply):
@@ -275,6 +276,75 @@ class CallOut(Reply):
     answered_at: datetime | None
     ended_at: datetime | None
     location: Location | None
+    location_address: str | None
     disposition: CallDisposition | None
     incident_id: int | None
     caller_history: CallerHistory | None
+
+
+class MessageCreate(Request):
+    body: str = Field(min_length=1, max_length=1600)
+
+
+class MessageOut(Reply):
+    id: int
+    call_id: int
+    direction: Literal["in", "out"]
+    channel: Channel
+    body: str
+    status: str
+    at: datetime
+
+
+# --- roads and cameras -------------------------------------------------------------
+
+
+class RouteQuery(Query):
+    from_: str = Field(alias="from", description="origin as 'lat,lon'", pattern=r"^\s*-?[\d.]+\s*,\s*-?[\d.]+\s*$")
+    to: str = Field(description="destination as 'lat,lon'", pattern=r"^\s*-?[\d.]+\s*,\s*-?[\d.]+\s*$")
+    profile: UnitType = Field(default=UnitType.FIRE_ENGINE, description="the vehicle type to route for")
+
+
+class CongestedEdge(Reply):
+    camera: str
+    level: str
+    edge: int
+    way_id: int
+    name: str
+    extra_delay_s: float | None
+
+
+class RouteOut(Reply):
+    profile: str
+    geometry: dict[str, object]
+    eta_s: float
+    eta_free_flow_s: float
+    distance_m: float
+    reachable: bool
+    walk_m: float
+    walk_s: float
+    stop: dict[str, float]
+    origin_snap_distance_m: float
+    destination_snap_distance_m: float
+    congested_edges_on_route: list[CongestedEdge]
+    congested_edges_avoided: list[CongestedEdge]
+
+
+class CongestionIn(Request):
+    level: str = Field(description="free, slow, heavy, jam or closed")
+    observed_at: datetime | None = Field(default=None, description="when the camera saw it (UTC); default now")
+
+
+class CameraOut(Reply):
+    id: int
+    code: str
+    name: str
+    lat: float
+    lon: float
+    heading_deg: float | None
+    radius_m: float
+    district: str | None
+    level: str
+    observed_at: datetime | None
+    expires_at: datetime | None
+    watches_road: bool | None = Field(description="null when no road network is loaded")

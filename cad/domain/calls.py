@@ -14,9 +14,20 @@ class CallState(StrEnum):
 
 
 class Channel(StrEnum):
-    VOICE = "voice"
-    SMS = "sms"
-    WEB = "web"
+    VOICE = "voice"  # a 112 call over SIP
+    SMS = "sms"  # Twilio SMS
+    SIP_MESSAGE = "sip_message"  # text to 112 over SIP MESSAGE
+    WEB = "web"  # logged by hand by a call-taker
+
+
+class MessageDirection(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"  # shown in the conversation
+    AML = "aml"  # a handset location report: kept, never shown as chat
 
 
 class CallDisposition(StrEnum):

@@ -12,6 +12,7 @@ class EventKind(StrEnum):
     CALL_ABANDONED = "call_abandoned"
     CALL_LINKED = "call_linked"
     CALL_FLAGGED = "call_flagged"
+    CALL_LOCATED = "call_located"
     INCIDENT_CREATED = "incident_created"
     INCIDENT_UPDATED = "incident_updated"
     INCIDENT_DISPATCHED = "incident_dispatched"

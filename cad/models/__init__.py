@@ -1,6 +1,6 @@
 """All tables; import from here."""
 
-from cad.models.calls import Call, Caller, CallerFlag
+from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
 from cad.models.organisation import Agency, Role, Station, Unit, User
@@ -15,6 +15,7 @@ __all__ = [
     "CongestionReading",
     "Incident",
     "IncidentSequence",
+    "Message",
     "Position",
     "Role",
     "Station",

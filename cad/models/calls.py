@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cad.db import UTCDateTime, db
-from cad.domain.calls import CallDisposition, CallState, Channel
+from cad.domain.calls import CallDisposition, CallState, Channel, MessageDirection, MessageKind
 from cad.models._types import enum_column
 
 
@@ -38,8 +39,11 @@ class Call(db.Model):  # type: ignore[name-defined]
     location_accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
     location_source: Mapped[str | None] = mapped_column(sa.String(16))
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    location_address: Mapped[str | None] = mapped_column(sa.String(255))
+    sip_contact: Mapped[str | None] = mapped_column(sa.String(255))
     notes: Mapped[str | None] = mapped_column(sa.Text)
     caller: Mapped[Caller | None] = relationship()
+    incident: Mapped[Any] = relationship("Incident", foreign_keys=[incident_id])
 
 
 class CallerFlag(db.Model):  # type: ignore[name-defined]
@@ -52,4 +56,21 @@ class CallerFlag(db.Model):  # type: ignore[name-defined]
     kind: Mapped[CallDisposition] = mapped_column(enum_column(CallDisposition, "caller_flag_kind"))
     note: Mapped[str | None] = mapped_column(sa.Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class Message(db.Model):  # type: ignore[name-defined]
+    """One text in a call's conversation (SMS, SIP MESSAGE), or a location report (AML) kept out of the chat."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("calls.id"), index=True)
+    direction: Mapped[MessageDirection] = mapped_column(enum_column(MessageDirection, "message_direction"))
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind, "message_kind"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "message_channel"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    external_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    peer: Mapped[str | None] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -66,8 +66,10 @@ def register_call(
     sip_call_id: str | None = None,
     received_at: datetime | None = None,
     actor: str = "system",
+    commit: bool = True,
 ) -> Call:
-    """A new call, ringing. Idempotent on the SIP Call-ID."""
+    """A new call, ringing. Idempotent on the SIP Call-ID. `commit=False` leaves the
+    transaction open for the caller's own use case to finish."""
     if sip_call_id:
         existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
         if existing is not None:
@@ -93,7 +95,8 @@ def register_call(
         data={"phone": phone},
     )
     publish_after_commit(session, "call", {"id": call.id, "state": call.state, "phone": phone})
-    session.commit()
+    if commit:
+        session.commit()
     return call
 
 

@@ -58,8 +58,22 @@ def next_incident_number(session: Session, prefix: str, day: date) -> str:
     return format_incident_number(prefix, day, sequence)
 
 
-def create_incident(session: Session, new: NewIncident, user: User, *, prefix: str, tz: str) -> Incident:
-    """A numbered incident, with its call's stamps copied onto its timeline."""
+def create_incident(
+    session: Session,
+    new: NewIncident,
+    user: User | None,
+    *,
+    prefix: str,
+    tz: str,
+    actor: str | None = None,
+    unlocated_ok: bool = False,
+    commit: bool = True,
+) -> Incident:
+    """A numbered incident, with its call's stamps copied onto its timeline.
+
+    `unlocated_ok` is for reports that arrive as text (SMS): the ticket opens at once and the
+    call-taker places it when the conversation tells where.
+    """
     call = None
     if new.call_id is not None:
         call = session.get(Call, new.call_id)
@@ -75,7 +89,7 @@ def create_incident(session: Session, new: NewIncident, user: User, *, prefix: s
     fix = new.fix
     if fix is None and call is not None and call.lat is not None and call.lon is not None:
         fix = Fix(call.lat, call.lon, call.location_accuracy_m, call.location_source or "manual", call.located_at)
-    if fix is None and not new.address:
+    if fix is None and not new.address and not unlocated_ok:
         raise InvalidInput("the call has no location: give a location or an address", "location")
     now = clock.now()
     incident = Incident(
@@ -92,11 +106,11 @@ def create_incident(session: Session, new: NewIncident, user: User, *, prefix: s
         description=new.description,
         caller_id=caller.id if caller else None,
         created_at=now,
-        created_by_id=user.id,
+        created_by_id=user.id if user else None,
     )
     session.add(incident)
     session.flush()
-    actor = actor_of(user)
+    actor = actor or actor_of(user)
     if call is not None:
         _link_call(session, incident, call, actor)
     record_event(
@@ -108,7 +122,8 @@ def create_incident(session: Session, new: NewIncident, user: User, *, prefix: s
         data={"type": str(new.type), "priority": new.priority, "number": incident.number},
     )
     publish_after_commit(session, "incident", {"id": incident.id, "number": incident.number, "status": incident.status})
-    session.commit()
+    if commit:
+        session.commit()
     return incident
 
 

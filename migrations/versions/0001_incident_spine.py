@@ -190,7 +190,7 @@ def upgrade():
     op.create_table('calls',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('caller_id', sa.Integer(), nullable=True),
-    sa.Column('channel', sa.Enum('voice', 'sms', 'web', name='call_channel', native_enum=False, create_constraint=True, length=13), nullable=False),
+    sa.Column('channel', sa.Enum('voice', 'sms', 'sip_message', 'web', name='call_channel', native_enum=False, create_constraint=True, length=19), nullable=False),
     sa.Column('state', sa.Enum('ringing', 'answered', 'ended', 'abandoned', name='call_state', native_enum=False, create_constraint=True, length=17), nullable=False),
     sa.Column('sip_call_id', sa.String(length=255), nullable=True),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,123 @@
+"""Routes on the road network, and the cameras that watch it."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from cad import clock
+from cad.api import api
+from cad.api import schemas as s
+from cad.api.spec import operation
+from cad.db import db
+from cad.errors import ApiError, InvalidInput
+from cad.models import Camera, Role, User
+from cad.services.congestion import latest_readings, record_reading
+from routing import NoRoute, OutsideRoadNetwork, RoutingError
+
+CAMERA_FEEDS = (Role.DISPATCHER, Role.ADMIN)
+
+
+def _point(value: str, name: str) -> tuple[float, float]:
+    lat_text, _, lon_text = value.partition(",")
+    lat, lon = float(lat_text), float(lon_text)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidInput(f"{name}: latitude must be within ±90 and longitude within ±180", name)
+    return lat, lon
+
+
+def _router() -> Any:
+    router = current_app.extensions["warroom.roads"].router(db.session)
+    if router is None:
+        raise ApiError(
+            "no road network is loaded: set WARROOM_ROADS to an OSM extract", None, code="no_road_network", status=503
+        )
+    return router
+
+
+@operation(
+    api,
+    "/route",
+    "GET",
+    summary="A route by road around the congestion the cameras see",
+    query=s.RouteQuery,
+    response=s.RouteOut,
+    errors=(404, 503),
+)
+def route(user: User, query: s.RouteQuery) -> dict[str, Any]:
+    origin, destination = _point(query.from_, "from"), _point(query.to, "to")
+    router = _router()
+    try:
+        return router.route(origin, destination, str(query.profile)).as_dict()  # type: ignore[no-any-return]
+    except OutsideRoadNetwork as error:
+        field = "from" if str(error).startswith("origin") else "to"
+        raise InvalidInput(f"{field}: {error}", field, code="outside_road_network") from None
+    except NoRoute as error:
+        raise ApiError(str(error), "to", code="no_route", status=404) from None
+
+
+@operation(api, "/cameras", "GET", summary="Cameras with their live congestion level", response=list[s.CameraOut])
+def list_cameras(user: User) -> list[dict[str, Any]]:
+    network = current_app.extensions["warroom.roads"]
+    now = clock.now()
+    latest = latest_readings(db.session, now)
+    if network.configured:
+        network.router(db.session)  # maps new cameras, so `watches_road` is known
+    out = []
+    for camera in db.session.scalars(select(Camera).order_by(Camera.code)):
+        reading = latest.get(camera.id)
+        out.append(
+            {
+                "id": camera.id,
+                "code": camera.code,
+                "name": camera.name,
+                "lat": camera.lat,
+                "lon": camera.lon,
+                "heading_deg": camera.heading_deg,
+                "radius_m": camera.radius_m,
+                "district": camera.district,
+                "level": reading.level if reading else "free",
+                "observed_at": reading.observed_at if reading else None,
+                "expires_at": reading.expires_at if reading else None,
+                "watches_road": (camera.code not in network.unmapped) if network.configured else None,
+            }
+        )
+    return out
+
+
+@operation(
+    api,
+    "/cameras/<code>/congestion",
+    "POST",
+    summary="A camera's congestion reading",
+    roles=CAMERA_FEEDS,
+    body=s.CongestionIn,
+    response=s.CameraOut,
+    status=201,
+    errors=(404,),
+)
+def post_congestion(user: User, code: str, body: s.CongestionIn) -> dict[str, Any]:
+    settings = current_app.config["WARROOM"]
+    reading = record_reading(db.session, code, body.level, body.observed_at, settings.congestion_ttl_s)
+    network = current_app.extensions["warroom.roads"]
+    if network.configured:
+        with contextlib.suppress(RoutingError):  # a camera that watches no road: stored, listed, not routed on
+            network.router(db.session)  # applies the new row now, not at the next route
+    camera = reading.camera
+    return {
+        "id": camera.id,
+        "code": camera.code,
+        "name": camera.name,
+        "lat": camera.lat,
+        "lon": camera.lon,
+        "heading_deg": camera.heading_deg,
+        "radius_m": camera.radius_m,
+        "district": camera.district,
+        "level": reading.level,
+        "observed_at": reading.observed_at,
+        "expires_at": reading.expires_at,
+        "watches_road": (code not in network.unmapped) if network.configured else None,
+    }

@@ -1,0 +1,298 @@
+"""Intake: what the SIP agent and the SMS webhook report, turned into calls and conversations.
+
+Every function is idempotent on the identifier the network gives (SIP Call-ID, Twilio
+MessageSid), because both the SIP agent's journal and Twilio deliver at least once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cad import clock
+from cad.domain.calls import CallState, Channel, MessageDirection, MessageKind, end_state
+from cad.domain.timeline import EventKind
+from cad.errors import Conflict, InvalidInput, NotFound
+from cad.events import publish_after_commit
+from cad.models import Call, Caller, Message, User
+from cad.services.calls import Fix, caller_for, get_call, register_call
+from cad.timeline import record_event
+
+#: A text that arrives this long after the last one of an open conversation starts a new one.
+CONVERSATION_IDLE = timedelta(hours=2)
+OPEN = (CallState.RINGING, CallState.ANSWERED)
+
+
+@dataclass(frozen=True)
+class InboundText:
+    channel: Channel
+    external_id: str
+    phone: str
+    body: str
+    received_at: datetime
+    peer: str | None = None  # where replies go (a SIP contact URI, or the number)
+
+
+@dataclass(frozen=True)
+class TextOutcome:
+    call: Call
+    message: Message
+    duplicate: bool
+    new_conversation: bool
+
+
+def voice_call_received(
+    session: Session,
+    *,
+    sip_call_id: str,
+    phone: str,
+    name: str | None,
+    received_at: datetime,
+    fix: Fix | None,
+    address: str | None,
+    contact: str | None,
+    location_note: str | None,
+) -> Call:
+    """A 112 INVITE reached the agent. Idempotent on the SIP Call-ID."""
+    existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
+    if existing is not None:
+        return existing
+    call = register_call(
+        session,
+        phone=phone,
+        channel=Channel.VOICE,
+        name=name,
+        fix=fix,
+        sip_call_id=sip_call_id,
+        received_at=received_at,
+        actor="sip",
+        commit=False,
+    )
+    if address and not call.location_address:
+        call.location_address = address[:255]
+    call.sip_contact = contact
+    if location_note:
+        record_event(
+            session,
+            EventKind.CALL_LOCATED,
+            actor="sip",
+            call_id=call.id,
+            source="pidf-lo",
+            data={"warning": location_note},
+        )
+    session.commit()
+    return call
+
+
+def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, reason: str) -> Call | None:
+    """BYE or CANCEL: `ended` after a call-taker answered, `abandoned` before. Repeats are no-ops."""
+    call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
+    if call is None or call.state not in OPEN:
+        return call
+    call.state = end_state(call.state)
+    call.ended_at = ended_at
+    kind = EventKind.CALL_ABANDONED if call.state is CallState.ABANDONED else EventKind.CALL_ENDED
+    record_event(
+        session, kind, at=ended_at, actor="sip", call_id=call.id, incident_id=call.incident_id, data={"reason": reason}
+    )
+    publish_after_commit(session, "call", {"id": call.id, "state": call.state})
+    session.commit()
+    return call
+
+
+def text_received(session: Session, text: InboundText) -> TextOutcome:
+    """An SMS or SIP MESSAGE: stored once, in the sender's open conversation (or a new one)."""
+    existing = session.scalar(select(Message).where(Message.external_id == text.external_id))
+    if existing is not None:
+        return TextOutcome(session.get_one(Call, existing.call_id), existing, True, False)
+    call = open_conversation(session, text.phone, text.channel, text.received_at)
+    new = call is None
+    if call is None:
+        call = register_call(
+            session,
+            phone=text.phone,
+            channel=text.channel,
+            received_at=text.received_at,
+            actor=str(text.channel),
+            commit=False,
+        )
+    if text.peer:
+        call.sip_contact = text.peer
+    message = Message(
+        call_id=call.id,
+        direction=MessageDirection.INBOUND,
+        kind=MessageKind.TEXT,
+        channel=text.channel,
+        body=text.body,
+        external_id=text.external_id,
+        peer=text.peer,
+        status="received",
+        at=text.received_at,
+    )
+    session.add(message)
+    session.flush()
+    publish_after_commit(session, "message", {"id": message.id, "call_id": call.id, "direction": "in"})
+    session.commit()
+    return TextOutcome(call, message, False, new)
+
+
+def open_conversation(session: Session, phone: str, channel: Channel, at: datetime) -> Call | None:
+    """The sender's conversation still open on this channel, unless it has gone quiet."""
+    call = session.scalar(
+        select(Call)
+        .join(Caller)
+        .where(Caller.phone == phone, Call.channel == channel, Call.state.in_(OPEN))
+        .order_by(Call.received_at.desc())
+        .limit(1)
+    )
+    if call is None:
+        return None
+    last = session.scalar(select(Message.at).where(Message.call_id == call.id).order_by(Message.at.desc()).limit(1))
+    if at - (last or call.received_at) > CONVERSATION_IDLE:
+        return None
+    return call
+
+
+def handset_located(
+    session: Session,
+    *,
+    external_id: str,
+    phone: str,
+    body: str,
+    fix: Fix | None,
+    received_at: datetime,
+    channel: Channel = Channel.SMS,
+) -> tuple[Call | None, bool]:
+    """An AML report: the location goes to the caller's newest open call (voice first), the
+    report is kept with it but never shown as chat. Returns (call, duplicate)."""
+    if session.scalar(select(Message.id).where(Message.external_id == external_id)) is not None:
+        return None, True
+    caller = caller_for(session, phone)
+    call = session.scalar(
+        select(Call)
+        .where(Call.caller_id == caller.id, Call.state.in_(OPEN))
+        .order_by((Call.channel == Channel.VOICE).desc(), Call.received_at.desc())
+        .limit(1)
+    )
+    if call is None:  # AML usually follows the voice call; keep it on the number's latest call
+        call = session.scalar(
+            select(Call).where(Call.caller_id == caller.id).order_by(Call.received_at.desc()).limit(1)
+        )
+    if call is None:
+        call = register_call(session, phone=phone, channel=channel, received_at=received_at, actor="aml", commit=False)
+    if fix is not None and (call.located_at is None or fix.at is None or fix.at >= call.located_at):
+        call.lat, call.lon, call.location_accuracy_m = fix.lat, fix.lon, fix.accuracy_m
+        call.location_source, call.located_at = fix.source, fix.at or received_at
+    session.add(
+        Message(
+            call_id=call.id,
+            direction=MessageDirection.INBOUND,
+            kind=MessageKind.AML,
+            channel=channel,
+            body=body,
+            external_id=external_id,
+            status="received",
+            at=received_at,
+        )
+    )
+    record_event(
+        session,
+        EventKind.CALL_LOCATED,
+        at=received_at,
+        actor="aml",
+        call_id=call.id,
+        incident_id=call.incident_id,
+        source="aml",
+        data={
+            "lat": fix.lat,
+            "lon": fix.lon,
+            "accuracy_m": fix.accuracy_m,
+            "fix_at": fix.at.isoformat() if fix.at else None,
+        }
+        if fix
+        else {"fix": None},
+    )
+    publish_after_commit(session, "call", {"id": call.id, "located": fix is not None})
+    session.commit()
+    return call, False
+
+
+def reply(session: Session, call_id: int, body: str, user: User) -> Message:
+    """A call-taker's answer in a text conversation, queued for the channel it came on."""
+    call = get_call(session, call_id)
+    if call.channel not in (Channel.SMS, Channel.SIP_MESSAGE):
+        raise InvalidInput(f"call {call.id} is a {call.channel} call, not a text conversation", "call_id")
+    peer = call.sip_contact if call.channel is Channel.SIP_MESSAGE else (call.caller.phone if call.caller else None)
+    if not peer:
+        raise Conflict(f"call {call.id} has nowhere to send a reply to", "call_id")
+    message = Message(
+        call_id=call.id,
+        direction=MessageDirection.OUTBOUND,
+        kind=MessageKind.TEXT,
+        channel=call.channel,
+        body=body,
+        peer=peer,
+        status="queued",
+        at=clock.now(),
+        by_user_id=user.id,
+    )
+    session.add(message)
+    session.flush()
+    publish_after_commit(session, "message", {"id": message.id, "call_id": call.id, "direction": "out"})
+    session.commit()
+    return message
+
+
+def record_delivery(session: Session, message_id: int, status: str, external_id: str | None = None) -> Message:
+    message = session.get(Message, message_id)
+    if message is None or message.direction is not MessageDirection.OUTBOUND:
+        raise NotFound(f"no outbound message {message_id}", "message_id")
+    message.status = status[:16]
+    if external_id:
+        message.external_id = external_id
+    session.commit()
+    return message
+
+
+def claim_sip_outbox(session: Session, limit: int = 20) -> list[Message]:
+    """Queued SIP MESSAGE replies, each claimed by exactly one agent (conditional UPDATE)."""
+    ids = list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.direction == MessageDirection.OUTBOUND,
+                Message.channel == Channel.SIP_MESSAGE,
+                Message.status == "queued",
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )
+    claimed = []
+    for message_id in ids:
+        taken = session.execute(
+            sa.update(Message)
+            .where(Message.id == message_id, Message.status == "queued")
+            .values(status="sending")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken == 1:
+            claimed.append(message_id)
+    session.commit()
+    return [session.get_one(Message, i) for i in claimed]
+
+
+def conversation(session: Session, call_id: int) -> list[Message]:
+    """The chat of a call: texts both ways, oldest first (AML reports are not chat)."""
+    get_call(session, call_id)
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.call_id == call_id, Message.kind == MessageKind.TEXT)
+            .order_by(Message.at, Message.id)
+        )
+    )

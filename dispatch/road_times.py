@@ -1,0 +1,34 @@
+"""Travel times by road: the router behind the recommendation's `TravelTimes` interface."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from routing import Router
+
+LatLon = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RoadEstimate:
+    eta_s: float  # arrival: driving, plus walking where the vehicle cannot reach the spot
+    distance_m: float
+    reachable: bool
+    walk_m: float
+
+
+class RoadTravelTimes:
+    method: Literal["road", "geodesic"] = "road"
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[RoadEstimate]:
+        """One reverse search from the incident for all `sources` of one vehicle profile."""
+        return [
+            RoadEstimate(t.arrival_s, t.distance_m, t.error is None and math.isfinite(t.arrival_s), t.walk_m)
+            for t in self.router.travel_times_to(target, sources, profile)
+        ]

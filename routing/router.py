@@ -1,0 +1,617 @@
+"""Router: travel times from many units to an incident, and routes with geometry, for a
+vehicle profile, on live (congested) edge weights.
+
+Positions are snapped onto roads (`snap_limit_m`); a source leaves its road by the rest
+of its edge, a target is reached by the first part of its edge, in either direction of a
+two-way road.  When a vehicle may not use the target's road (a fire engine and a narrow
+alley), it stops at the nearest node it can reach, found by walking along the roads
+(`max_walk_m`), and the result says so: ``reachable=False``, `walk_m`, `stop`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from routing.congestion import CongestionModel, CongestionState, utc_now
+from routing.errors import OutsideRoadNetwork, RoutingError
+from routing.geo import check_coordinate, haversine_m
+from routing.geometry import line_string, road_slice
+from routing.graph import RoadGraph
+from routing.profiles import DEFAULT_PROFILES, VehicleProfile, get_profile
+from routing.search import Links, SearchResult, path_nodes, search_from, search_to, tree_lengths
+from routing.snap import SegmentIndex
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+LatLon = tuple[float, float]
+
+DEFAULT_SNAP_LIMIT_M = 500.0
+DEFAULT_MAX_WALK_M = 1000.0
+WALKING_SPEED_MPS = 1.3
+#: A position this close to a road's end is at that node: it may leave or be reached in
+#: any direction the node allows, even on a one-way road.
+AT_NODE_M = 0.01
+
+
+class NoRoute(RoutingError, ValueError):
+    """No road path joins the two positions for this vehicle (closed roads, islands)."""
+
+
+@dataclass(frozen=True)
+class TravelTime:
+    """One source's way to the target.
+
+    `eta_s`: driving time to `stop` on live weights (``math.inf`` when there is no path or
+    `error` is set); `distance_m`: road distance of that path; `reachable`: the vehicle can
+    drive to the target's own road position (else it stops at `stop` and its crew walks
+    `walk_m` metres along the roads, `walk_s` seconds); `snap_distance_m`: how far the
+    source was from the road it was put on; `error`: why this source has no answer.
+    """
+
+    eta_s: float
+    distance_m: float
+    reachable: bool
+    walk_m: float
+    walk_s: float
+    snap_distance_m: float
+    stop: LatLon | None
+    error: str | None = None
+
+    @property
+    def arrival_s(self) -> float:
+        """Driving plus walking time: what a ranking of units should sort by."""
+        return self.eta_s + self.walk_s
+
+
+@dataclass(frozen=True)
+class CongestedEdge:
+    """An edge slowed or closed by a camera reading, on or off a route."""
+
+    camera: str
+    level: str
+    edge: int
+    way_id: int
+    name: str
+    extra_delay_s: float | None  # None: closed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "camera": self.camera,
+            "level": self.level,
+            "edge": self.edge,
+            "way_id": self.way_id,
+            "name": self.name,
+            "extra_delay_s": self.extra_delay_s,
+        }
+
+
+@dataclass(frozen=True)
+class Route:
+    """The best route on live weights from origin to destination.
+
+    `eta_s`: its time with the congestion now; `eta_free_flow_s`: the time of the best route
+    when no camera slowed anything (that route may differ: its congested edges that this
+    route avoids are `congested_edges_avoided`).  `geometry` is a GeoJSON LineString from
+    the origin's road position to `stop` along the real road shapes.
+    """
+
+    profile: str
+    geometry: dict[str, Any]
+    eta_s: float
+    eta_free_flow_s: float
+    distance_m: float
+    reachable: bool
+    walk_m: float
+    walk_s: float
+    stop: LatLon
+    origin_snap_distance_m: float
+    destination_snap_distance_m: float
+    congested_edges_on_route: tuple[CongestedEdge, ...] = ()
+    congested_edges_avoided: tuple[CongestedEdge, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (all floats finite)."""
+        return {
+            "profile": self.profile,
+            "geometry": self.geometry,
+            "eta_s": self.eta_s,
+            "eta_free_flow_s": self.eta_free_flow_s,
+            "distance_m": self.distance_m,
+            "reachable": self.reachable,
+            "walk_m": self.walk_m,
+            "walk_s": self.walk_s,
+            "stop": {"lat": self.stop[0], "lon": self.stop[1]},
+            "origin_snap_distance_m": self.origin_snap_distance_m,
+            "destination_snap_distance_m": self.destination_snap_distance_m,
+            "congested_edges_on_route": [e.as_dict() for e in self.congested_edges_on_route],
+            "congested_edges_avoided": [e.as_dict() for e in self.congested_edges_avoided],
+        }
+
+
+@dataclass(frozen=True)
+class _Profile:
+    profile: VehicleProfile
+    edge_ok: npt.NDArray[np.bool_]
+    road_ok: npt.NDArray[np.bool_]
+    free_s: F64  # free-flow edge times for this vehicle, inf where it may not drive
+    index: SegmentIndex
+    can_stop: npt.NDArray[np.bool_]  # nodes the vehicle can drive into
+
+
+@dataclass(frozen=True)
+class _Weights:
+    version: int
+    forward: F64  # edge order
+    reverse: F64  # transposed-graph order
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a vehicle must get to: a road position, or a stop node when it may not enter it."""
+
+    road: int
+    fraction: float
+    snap_distance_m: float
+    point: LatLon
+    stop_node: int  # -1: the road position itself is reached
+    walk_m: float
+    stop: LatLon
+
+
+@dataclass
+class _Leg:
+    cost_s: float
+    length_m: float
+    edges: list[tuple[int, float]] = field(default_factory=list)  # (edge, share used)
+    coordinates: list[tuple[float, float]] = field(default_factory=list)  # (lat, lon)
+
+
+class Router:
+    """Routes on one RoadGraph; thread-safe, share one per process."""
+
+    def __init__(
+        self,
+        graph: RoadGraph,
+        profiles: Mapping[str, VehicleProfile] = DEFAULT_PROFILES,
+        congestion: CongestionModel | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        snap_limit_m: float = DEFAULT_SNAP_LIMIT_M,
+        max_walk_m: float = DEFAULT_MAX_WALK_M,
+        walking_speed_mps: float = WALKING_SPEED_MPS,
+    ) -> None:
+        if not (snap_limit_m > 0 and max_walk_m >= 0 and walking_speed_mps > 0):
+            raise ValueError("snap_limit_m and walking_speed_mps must be positive, max_walk_m not negative")
+        self.graph = graph
+        self.profiles = dict(profiles)
+        self.congestion = congestion if congestion is not None else CongestionModel(graph, clock=clock)
+        self.clock = clock
+        self.snap_limit_m = snap_limit_m
+        self.max_walk_m = max_walk_m
+        self.walking_speed_mps = walking_speed_mps
+        self._lock = threading.Lock()
+        self._profiles: dict[str, _Profile] = {}
+        self._weights: dict[str, _Weights] = {}
+
+    # -- public API -------------------------------------------------------------------
+
+    def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[TravelTime]:
+        """Live travel time of each source to `target` (both (lat, lon)), one reverse search.
+
+        A bad or off-network source gets a result with `error` set; a bad target raises
+        ValueError / OutsideRoadNetwork.
+        """
+        prof = self._profile(profile)
+        goal = self._target(target, prof)
+        if not sources:
+            return []
+        state = self.congestion.state()
+        w = self._live(prof, state)
+        lats, lons, errors = _source_coordinates(sources)
+        good = np.flatnonzero(np.isfinite(lats))
+        snaps = prof.index.snap(lats[good], lons[good])
+        entries = self._entries(goal, w.forward, prof)
+        result = search_to(self.graph, w.reverse, entries)
+        to_goal = result.cost_s
+        lengths = tree_lengths(self.graph, result, entries)
+        cost, dist = self._source_costs(snaps.road, snaps.fraction, goal, w.forward, prof, to_goal, lengths)
+        out: list[TravelTime | None] = [None] * len(sources)
+        walk_s = goal.walk_m / self.walking_speed_mps
+        reachable = goal.stop_node < 0
+        limit, walk_m, stop = self.snap_limit_m, goal.walk_m, goal.stop
+        rows = zip(good.tolist(), snaps.distance_m.tolist(), cost.tolist(), dist.tolist(), strict=True)
+        for i, snap_m, eta, metres in rows:
+            if not snap_m <= limit:
+                out[i] = _failed(self._outside_message(f"source {i}", snap_m, prof), snap_m)
+            elif eta == math.inf:
+                out[i] = _failed(f"source {i}: no road path to the target for {prof.profile.name}", snap_m)
+            else:
+                out[i] = TravelTime(eta, metres, reachable, walk_m, walk_s, snap_m, stop)
+        return [t if t is not None else _failed(errors.get(i, f"source {i}: bad position")) for i, t in enumerate(out)]
+
+    def route(self, origin: LatLon, destination: LatLon, profile: str) -> Route:
+        """The best live route, its geometry, ETA and the congestion it meets or avoids.
+
+        Raises ValueError (bad coordinates), OutsideRoadNetwork, UnknownProfile, NoRoute.
+        """
+        prof = self._profile(profile)
+        lat, lon = check_coordinate(*origin, name="origin")
+        goal = self._target(destination, prof)
+        snaps = prof.index.snap(np.array([lat]), np.array([lon]))
+        origin_snap_m = float(snaps.distance_m[0])
+        if not origin_snap_m <= self.snap_limit_m:
+            raise OutsideRoadNetwork(self._outside_message("origin", origin_snap_m, prof), distance_m=origin_snap_m)
+        road, frac = int(snaps.road[0]), float(snaps.fraction[0])
+        state = self.congestion.state()
+        live = self._live(prof, state)
+        leg = self._best_leg(road, frac, goal, live.forward, prof)
+        if leg is None:
+            raise NoRoute(f"no road path from origin to destination for {prof.profile.name}")
+        on_route = self._congested(leg.edges, state, prof)
+        free_eta = leg.cost_s
+        avoided: tuple[CongestedEdge, ...] = ()
+        if len(state.edge_ids):
+            free = self._best_leg(road, frac, goal, prof.free_s, prof)
+            if free is not None:
+                free_eta = free.cost_s
+                used = {edge for edge, _ in leg.edges}
+                avoided = self._congested([e for e in free.edges if e[0] not in used], state, prof)
+        return Route(
+            profile=prof.profile.name,
+            geometry=line_string(leg.coordinates),
+            eta_s=leg.cost_s,
+            eta_free_flow_s=free_eta,
+            distance_m=leg.length_m,
+            reachable=goal.stop_node < 0,
+            walk_m=goal.walk_m,
+            walk_s=goal.walk_m / self.walking_speed_mps,
+            stop=goal.stop,
+            origin_snap_distance_m=origin_snap_m,
+            destination_snap_distance_m=goal.snap_distance_m,
+            congested_edges_on_route=on_route,
+            congested_edges_avoided=avoided,
+        )
+
+    def snap(self, position: LatLon, profile: str | None = None) -> tuple[LatLon, float]:
+        """The nearest road point (of roads `profile` may use, or of any road) and its distance."""
+        lat, lon = check_coordinate(*position)
+        index = self._all_roads() if profile is None else self._profile(profile).index
+        snaps = index.snap(np.array([lat]), np.array([lon]))
+        return (float(snaps.lat[0]), float(snaps.lon[0])), float(snaps.distance_m[0])
+
+    def edge_mask(self, profile: str) -> npt.NDArray[np.bool_]:
+        """Which edges the profile may use (read-only)."""
+        return self._profile(profile).edge_ok
+
+    def free_flow_weights(self, profile: str) -> F64:
+        """Free-flow edge times (s) of the profile in edge order, inf where it may not drive."""
+        return self._profile(profile).free_s
+
+    def live_weights(self, profile: str) -> F64:
+        """Edge times (s) with the congestion now, inf where closed or not allowed."""
+        prof = self._profile(profile)
+        return self._live(prof, self.congestion.state()).forward
+
+    # -- profiles and weights ---------------------------------------------------------
+
+    def _all_roads(self) -> SegmentIndex:
+        index: SegmentIndex = self.graph.lazy("segments:all", lambda: SegmentIndex(self.graph))
+        return index
+
+    def _profile(self, name: str) -> _Profile:
+        found = self._profiles.get(name)
+        if found is not None:
+            return found
+        vehicle = get_profile(self.profiles, name)
+        with self._lock:
+            found = self._profiles.get(name)
+            if found is None:
+                g = self.graph
+                road_ok = vehicle.road_mask(g)
+                edge_ok = road_ok[g.edge_road]
+                free = np.where(edge_ok, g.edge_time_s / vehicle.speed_factor, np.inf)
+                free.flags.writeable = False
+                can_stop = np.zeros(g.node_count, dtype=bool)
+                can_stop[g.edge_head[edge_ok]] = True
+                index = SegmentIndex(g, road_ok) if not road_ok.all() else self._all_roads()
+                found = _Profile(vehicle, edge_ok, road_ok, free, index, can_stop)
+                self._profiles[name] = found
+        return found
+
+    def _live(self, prof: _Profile, state: CongestionState) -> _Weights:
+        name = prof.profile.name
+        cached = self._weights.get(name)
+        if cached is not None and cached.version == state.version:
+            return cached
+        forward = prof.free_s.copy()
+        if len(state.edge_ids):
+            forward[state.edge_ids] *= state.factors
+        forward.flags.writeable = False
+        reverse = forward[self.graph.rev_perm]
+        reverse.flags.writeable = False
+        weights = _Weights(state.version, forward, reverse)
+        with self._lock:
+            self._weights[name] = weights
+        return weights
+
+    # -- targets and sources ----------------------------------------------------------
+
+    def _target(self, position: LatLon, prof: _Profile) -> _Target:
+        lat, lon = check_coordinate(*position, name="target")
+        snaps = self._all_roads().snap(np.array([lat]), np.array([lon]))
+        dist = float(snaps.distance_m[0])
+        if not dist <= self.snap_limit_m:
+            raise OutsideRoadNetwork(self._outside_message("target", dist, None), distance_m=dist)
+        road, frac = int(snaps.road[0]), float(snaps.fraction[0])
+        point = (float(snaps.lat[0]), float(snaps.lon[0]))
+        if prof.road_ok[road]:
+            return _Target(road, frac, dist, point, -1, 0.0, point)
+        node, walk_m = self._walk_to_drivable(road, frac, prof)
+        if node < 0:  # nothing drivable within walking distance along roads: nearest usable road
+            near = prof.index.snap(np.array([lat]), np.array([lon]))
+            if not float(near.distance_m[0]) <= self.snap_limit_m:
+                raise OutsideRoadNetwork(self._outside_message("target", float(near.distance_m[0]), prof))
+            r = int(near.road[0])
+            f = float(near.fraction[0])
+            stop = (float(near.lat[0]), float(near.lon[0]))
+            node = int(self.graph.road_start[r] if f < 0.5 else self.graph.road_end[r])
+            walk_m = float(haversine_m(point[0], point[1], stop[0], stop[1]))
+        g = self.graph
+        return _Target(road, frac, dist, point, node, walk_m, (float(g.node_lat[node]), float(g.node_lon[node])))
+
+    def _walk_to_drivable(self, road: int, frac: float, prof: _Profile) -> tuple[int, float]:
+        """Nearest node (by walking along any road) the vehicle can drive into, or (-1, inf)."""
+        g = self.graph
+        walk = self._walk_graph()
+        n = g.node_count
+        length = float(g.road_length_m[road])
+        links = Links.cheapest(
+            [
+                (int(g.road_start[road]), frac * length, 0.0, -1, 0.0),
+                (int(g.road_end[road]), (1.0 - frac) * length, 0.0, -1, 0.0),
+            ]
+        )
+        indptr = np.append(walk.indptr, walk.indptr[-1] + 2).astype(np.int32)
+        matrix = csr_matrix(
+            (
+                np.concatenate((walk.data, links.cost_s)),
+                np.concatenate((walk.indices, links.nodes)).astype(np.int32),
+                indptr,
+            ),
+            shape=(n + 1, n + 1),
+        )
+        dist = dijkstra(matrix, directed=True, indices=n, limit=self.max_walk_m)[:n]
+        dist = np.where(prof.can_stop, dist, np.inf)
+        best = int(np.argmin(dist))
+        return (best, float(dist[best])) if math.isfinite(dist[best]) else (-1, math.inf)
+
+    def _walk_graph(self) -> csr_matrix:
+        def build() -> csr_matrix:
+            g = self.graph
+            rows = np.concatenate((g.road_start, g.road_end))
+            cols = np.concatenate((g.road_end, g.road_start))
+            data = np.concatenate((g.road_length_m, g.road_length_m)) + 1e-9
+            matrix = csr_matrix((data, (rows, cols)), shape=(g.node_count, g.node_count))
+            matrix.sum_duplicates()
+            return matrix
+
+        matrix: csr_matrix = self.graph.lazy("walk-graph", build)
+        return matrix
+
+    def _entries(self, goal: _Target, w: F64, prof: _Profile) -> Links:
+        """How the search reaches the target: the first part of its edge in either
+        direction (or nothing of it when the position is at the edge's node), or the stop."""
+        if goal.stop_node >= 0:
+            return Links.cheapest([(goal.stop_node, 0.0, 0.0, -1, 0.0)])
+        return self._road_links(goal.road, goal.fraction, w, prof, leaving=False)
+
+    def _road_links(self, road: int, frac: float, w: F64, prof: _Profile, *, leaving: bool) -> Links:
+        """Partial edges joining a position on `road` to the road's two nodes: leaving it
+        (a source: the rest of its edge to the head) or arriving (a target: from the tail)."""
+        g = self.graph
+        length = float(g.road_length_m[road])
+        start, end = int(g.road_start[road]), int(g.road_end[road])
+        fwd, bwd = int(g.road_fwd_edge[road]), int(g.road_bwd_edge[road])
+        rows: list[tuple[int, float, float, int, float]] = []
+        along = (
+            ((fwd, 1.0 - frac, end), (bwd, frac, start)) if leaving else ((fwd, frac, start), (bwd, 1.0 - frac, end))
+        )
+        for edge, share, node in along:
+            if edge >= 0 and prof.edge_ok[edge]:
+                rows.append((node, _partial(share, _own_road_weight(w, prof, edge)), share * length, edge, share))
+        if frac * length <= AT_NODE_M:
+            rows.append((start, 0.0, 0.0, -1, 0.0))
+        if (1.0 - frac) * length <= AT_NODE_M:
+            rows.append((end, 0.0, 0.0, -1, 0.0))
+        return Links.cheapest(rows)
+
+    def _source_costs(
+        self, roads: I64, fracs: F64, goal: _Target, w: F64, prof: _Profile, to_goal: F64, lengths: F64
+    ) -> tuple[F64, F64]:
+        """Each source's best cost and its path length: via either end of its road, or
+        straight along the road when it shares the target's road."""
+        g = self.graph
+        own = np.where(np.isfinite(w), w, prof.free_s)  # a closed road can still be left
+        own_ext = np.append(own, np.inf)
+        fwd, bwd = g.road_fwd_edge[roads], g.road_bwd_edge[roads]
+        length = g.road_length_m[roads]
+        head, tail = g.road_end[roads], g.road_start[roads]
+        at_tail = np.where(fracs * length <= AT_NODE_M, to_goal[tail], np.inf)
+        at_head = np.where((1.0 - fracs) * length <= AT_NODE_M, to_goal[head], np.inf)
+        with np.errstate(invalid="ignore"):
+            candidates = np.stack(
+                (
+                    _partial_v(1.0 - fracs, own_ext[fwd]) + to_goal[head],
+                    _partial_v(fracs, own_ext[bwd]) + to_goal[tail],
+                    at_tail,
+                    at_head,
+                )
+            )
+            metres = np.stack(
+                (
+                    (1.0 - fracs) * length + lengths[head],
+                    fracs * length + lengths[tail],
+                    lengths[tail],
+                    lengths[head],
+                )
+            )
+        candidates = np.where(np.isnan(candidates), np.inf, candidates)
+        pick = np.argmin(candidates, axis=0)
+        columns = np.arange(len(roads))
+        cost = candidates[pick, columns]
+        dist = metres[pick, columns]
+        if goal.stop_node < 0:
+            same = roads == goal.road
+            t = goal.fraction
+            ahead = same & (fracs <= t) & (fwd >= 0)
+            behind = same & (fracs >= t) & (bwd >= 0)
+            c_ahead = np.where(ahead, _partial_v(t - fracs, own_ext[fwd]), np.inf)
+            c_behind = np.where(behind, _partial_v(fracs - t, own_ext[bwd]), np.inf)
+            direct = np.minimum(c_ahead, c_behind)
+            better = direct < cost
+            cost = np.where(better, direct, cost)
+            dist = np.where(better, np.abs(t - fracs) * length, dist)
+        return cost, dist
+
+    # -- one route --------------------------------------------------------------------
+
+    def _best_leg(self, road: int, frac: float, goal: _Target, w: F64, prof: _Profile) -> _Leg | None:
+        exits = self._road_links(road, frac, w, prof, leaving=True)
+        entries = self._entries(goal, w, prof)
+        best: _Leg | None = None
+        if goal.stop_node < 0 and goal.road == road:
+            best = self._direct_leg(road, frac, goal.fraction, w, prof)
+        result = search_from(self.graph, w, exits)
+        costs = result.cost_s[entries.nodes] + entries.cost_s
+        if len(costs) and math.isfinite(float(costs.min())):
+            k = int(np.argmin(costs))
+            if best is None or float(costs[k]) < best.cost_s:
+                best = self._graph_leg(result, exits, entries, k, road, frac, goal)
+        return best
+
+    def _direct_leg(self, road: int, s: float, t: float, w: F64, prof: _Profile) -> _Leg | None:
+        g = self.graph
+        edge = int(g.road_fwd_edge[road] if s <= t else g.road_bwd_edge[road])
+        if edge < 0 or not prof.edge_ok[edge]:
+            return None
+        share = abs(t - s)
+        coords = road_slice(g, road, s, t)
+        return _Leg(
+            _partial(share, _own_road_weight(w, prof, edge)),
+            share * float(g.road_length_m[road]),
+            [(edge, share)],
+            coords,
+        )
+
+    def _graph_leg(
+        self, result: SearchResult, exits: Links, entries: Links, k: int, road: int, frac: float, goal: _Target
+    ) -> _Leg:
+        g = self.graph
+        end = int(entries.nodes[k])
+        nodes = path_nodes(result, end, g.node_count)
+        first = int(np.flatnonzero(exits.nodes == nodes[0])[0])
+        edges: list[tuple[int, float]] = []
+        coords: list[tuple[float, float]] = []
+        length = float(exits.length_m[first])
+        if exits.edge[first] >= 0:
+            edge = int(exits.edge[first])
+            edges.append((edge, float(exits.share[first])))
+            coords.extend(road_slice(g, road, frac, 1.0 if g.edge_forward[edge] else 0.0))
+        else:
+            coords.append((float(g.node_lat[nodes[0]]), float(g.node_lon[nodes[0]])))
+        if len(nodes) > 1:
+            ids = g.find_edges(np.asarray(nodes[:-1]), np.asarray(nodes[1:]))
+            length += float(g.edge_length_m[ids].sum())
+            for edge in ids.tolist():
+                edges.append((edge, 1.0))
+                r = int(g.edge_road[edge])
+                coords.extend(road_slice(g, r, 0.0, 1.0) if g.edge_forward[edge] else road_slice(g, r, 1.0, 0.0))
+        if entries.edge[k] >= 0:
+            edge = int(entries.edge[k])
+            edges.append((edge, float(entries.share[k])))
+            length += float(entries.length_m[k])
+            coords.extend(road_slice(g, goal.road, 0.0 if g.edge_forward[edge] else 1.0, goal.fraction))
+        cost = float(result.cost_s[end] + entries.cost_s[k])
+        return _Leg(cost, length, edges, coords)
+
+    def _congested(
+        self, edges: list[tuple[int, float]], state: CongestionState, prof: _Profile
+    ) -> tuple[CongestedEdge, ...]:
+        found: dict[int, CongestedEdge] = {}
+        if not len(state.edge_ids):
+            return ()
+        for edge, share in edges:
+            reading = state.reading_of(edge)
+            if reading is None or share <= 0 or edge in found:
+                continue
+            delay = (reading.factor - 1.0) * float(prof.free_s[edge]) * share
+            road = int(self.graph.edge_road[edge])
+            found[edge] = CongestedEdge(
+                camera=reading.code,
+                level=reading.level,
+                edge=edge,
+                way_id=int(self.graph.road_way_id[road]),
+                name=self.graph.road_label(road),
+                extra_delay_s=delay if math.isfinite(delay) else None,
+            )
+        return tuple(found.values())
+
+    def _outside_message(self, what: str, distance_m: float, prof: _Profile | None) -> str:
+        roads = f"road usable by {prof.profile.name}" if prof is not None else "road"
+        if not math.isfinite(distance_m):
+            return f"{what} is outside the road network: no {roads} in the graph"
+        return (
+            f"{what} is outside the road network: {distance_m:.0f} m from the nearest {roads} "
+            f"(limit {self.snap_limit_m:.0f} m)"
+        )
+
+
+def _source_coordinates(sources: Sequence[LatLon]) -> tuple[F64, F64, dict[int, str]]:
+    """Latitudes and longitudes of the sources (NaN where bad) and why each bad one is bad."""
+    try:
+        array = np.asarray(sources, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.zeros((0,))
+    if array.shape == (len(sources), 2):
+        lats, lons = array[:, 0].copy(), array[:, 1].copy()
+        ok = np.isfinite(lats) & np.isfinite(lons) & (np.abs(lats) <= 90.0) & (np.abs(lons) <= 180.0)
+        if ok.all():
+            return lats, lons, {}
+    lats, lons = np.full(len(sources), np.nan), np.full(len(sources), np.nan)
+    errors: dict[int, str] = {}
+    for i, position in enumerate(sources):
+        try:
+            lats[i], lons[i] = check_coordinate(*position, name=f"source {i}")
+        except (TypeError, ValueError) as exc:
+            errors[i] = str(exc)
+    return lats, lons, errors
+
+
+def _failed(message: str, snap_m: float = math.inf) -> TravelTime:
+    return TravelTime(math.inf, math.inf, False, 0.0, 0.0, snap_m, None, message)
+
+
+def _own_road_weight(w: F64, prof: _Profile, edge: int) -> float:
+    """The edge's live weight; free-flow when closed, so a position on a closed road can
+    still be reached or left."""
+    value = float(w[edge])
+    return value if math.isfinite(value) else float(prof.free_s[edge])
+
+
+def _partial(share: float, weight: float) -> float:
+    return 0.0 if share <= 0.0 else share * weight
+
+
+def _partial_v(share: F64, weight: F64) -> F64:
+    with np.errstate(invalid="ignore"):
+        return np.where(share <= 0.0, np.where(np.isfinite(weight), 0.0, np.inf), share * weight)

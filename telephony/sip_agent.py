@@ -1,0 +1,314 @@
+"""`warroom sip`: the 112 SIP user agent on pjsua2.
+
+One process, one pjsua2 endpoint, driven from one thread (pjsua2 from PyPI is not safe to
+call from several). Every INVITE, hang-up and MESSAGE is screened (telephony.screening),
+written to the local journal, and only then carried to the centre by the courier thread,
+so a centre or database that is down loses nothing. The agent answers at once (180,
+then 200 with SDP); the call stays `ringing` for the call-takers until one picks it up.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+import requests
+
+from telephony.courier import Courier
+from telephony.journal import Journal
+from telephony.screening import Network, allowed_networks, screen_invite, screen_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    port: int
+    allow: tuple[str, ...]
+    centre_url: str
+    intake_token: str
+    journal_dir: Path
+    bind: str = "0.0.0.0"
+    rtp_port: int = 40000
+    rtp_ports: int = 100
+    log_level: int = 1
+    ring_s: float = 0.5  # the caller hears ringing this long before the agent takes the call
+
+
+class AgentCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, agent: SipAgent, account: pj.Account, call_id: int, sip_call_id: str) -> None:
+        super().__init__(account, call_id)
+        self.agent = agent
+        self.sip_call_id = sip_call_id
+        self.confirmed = False
+
+    def onCallState(self, prm: Any) -> None:
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.confirmed = True
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            reason = "bye" if self.confirmed else "cancel"
+            self.agent.call_ended(self, reason, info.lastStatusCode)
+
+
+class AgentAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self, agent: SipAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def onIncomingCall(self, prm: Any) -> None:
+        self.agent.incoming_call(self, prm)
+
+    def onInstantMessage(self, prm: Any) -> None:
+        self.agent.instant_message(prm)
+
+
+class OutboxPoller(threading.Thread):
+    """Fetches the call-takers' replies to SIP MESSAGE conversations and reports how they went.
+
+    HTTP stays off the pjsua2 thread: messages go to it through `agent.commands`, and the
+    delivery reports come back through `reports`."""
+
+    def __init__(self, agent: SipAgent, every_s: float = 1.0) -> None:
+        super().__init__(name="sip-outbox", daemon=True)
+        self.agent = agent
+        self.every_s = every_s
+        self.reports: queue.Queue[tuple[int, str]] = queue.Queue()
+        self._halt = threading.Event()
+        self._http = requests.Session()
+        base = agent.config.centre_url.rstrip("/")
+        self._claim_url = f"{base}/telephony/sip/outbox/claim"
+        self._report_url = f"{base}/telephony/sip/outbox/{{}}"
+        self._headers = {"Authorization": f"Bearer {agent.config.intake_token}"}
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(2)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.every_s):
+            try:
+                while not self.reports.empty():
+                    message_id, status = self.reports.get_nowait()
+                    self._http.post(
+                        self._report_url.format(message_id), json={"status": status}, headers=self._headers, timeout=5
+                    )
+                claimed = self._http.post(self._claim_url, headers=self._headers, timeout=5)
+                if claimed.status_code == 200:
+                    for message in claimed.json():
+                        self.agent.commands.put(("send", message))
+            except (requests.RequestException, ValueError) as error:
+                log.debug("outbox poll failed (retried): %s", error)
+
+
+class SipAgent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.networks: tuple[Network, ...] = allowed_networks(config.allow)
+        self.journal = Journal(config.journal_dir)
+        self.courier = Courier(
+            self.journal, f"{config.centre_url.rstrip('/')}/telephony/sip/events", config.intake_token
+        )
+        self.outbox = OutboxPoller(self)
+        self.calls: dict[int, AgentCall] = {}
+        self.buddies: dict[str, pj.Buddy] = {}
+        self.ringing: dict[int, float] = {}  # pjsua call index → when to answer 200
+        self.refused: dict[int, AgentCall] = {}
+        self.finished: list[AgentCall] = []  # released on the next loop turn, never inside their own callback
+        self.commands: queue.Queue[Any] = queue.Queue()
+        self._running = threading.Event()
+        self.endpoint = pj.Endpoint()
+        self.account: AgentAccount | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = True
+        ep_cfg.uaConfig.userAgent = "WarRoom112"
+        ep_cfg.logConfig.level = self.config.log_level
+        ep_cfg.logConfig.consoleLevel = self.config.log_level
+        ep_cfg.medConfig.sndAutoCloseTime = -1
+        ep_cfg.medConfig.noVad = True
+        self.endpoint.libCreate()
+        self.endpoint.libInit(ep_cfg)
+        for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
+            transport = pj.TransportConfig()
+            transport.port = self.config.port
+            transport.boundAddress = self.config.bind
+            self.endpoint.transportCreate(kind, transport)
+        self.endpoint.libStart()
+        self.endpoint.audDevManager().setNullDev()
+        account_cfg = pj.AccountConfig()
+        account_cfg.idUri = f"sip:112@{self._host()}:{self.config.port}"
+        account_cfg.mediaConfig.transportConfig.port = self.config.rtp_port
+        account_cfg.mediaConfig.transportConfig.portRange = self.config.rtp_ports
+        self.account = AgentAccount(self)
+        self.account.create(account_cfg, True)
+        self.courier.start()
+        self.outbox.start()
+        self.courier.notify()  # replay whatever an earlier run left undelivered
+        self._running.set()
+        log.info(
+            "SIP agent on %s:%d (UDP+TCP), journal %s, %d entries to replay",
+            self.config.bind,
+            self.config.port,
+            self.config.journal_dir,
+            len(self.journal.pending()),
+        )
+
+    def run(self, poll_ms: int = 10) -> None:
+        """The pjsua2 thread: handle SIP events until stopped."""
+        while self._running.is_set():
+            self.endpoint.libHandleEvents(poll_ms)
+            if self.finished:
+                self.finished.clear()
+            if self.ringing:
+                self._answer_due(time.monotonic())
+            while not self.commands.empty():
+                command, data = self.commands.get_nowait()
+                if command == "send":
+                    self.send_text(data["id"], data["to"], data["body"])
+
+    def stop(self) -> None:
+        self._running.clear()
+
+    def shutdown(self) -> None:
+        """Hang up, drop every Call before libDestroy, flush the courier, close the journal."""
+        try:
+            self.endpoint.hangupAllCalls()
+            for _ in range(20):
+                self.endpoint.libHandleEvents(10)
+        finally:
+            self.calls.clear()
+            self.refused.clear()
+            self.finished.clear()
+            self.buddies.clear()
+            gc.collect()  # every Call and Buddy wrapper goes before libDestroy, or pjsua asserts
+            if self.account is not None:
+                self.account.shutdown()
+                self.account = None
+            self.endpoint.libDestroy()
+            self.outbox.stop()
+            self.courier.stop()
+            self.journal.close()
+        log.info("SIP agent stopped")
+
+    def _host(self) -> str:
+        return "127.0.0.1" if self.config.bind in ("0.0.0.0", "") else self.config.bind
+
+    # --- events (called on the pjsua2 thread) -------------------------------------
+
+    def incoming_call(self, account: AgentAccount, prm: Any) -> None:
+        now = datetime.now(UTC)
+        screened = screen_invite(prm.rdata.wholeMsg, prm.rdata.srcAddress, self.networks, now)
+        sip_call_id = str(screened.payload.get("sip_call_id") or "")
+        call = AgentCall(self, account, prm.callId, sip_call_id)
+        op = pj.CallOpParam()
+        if screened.status != 200:
+            log.warning("INVITE from %s refused %d: %s", prm.rdata.srcAddress, screened.status, screened.reason)
+            op.statusCode = screened.status
+            op.reason = screened.reason[:60]
+            self.refused[prm.callId] = call  # kept until pjsua2 reports it disconnected
+            call.hangup(op)
+            return
+        if screened.warning:
+            log.warning("call %s: %s", sip_call_id, screened.warning)
+        self.journal.append("invite", screened.payload, now)
+        self.courier.notify()
+        self.calls[prm.callId] = call
+        op.statusCode = 180
+        call.answer(op)
+        self.ringing[prm.callId] = time.monotonic() + self.config.ring_s
+
+    def _answer_due(self, now: float) -> None:
+        for call_index, due in list(self.ringing.items()):
+            if due > now:
+                continue
+            del self.ringing[call_index]
+            call = self.calls.get(call_index)
+            if call is None:
+                continue  # cancelled while ringing
+            op = pj.CallOpParam()
+            op.statusCode = 200
+            try:
+                call.answer(op)
+            except pj.Error as error:
+                log.warning("could not answer call %s: %s", call.sip_call_id, error.info())
+
+    def call_ended(self, call: AgentCall, reason: str, status: int) -> None:
+        index = call.getId()
+        self.ringing.pop(index, None)
+        self.finished.append(call)
+        if self.calls.pop(index, None) is None:  # one we refused: nothing to record
+            self.refused.pop(index, None)
+            return
+        self.journal.append(
+            "end",
+            {
+                "sip_call_id": call.sip_call_id,
+                "ended_at": datetime.now(UTC).isoformat(),
+                "reason": reason,
+                "status": status,
+            },
+        )
+        self.courier.notify()
+
+    def instant_message(self, prm: Any) -> None:
+        now = datetime.now(UTC)
+        screened = screen_message(
+            prm.rdata.wholeMsg, prm.rdata.srcAddress, self.networks, now, prm.msgBody, prm.contactUri or prm.fromUri
+        )
+        if screened.status != 200:
+            log.warning("MESSAGE from %s ignored: %s", prm.rdata.srcAddress, screened.reason)
+            return
+        self.journal.append("message", screened.payload, now)
+        self.courier.notify()
+
+    def send_text(self, message_id: int, to: str, body: str) -> None:
+        """A reply to a text-to-112 conversation, as SIP MESSAGE to the sender's contact."""
+        try:
+            buddy = self.buddies.get(to)
+            if buddy is None:
+                buddy_cfg = pj.BuddyConfig()
+                buddy_cfg.uri = to
+                buddy_cfg.subscribe = False
+                buddy = pj.Buddy()
+                buddy.create(self.account, buddy_cfg)
+                self.buddies[to] = buddy
+            prm = pj.SendInstantMessageParam()
+            prm.content = body
+            prm.contentType = "text/plain"
+            buddy.sendInstantMessage(prm)
+        except pj.Error as error:
+            log.error("SIP MESSAGE %d to %s failed: %s", message_id, to, error.info())
+            self.outbox.reports.put((message_id, "failed"))
+            return
+        self.outbox.reports.put((message_id, "sent"))
+
+
+def serve(config: AgentConfig) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly."""
+    agent = SipAgent(config)
+    agent.start()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping the SIP agent", signum)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        agent.run()
+    finally:
+        agent.shutdown()

@@ -1,0 +1,119 @@
+"""`POST /telephony/twilio/sms`: Twilio's inbound-SMS webhook.
+
+Signed (X-Twilio-Signature, checked with twilio's own RequestValidator), idempotent on
+MessageSid, one conversation per number, answered with TwiML in Indonesian. An AML
+message (handset location) is attached to the caller's call, never shown as chat. A
+database that is down answers 503 so that Twilio retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+from flask import Response, current_app, request
+from twilio.request_validator import RequestValidator
+
+from cad import clock
+from cad.db import db
+from cad.domain.calls import Channel
+from cad.domain.incidents import IncidentType, Priority
+from cad.errors import Forbidden, InvalidInput
+from cad.services.calls import Fix, phone_or_error
+from cad.services.incidents import NewIncident, create_incident
+from cad.services.intake import InboundText, handset_located, text_received
+from telephony.agent_api import telephony
+from telephony.aml import MalformedAml, is_aml, parse_aml
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1600  # Twilio's own limit for a concatenated SMS
+
+
+def twiml(text: str | None) -> Response:
+    inner = f"<Message>{escape(text)}</Message>" if text else ""
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>', mimetype="text/xml")
+
+
+def _signed_url() -> str:
+    """The URL Twilio signed: the public one behind a proxy, else the one we were called on."""
+    public = current_app.config["WARROOM"].public_url
+    if not public:
+        return request.url
+    query = f"?{request.query_string.decode()}" if request.query_string else ""
+    return public.rstrip("/") + request.path + query
+
+
+def _verify_signature() -> None:
+    token = current_app.config["WARROOM"].twilio_auth_token
+    if not token:
+        raise Forbidden("inbound SMS is switched off: TWILIO_AUTH_TOKEN is not set", "X-Twilio-Signature")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(token).validate(_signed_url(), request.form.to_dict(), signature):
+        raise Forbidden("the X-Twilio-Signature does not match this request", "X-Twilio-Signature")
+
+
+def _field(name: str, limit: int, required: bool = True) -> str:
+    value = request.form.get(name, "")
+    if required and not value.strip():
+        raise InvalidInput(f"{name} is required", name)
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters", name)
+    return value
+
+
+@telephony.post("/twilio/sms")
+def inbound_sms() -> Response:
+    _verify_signature()
+    sid = _field("MessageSid", 64)
+    phone = phone_or_error(_field("From", 32), "From")
+    body = _field("Body", MAX_BODY, required=False)
+    now = clock.now()
+    if is_aml(body):
+        return _aml(sid, phone, body, now)
+    outcome = text_received(db.session, InboundText(Channel.SMS, f"twilio:{sid}", phone, body, now, peer=phone))
+    call = outcome.call
+    if outcome.new_conversation and call.incident_id is None:
+        settings = current_app.config["WARROOM"]
+        incident = create_incident(
+            db.session,
+            NewIncident(
+                type=IncidentType.LAINNYA,
+                priority=Priority.PROMPT,
+                fix=None,
+                description=f"SMS: {body[:500]}",
+                call_id=call.id,
+            ),
+            None,
+            prefix=settings.incident_prefix,
+            tz=settings.timezone,
+            actor="sms",
+            unlocated_ok=True,
+        )
+        number = incident.number
+    else:
+        number = call.incident.number if call.incident_id and call.incident else None
+    if outcome.new_conversation:
+        text = (
+            f"War Room 112: laporan Anda diterima, nomor insiden {number}. Petugas kami segera membalas. "
+            "Jika memungkinkan, kirim alamat lengkap atau telepon 112."
+        )
+    else:
+        text = f"War Room 112: pesan Anda diterima (insiden {number})." if number else "War Room 112: pesan diterima."
+    return twiml(text)
+
+
+def _aml(sid: str, phone: str, body: str, now: datetime) -> Response:
+    try:
+        aml = parse_aml(body)
+    except MalformedAml as error:
+        log.warning("malformed AML from %s kept without location: %s", phone, error)
+        fix = None
+    else:
+        fix = (
+            None
+            if aml.lat is None or aml.lon is None
+            else Fix(aml.lat, aml.lon, aml.radius_m, "aml", aml.fix_at.astimezone(UTC) if aml.fix_at else None)
+        )
+    handset_located(db.session, external_id=f"twilio:{sid}", phone=phone, body=body, fix=fix, received_at=now)
+    return twiml(None)  # the handset sent it, nobody reads a reply

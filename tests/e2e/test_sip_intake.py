@@ -1,0 +1,189 @@
+"""112 calls and texts from sipp through the pjsua2 agent into the centre's API."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import factories as f
+import pytest
+from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, start_agent
+
+from cad.models import Role
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+PIDF_CIRCLE = """<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10"
+    xmlns:gml="http://www.opengis.net/gml" xmlns:gs="http://www.opengis.net/pidflo/1.0"
+    entity="pres:caller@example.com">
+  <tuple id="loc1">
+    <status><gp:geopriv><gp:location-info>
+      <gs:Circle srsName="urn:ogc:def:crs:EPSG::4326">
+        <gml:pos>-1.2650 116.8400</gml:pos>
+        <gs:radius uom="urn:ogc:def:uom:EPSG::9001">35</gs:radius>
+      </gs:Circle>
+    </gp:location-info><gp:usage-rules/><gp:method>GPS</gp:method></gp:geopriv></status>
+    <timestamp>2026-11-24T01:00:00Z</timestamp>
+  </tuple>
+</presence>"""
+
+PIDF_BROKEN = """<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple><status>
+<gml:pos>not a place</gml:pos></status"""
+
+
+def wait_for(probe: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def calls_of(centre: LiveCentre, token: str) -> list[dict]:
+    response = centre.get("/api/v1/calls", token)
+    assert response.status_code == 200
+    return response.json()
+
+
+def target(agent: AgentProcess) -> str:
+    return f"127.0.0.1:{agent.port}"
+
+
+def test_a_plain_call_is_on_record_and_ends_abandoned_when_nobody_picked_up(
+    live_centre: LiveCentre, sip_agent: AgentProcess
+) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp("call.xml", target(sip_agent), keys={"phone": "081234567890", "caller_name": "Budi", "hold_ms": "300"})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"])[0]
+    assert call["phone"] == "+6281234567890" and call["caller_name"] == "Budi"
+    assert call["channel"] == "voice" and call["sip_call_id"] and call["location"] is None
+    assert call["ended_at"] > call["received_at"]
+
+
+def test_a_call_answered_by_a_call_taker_ends_as_ended(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    result: list[subprocess.CompletedProcess[str]] = []
+    caller = threading.Thread(
+        target=lambda: result.append(
+            sipp(
+                "call.xml", target(sip_agent), keys={"phone": "081299998888", "caller_name": "Sari", "hold_ms": "3000"}
+            )
+        )
+    )
+    caller.start()
+    ringing = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "ringing"])[0]
+    assert live_centre.post(f"/api/v1/calls/{ringing['id']}/answer", token).status_code == 200
+    caller.join(30)
+    assert result and result[0].returncode == 0
+    ended = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "ended"])[0]
+    assert ended["id"] == ringing["id"] and ended["answered_at"] < ended["ended_at"]
+
+
+def test_pidf_lo_circle_becomes_the_call_location(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp(
+        "call_pidf.xml",
+        target(sip_agent),
+        keys={"phone": "+6281311112222", "caller_name": "Andi", "hold_ms": "200", "pidf_body": PIDF_CIRCLE},
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["location"]])[0]
+    assert call["location"] == {"lat": -1.265, "lon": 116.84, "accuracy_m": 35.0, "source": "pidf-lo"}
+    assert call["phone"] == "+6281311112222"
+
+
+def test_malformed_pidf_lo_still_gets_through_without_location(
+    live_centre: LiveCentre, sip_agent: AgentProcess
+) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp(
+        "call_pidf.xml",
+        target(sip_agent),
+        keys={"phone": "081355556666", "caller_name": "X", "hold_ms": "200", "pidf_body": PIDF_BROKEN},
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    call = wait_for(lambda: calls_of(live_centre, token))[0]
+    assert call["location"] is None
+    assert "malformed PIDF-LO" in sip_agent.output()
+
+
+def test_cancelled_while_ringing_is_abandoned(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp("cancel.xml", target(sip_agent), keys={"phone": "081377778888", "caller_name": "Tono"})
+    assert run.returncode == 0, run.stdout[-2000:]
+    call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"])[0]
+    assert call["answered_at"] is None and call["phone"] == "+6281377778888"
+
+
+def test_a_burst_of_calls_is_all_on_record(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp(
+        "call.xml",
+        target(sip_agent),
+        calls=30,
+        rate=15,
+        limit=3,
+        keys={"phone": "081400000000", "caller_name": "Burst", "hold_ms": "100"},
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    calls = wait_for(
+        lambda: (lambda cs: cs if len(cs) == 30 and all(c["state"] == "abandoned" for c in cs) else None)(
+            [c for c in calls_of(live_centre, token) if c["caller_name"] == "Burst"]
+        ),
+        timeout_s=20,
+    )
+    assert len({c["sip_call_id"] for c in calls}) == 30
+
+
+def test_a_call_to_another_number_is_refused_404(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
+    scenario = live_centre.instance / "call_to_113.xml"
+    scenario.write_text((SIPP_DIR / "call.xml").read_text().replace("sip:112@", "sip:113@"))
+    run = sipp(
+        str(scenario),
+        target(sip_agent),
+        keys={"phone": "081200001111", "caller_name": "N", "hold_ms": "100"},
+        cwd=live_centre.instance,
+    )
+    assert run.returncode != 0
+    assert "SIP/2.0 404" in _sipp_errors(live_centre)
+    _, headers = f.user(Role.CALL_TAKER)
+    time.sleep(0.3)
+    assert calls_of(live_centre, headers["Authorization"].split()[1]) == []
+
+
+def test_a_source_outside_the_allow_list_is_refused_403(live_centre: LiveCentre) -> None:
+    agent = start_agent(
+        live_centre.url, live_centre.instance, free_udp_port(), extra_env={"WARROOM_SIP_ALLOW": "10.99.0.0/16"}
+    )
+    try:
+        run = sipp(
+            "call.xml",
+            target(agent),
+            keys={"phone": "081200002222", "caller_name": "N", "hold_ms": "100"},
+            cwd=live_centre.instance,
+        )
+        assert run.returncode != 0
+        assert "SIP/2.0 403" in _sipp_errors(live_centre)
+        assert "not in WARROOM_SIP_ALLOW" in agent.output()
+    finally:
+        assert agent.stop() == 0
+    _, headers = f.user(Role.CALL_TAKER)
+    assert calls_of(live_centre, headers["Authorization"].split()[1]) == []
+
+
+def _sipp_errors(centre: LiveCentre) -> str:
+    return "".join(p.read_text(errors="replace") for p in centre.instance.glob("*_errors.log"))

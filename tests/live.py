@@ -1,0 +1,161 @@
+"""Live parts for end-to-end tests and benchmarks: the centre over real HTTP, the SIP agent
+as its own process, sipp as the caller."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+SIPP_DIR = Path(__file__).parent / "e2e" / "sipp"
+INTAKE_TOKEN = "e2e-intake-token"
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required when CI=true (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@dataclass
+class LiveCentre:
+    app: Flask
+    url: str
+    instance: Path
+
+    def get(self, path: str, token: str) -> requests.Response:
+        return requests.get(self.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def post(self, path: str, token: str, json: object = None) -> requests.Response:
+        return requests.post(self.url + path, json=json, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+        for port in range(21000 + os.getpid() % 2000 * 4, 30000, 2):
+            try:
+                udp.bind(("127.0.0.1", port))
+                tcp.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class AgentProcess:
+    process: subprocess.Popen[str]
+    port: int
+    log: Path
+    handle: Any = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.handle is not None:
+            self.handle.close()
+        return self.process.returncode
+
+
+def start_agent(
+    centre_url: str, instance: Path, port: int, *, ring_s: float = 0.2, extra_env: dict[str, str] | None = None
+) -> AgentProcess:
+    log = instance / f"sip-{port}.log"
+    env = {
+        **os.environ,
+        "WARROOM_INSTANCE": str(instance),
+        "WARROOM_CENTRE_URL": centre_url,
+        "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+        "WARROOM_SIP_ALLOW": "127.0.0.1",
+        "WARROOM_SIP_RING_S": str(ring_s),
+        "WARROOM_ROADS": "",
+        **(extra_env or {}),
+    }
+    handle = open(log, "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cad.cli", "sip", "--port", str(port), "--bind", "127.0.0.1"],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    agent = AgentProcess(process, port, log, handle)
+    deadline = time.monotonic() + 20
+    while "SIP agent on 127.0.0.1" not in agent.output():
+        if process.poll() is not None or time.monotonic() > deadline:
+            agent.stop()
+            raise RuntimeError(f"SIP agent did not start:\n{agent.output()[-3000:]}")
+        time.sleep(0.05)
+    return agent
+
+
+def sipp(
+    scenario: str,
+    target: str,
+    *,
+    calls: int = 1,
+    rate: float = 1.0,
+    limit: int = 4,
+    keys: dict[str, str] | None = None,
+    timeout_s: float = 60,
+    extra: list[str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        require_tool("sipp"),
+        "-sf",
+        str(SIPP_DIR / scenario),
+        target,
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-l",
+        str(limit),
+        "-nostdin",
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-trace_err",
+        "-trace_screen",
+    ]
+    keys = dict(keys or {})
+    if "hold_ms" in keys:  # how long a call talks: sipp's <pause/> takes it from -d
+        command += ["-d", keys.pop("hold_ms")]
+    for key, value in keys.items():
+        command += ["-key", key, value]
+    return subprocess.run(
+        command + (extra or []),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 30,
+        cwd=cwd or tempfile.gettempdir(),
+    )
