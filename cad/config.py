@@ -87,6 +87,8 @@ class Settings:
     def flask_config(self) -> dict[str, object]:
         return {
             "SQLALCHEMY_DATABASE_URI": self.database_url,
+            # a database that restarted leaves dead pooled connections: test each before use
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "SECRET_KEY": self.secret_key,
             "WARROOM": self,
         }

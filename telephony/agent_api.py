@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cad.api.spec import parse_body
 from cad.db import db
@@ -22,6 +22,7 @@ from cad.services.intake import (
     InboundText,
     claim_sip_outbox,
     record_delivery,
+    storable,
     text_received,
     voice_call_ended,
     voice_call_received,
@@ -55,6 +56,12 @@ class SipEvent(BaseModel):
     location_warning: str | None = Field(default=None, max_length=500)
     external_id: str | None = Field(default=None, max_length=255)
     body: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """What the network sent is kept, never refused; only NUL is replaced."""
+        return storable(value) if isinstance(value, str) else value
 
 
 def _check_token() -> None:

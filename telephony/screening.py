@@ -120,7 +120,7 @@ def screen_message(
         {
             "external_id": f"sip:{request.call_id}:{cseq.split()[0] if cseq else ''}",
             "phone": request.caller_number,
-            "body": body,
+            "body": body.rstrip("\r\n"),
             "received_at": received_at.isoformat(),
             "contact": contact or request.headers.get("contact") or request.from_uri,
         },

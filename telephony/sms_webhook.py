@@ -22,7 +22,7 @@ from cad.domain.incidents import IncidentType, Priority
 from cad.errors import Forbidden, InvalidInput
 from cad.services.calls import Fix, phone_or_error
 from cad.services.incidents import NewIncident, create_incident
-from cad.services.intake import InboundText, handset_located, text_received
+from cad.services.intake import InboundText, handset_located, storable, text_received
 from telephony.agent_api import telephony
 from telephony.aml import MalformedAml, is_aml, parse_aml
 
@@ -73,7 +73,7 @@ def inbound_sms() -> Response:
         return _aml(sid, phone, body, now)
     outcome = text_received(db.session, InboundText(Channel.SMS, f"twilio:{sid}", phone, body, now, peer=phone))
     call = outcome.call
-    if outcome.new_conversation and call.incident_id is None:
+    if outcome.new_conversation and not outcome.duplicate and call.incident_id is None:
         settings = current_app.config["WARROOM"]
         incident = create_incident(
             db.session,
@@ -81,7 +81,7 @@ def inbound_sms() -> Response:
                 type=IncidentType.LAINNYA,
                 priority=Priority.PROMPT,
                 fix=None,
-                description=f"SMS: {body[:500]}",
+                description=f"SMS: {storable(body)[:500]}",
                 call_id=call.id,
             ),
             None,

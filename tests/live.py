@@ -45,16 +45,19 @@ class LiveCentre:
 
 
 def free_udp_port() -> int:
+    """A port free for both UDP and TCP (SIP listens on both), away from other tests' picks."""
+    import random
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        for port in range(21000 + os.getpid() % 2000 * 4, 30000, 2):
+    for _ in range(200):
+        port = random.randint(21000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
             try:
                 udp.bind(("127.0.0.1", port))
                 tcp.bind(("127.0.0.1", port))
-                return port
             except OSError:
                 continue
+            return port
     raise RuntimeError("no free port")
 
 
@@ -159,3 +162,70 @@ def sipp(
         timeout=timeout_s + 30,
         cwd=cwd or tempfile.gettempdir(),
     )
+
+
+@dataclass
+class DisposablePostgres:
+    """A PostgreSQL cluster of its own (Debian's pg_createcluster) that a test may stop and start."""
+
+    version: str
+    name: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/warroom"
+
+    def _ctl(self, action: str) -> None:
+        subprocess.run(
+            [
+                "pg_ctlcluster",
+                "--skip-systemctl-redirect",
+                self.version,
+                self.name,
+                action,
+                *(["-m", "fast"] if action == "stop" else []),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        self._ctl("stop")
+
+    def ready(self) -> bool:
+        return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-q"]).returncode == 0
+
+    def start(self) -> None:
+        if self.ready():
+            return
+        self._ctl("start")
+        deadline = time.monotonic() + 30
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("disposable PostgreSQL did not come back")
+            time.sleep(0.1)
+
+    @classmethod
+    def create(cls) -> DisposablePostgres:
+        versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])
+        port = free_udp_port()
+        cluster = cls(versions[-1], f"warroom{os.getpid()}", port)
+        subprocess.run(
+            ["pg_createcluster", cluster.version, cluster.name, "-p", str(port), "--start", "--", "--auth=trust"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        cluster.start()
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE warroom"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return cluster
+
+    def drop(self) -> None:
+        subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120)

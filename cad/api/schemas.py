@@ -21,6 +21,13 @@ LocationSource = Literal["pidf-lo", "aml", "gps", "geocoded", "manual"]
 class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class Query(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)

@@ -27,6 +27,12 @@ CONVERSATION_IDLE = timedelta(hours=2)
 OPEN = (CallState.RINGING, CallState.ANSWERED)
 
 
+def storable(text: str) -> str:
+    """What arrives from a phone is kept whatever it holds; only NUL, which no database column
+    takes, becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True)
 class InboundText:
     channel: Channel
@@ -108,7 +114,9 @@ def text_received(session: Session, text: InboundText) -> TextOutcome:
     """An SMS or SIP MESSAGE: stored once, in the sender's open conversation (or a new one)."""
     existing = session.scalar(select(Message).where(Message.external_id == text.external_id))
     if existing is not None:
-        return TextOutcome(session.get_one(Call, existing.call_id), existing, True, False)
+        first_id = session.scalar(select(sa.func.min(Message.id)).where(Message.call_id == existing.call_id))
+        # a retry is answered as the original was: "new conversation" if it opened one
+        return TextOutcome(session.get_one(Call, existing.call_id), existing, True, first_id == existing.id)
     call = open_conversation(session, text.phone, text.channel, text.received_at)
     new = call is None
     if call is None:
@@ -127,7 +135,7 @@ def text_received(session: Session, text: InboundText) -> TextOutcome:
         direction=MessageDirection.INBOUND,
         kind=MessageKind.TEXT,
         channel=text.channel,
-        body=text.body,
+        body=storable(text.body),
         external_id=text.external_id,
         peer=text.peer,
         status="received",
@@ -193,7 +201,7 @@ def handset_located(
             direction=MessageDirection.INBOUND,
             kind=MessageKind.AML,
             channel=channel,
-            body=body,
+            body=storable(body),
             external_id=external_id,
             status="received",
             at=received_at,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import INTAKE_TOKEN, AgentProcess, LiveCentre, free_udp_port, require_tool, start_agent
+import sqlalchemy as sa
+from live import (
+    INTAKE_TOKEN,
+    AgentProcess,
+    DisposablePostgres,
+    LiveCentre,
+    free_udp_port,
+    require_tool,
+    start_agent,
+)
 from werkzeug.serving import make_server
 
 from cad.app import create_app
@@ -45,3 +55,50 @@ def sip_agent(live_centre: LiveCentre) -> Iterator[AgentProcess]:
     code = agent.stop()
     assert code == 0, agent.output()[-3000:]
     assert "SIP agent stopped" in agent.output()
+
+
+@pytest.fixture(scope="session")
+def disposable_postgres() -> Iterator[DisposablePostgres]:
+    require_tool("pg_createcluster")
+    if os.geteuid() != 0:
+        pytest.skip("creating a PostgreSQL cluster needs root (pg_createcluster)")
+    cluster = DisposablePostgres.create()
+    yield cluster
+    cluster.drop()
+
+
+@pytest.fixture
+def stoppable_centre(disposable_postgres: DisposablePostgres, tmp_path: Path) -> Iterator[LiveCentre]:
+    """The centre on a PostgreSQL that the test may stop and start again."""
+    from flask_migrate import upgrade
+
+    disposable_postgres.start()
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": disposable_postgres.url,
+            "WARROOM_INSTANCE": str(tmp_path),
+            "WARROOM_ROADS": "",
+            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+            "TWILIO_AUTH_TOKEN": "twilio-e2e",
+            "WARROOM_PUBLIC_URL": "https://centre.test",
+        }
+    )
+    app = create_app({"TESTING": True}, settings=settings)
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "TRUNCATE " + ", ".join(t.name for t in db.metadata.sorted_tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with app.app_context():
+        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", tmp_path)
+        db.session.remove()
+    server.shutdown()
+    disposable_postgres.start()
+    with app.app_context():
+        db.engine.dispose()

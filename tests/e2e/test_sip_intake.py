@@ -187,3 +187,69 @@ def test_a_source_outside_the_allow_list_is_refused_403(live_centre: LiveCentre)
 
 def _sipp_errors(centre: LiveCentre) -> str:
     return "".join(p.read_text(errors="replace") for p in centre.instance.glob("*_errors.log"))
+
+
+def test_text_to_112_over_sip_is_a_conversation_answered_through_sip(
+    live_centre: LiveCentre, sip_agent: AgentProcess
+) -> None:
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    reply_port = free_udp_port()
+    listener = subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(SIPP_DIR / "reply_uas.xml"),
+            "-p",
+            str(reply_port),
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-trace_logs",
+            "-log_file",
+            str(live_centre.instance / "reply.log"),
+        ],
+        cwd=live_centre.instance,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        run = sipp(
+            "message.xml",
+            target(sip_agent),
+            keys={
+                "phone": "081366667777",
+                "caller_name": "Tuli",
+                "reply_port": str(reply_port),
+                "text": "Saya tidak bisa bicara. Ada kebakaran di Jl. Veteran No. 10",
+            },
+        )
+        assert run.returncode == 0, run.stdout[-2000:]
+        call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["channel"] == "sip_message"])[0]
+        chat = live_centre.get(f"/api/v1/calls/{call['id']}/messages", token).json()
+        assert [m["body"] for m in chat] == ["Saya tidak bisa bicara. Ada kebakaran di Jl. Veteran No. 10"]
+        sent = live_centre.post(
+            f"/api/v1/calls/{call['id']}/messages", token, json={"body": "Petugas damkar menuju lokasi."}
+        )
+        assert sent.status_code == 201 and sent.json()["status"] == "queued"
+        output, _ = listener.communicate(timeout=30)
+        assert listener.returncode == 0, output[-2000:]
+        assert "REPLY:Petugas damkar menuju lokasi." in (live_centre.instance / "reply.log").read_text()
+        delivered = wait_for(
+            lambda: [
+                m
+                for m in live_centre.get(f"/api/v1/calls/{call['id']}/messages", token).json()
+                if m["direction"] == "out" and m["status"] == "sent"
+            ]
+        )
+        assert delivered
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()

@@ -88,6 +88,7 @@ def test_malformed_bodies(client: FlaskClient, op) -> None:
         ({"type": "medis", "priority": 1, "address": "x" * 300}, "address"),
         ({"type": "medis", "priority": 1, "address": "x", "call_id": "7"}, "call_id"),
         ({"type": "medis", "priority": 1, "address": "x", "caller_phone": "not a phone"}, "caller_phone"),
+        ({"type": "medis", "priority": 1, "address": "Jl. \u0000 Veteran"}, "address"),
     ],
 )
 def test_incident_fields_are_named(client: FlaskClient, body: dict, field: str | None) -> None:

@@ -1,0 +1,84 @@
+"""A local HTTP server that speaks the part of Twilio's REST API we use (Messages.json),
+so the real `twilio.rest.Client` is exercised without the internet."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str
+    auth_token: str
+    sent: list[dict[str, str]] = field(default_factory=list)
+    fail_to: set[str] = field(default_factory=set)  # numbers Twilio refuses (error 21211)
+    url: str = ""
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                expected = "Basic " + base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                if self.path != f"/2010-04-01/Accounts/{fake.account_sid}/Messages.json":
+                    self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+                    return
+                length = int(self.headers.get("Content-Length", "0"))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if form.get("To") in fake.fail_to:
+                    self._reply(
+                        400,
+                        {
+                            "code": 21211,
+                            "message": f"The 'To' number {form['To']} is not a valid phone number.",
+                            "more_info": "https://www.twilio.com/docs/errors/21211",
+                            "status": 400,
+                        },
+                    )
+                    return
+                fake.sent.append(form)
+                sid = "SM" + uuid.uuid4().hex
+                self._reply(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": fake.account_sid,
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "body": form.get("Body"),
+                        "status": "queued",
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Messages/{sid}.json",
+                    },
+                )
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        return self.url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
