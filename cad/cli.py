@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import click
@@ -29,8 +31,9 @@ def main() -> None:
 @click.option(
     "--demo/--no-demo", default=True, show_default=True, help="seed the demo centre when the database is empty"
 )
+@click.option("--sip/--no-sip", default=True, show_default=True, help="start the SIP agent (`warroom sip`) beside it")
 @with_appcontext
-def serve(host: str, port: int, demo: bool) -> None:
+def serve(host: str, port: int, demo: bool, sip: bool) -> None:
     """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP."""
     from werkzeug.serving import run_simple
 
@@ -41,7 +44,29 @@ def serve(host: str, port: int, demo: bool) -> None:
     click.echo(f"War Room 112 on http://{host}:{port}/  database: {db.engine.url.render_as_string()}")
     click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
     click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
-    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+    agent = _start_sip_agent(host, port) if sip else None
+    try:
+        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(15)
+
+
+def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
+    """The SIP agent as its own process (pjsua2 must never take the web centre down with it)."""
+
+    settings = current_app.config["WARROOM"]
+    centre = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    env = {
+        **os.environ,
+        "WARROOM_CENTRE_URL": centre,
+        "WARROOM_INTAKE_TOKEN": settings.shared_intake_token(),
+        "DATABASE_URL": settings.database_url,
+        "WARROOM_INSTANCE": str(settings.instance_path),
+    }
+    click.echo(f"SIP agent: 112 on udp/tcp {settings.sip_port} (allowed from {', '.join(settings.sip_allow)})")
+    return subprocess.Popen([sys.executable, "-m", "cad.cli", "sip"], env=env)
 
 
 @main.command()
@@ -67,6 +92,10 @@ def sip(port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int)
         rtp_port=rtp_port or 40000 + (port % 100) * 100,
         log_level=pjsip_log_level,
         ring_s=settings.sip_ring_s,
+        registrar=settings.sip_registrar,
+        account_uri=settings.sip_account,
+        auth_user=settings.sip_auth_user,
+        auth_password=settings.sip_auth_password,
     )
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)

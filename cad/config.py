@@ -33,6 +33,10 @@ class Settings:
     sip_allow: tuple[str, ...] = ("127.0.0.1",)
     sip_overflow: str = ""
     sip_ring_s: float = 0.5
+    sip_registrar: str = ""
+    sip_account: str = ""
+    sip_auth_user: str = ""
+    sip_auth_password: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
@@ -60,6 +64,10 @@ class Settings:
             sip_allow=tuple(a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()),
             sip_overflow=env.get("WARROOM_SIP_OVERFLOW", ""),
             sip_ring_s=float(env.get("WARROOM_SIP_RING_S", "0.5")),
+            sip_registrar=env.get("WARROOM_SIP_REGISTRAR", ""),
+            sip_account=env.get("WARROOM_SIP_ACCOUNT", ""),
+            sip_auth_user=env.get("WARROOM_SIP_AUTH_USER", ""),
+            sip_auth_password=env.get("WARROOM_SIP_AUTH_PASSWORD", ""),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_from=env.get("TWILIO_FROM", ""),

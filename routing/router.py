@@ -239,10 +239,7 @@ class Router:
             "stop": goal.stop,
             "error": None,
         }
-        out = [
-            _travel_time(shared, eta, metres, snap)
-            for eta, metres, snap in zip(cost.tolist(), dist.tolist(), snap_m.tolist(), strict=True)
-        ]
+        out = _travel_times(shared, cost.tolist(), dist.tolist(), snap_m.tolist())
         failed = np.flatnonzero(~(snap_m <= self.snap_limit_m) | (cost == math.inf))
         for k in failed.tolist():
             i = k if good is None else int(good[k])
@@ -544,10 +541,8 @@ class Router:
         if len(nodes) > 1:
             ids = g.find_edges(np.asarray(nodes[:-1]), np.asarray(nodes[1:]))
             length += float(g.edge_length_m[ids].sum())
-            for edge in ids.tolist():
-                edges.append((edge, 1.0))
-                r = int(g.edge_road[edge])
-                coords.extend(road_slice(g, r, 0.0, 1.0) if g.edge_forward[edge] else road_slice(g, r, 1.0, 0.0))
+            edges.extend((edge, 1.0) for edge in ids.tolist())
+            coords.extend(_edge_shapes(g, ids))
         if entries.edge[k] >= 0:
             edge = int(entries.edge[k])
             edges.append((edge, float(entries.share[k])))
@@ -612,20 +607,37 @@ def _source_coordinates(sources: Sequence[LatLon]) -> tuple[F64, F64, dict[int, 
 _new = object.__new__
 
 
-def _travel_time(shared: dict[str, Any], eta_s: float, distance_m: float, snap_distance_m: float) -> TravelTime:
-    """A TravelTime built without the frozen dataclass's per-field __init__ (the same
-    object, about three times faster, which counts at hundreds of sources per query)."""
-    result: TravelTime = _new(TravelTime)
-    fields = result.__dict__
-    fields.update(shared)
-    fields["eta_s"] = eta_s
-    fields["distance_m"] = distance_m
-    fields["snap_distance_m"] = snap_distance_m
-    return result
+def _travel_times(
+    shared: dict[str, Any], etas: list[float], distances: list[float], snaps: list[float]
+) -> list[TravelTime]:
+    """TravelTimes built without the frozen dataclass's per-field __init__: the same
+    objects (fields in the same order), about three times faster, which counts at hundreds
+    of sources per query.  `shared` holds every field; eta_s, distance_m and
+    snap_distance_m are then set per result."""
+    out: list[TravelTime] = [_new(TravelTime) for _ in etas]
+    for result, eta, metres, snap in zip(out, etas, distances, snaps, strict=True):
+        fields = result.__dict__
+        fields.update(shared)
+        fields["eta_s"] = eta
+        fields["distance_m"] = metres
+        fields["snap_distance_m"] = snap
+    return out
 
 
 def _failed(message: str, snap_m: float = math.inf) -> TravelTime:
     return TravelTime(math.inf, math.inf, False, 0.0, 0.0, snap_m, None, message)
+
+
+def _edge_shapes(g: RoadGraph, edges: I64) -> list[tuple[float, float]]:
+    """(lat, lon) points of whole edges one after another, each along its direction of
+    travel: every shape point of its road (what `road_slice` from 0 to 1 gives)."""
+    roads = g.edge_road[edges]
+    lo, hi = g.road_ptr[roads], g.road_ptr[roads + 1]
+    count = hi - lo
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    forward = np.repeat(g.edge_forward[edges], count)
+    index = np.where(forward, np.repeat(lo, count) + offset, np.repeat(hi - 1, count) - offset)
+    return list(zip(g.coord_lat[index].tolist(), g.coord_lon[index].tolist(), strict=True))
 
 
 def _own_road_weight(w: F64, prof: _Profile, edge: int) -> float:

@@ -81,6 +81,12 @@ class Journal:
         with self._lock:
             return sorted(self._pending.values(), key=lambda e: e.seq)
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             self._entries.close()

@@ -42,6 +42,10 @@ class AgentConfig:
     rtp_ports: int = 100
     log_level: int = 1
     ring_s: float = 0.5  # the caller hears ringing this long before the agent takes the call
+    registrar: str = ""  # sip:pbx.example.id — register there as `account_uri` when set
+    account_uri: str = ""
+    auth_user: str = ""
+    auth_password: str = ""
 
 
 class AgentCall(pj.Call):  # type: ignore[misc]
@@ -123,7 +127,8 @@ class SipAgent:
         self.buddies: dict[str, pj.Buddy] = {}
         self.ringing: dict[int, float] = {}  # pjsua call index → when to answer 200
         self.refused: dict[int, AgentCall] = {}
-        self.finished: list[AgentCall] = []  # released on the next loop turn, never inside their own callback
+        self._next_reg_check = 0.0
+        self._reg_status = -1
         self.commands: queue.Queue[Any] = queue.Queue()
         self._running = threading.Event()
         self.endpoint = pj.Endpoint()
@@ -150,7 +155,14 @@ class SipAgent:
         self.endpoint.libStart()
         self.endpoint.audDevManager().setNullDev()
         account_cfg = pj.AccountConfig()
-        account_cfg.idUri = f"sip:112@{self._host()}:{self.config.port}"
+        account_cfg.idUri = self.config.account_uri or f"sip:112@{self._host()}:{self.config.port}"
+        if self.config.registrar:
+            account_cfg.regConfig.registrarUri = self.config.registrar
+            account_cfg.regConfig.timeoutSec = 300
+            if self.config.auth_user:
+                account_cfg.sipConfig.authCreds.append(
+                    pj.AuthCredInfo("digest", "*", self.config.auth_user, 0, self.config.auth_password)
+                )
         account_cfg.mediaConfig.transportConfig.port = self.config.rtp_port
         account_cfg.mediaConfig.transportConfig.portRange = self.config.rtp_ports
         self.account = AgentAccount(self)
@@ -171,10 +183,10 @@ class SipAgent:
         """The pjsua2 thread: handle SIP events until stopped."""
         while self._running.is_set():
             self.endpoint.libHandleEvents(poll_ms)
-            if self.finished:
-                self.finished.clear()
             if self.ringing:
                 self._answer_due(time.monotonic())
+            if self.config.registrar and time.monotonic() >= self._next_reg_check:
+                self._check_registration()
             while not self.commands.empty():
                 command, data = self.commands.get_nowait()
                 if command == "send":
@@ -192,7 +204,6 @@ class SipAgent:
         finally:
             self.calls.clear()
             self.refused.clear()
-            self.finished.clear()
             self.buddies.clear()
             gc.collect()  # every Call and Buddy wrapper goes before libDestroy, or pjsua asserts
             if self.account is not None:
@@ -231,6 +242,18 @@ class SipAgent:
         call.answer(op)
         self.ringing[prm.callId] = time.monotonic() + self.config.ring_s
 
+    def _check_registration(self) -> None:
+        """Log each change of the registration at the PBX (read once a second: the PyPI build
+        of pjsua2 did not deliver onRegState to Python here)."""
+        self._next_reg_check = time.monotonic() + 1.0
+        if self.account is None:
+            return
+        info = self.account.getInfo()
+        if info.regStatus != self._reg_status:
+            self._reg_status = info.regStatus
+            level = logging.INFO if info.regStatus // 100 == 2 else logging.WARNING
+            log.log(level, "registration at %s: %s %s", self.config.registrar, info.regStatus, info.regStatusText)
+
     def _answer_due(self, now: float) -> None:
         for call_index, due in list(self.ringing.items()):
             if due > now:
@@ -249,7 +272,8 @@ class SipAgent:
     def call_ended(self, call: AgentCall, reason: str, status: int) -> None:
         index = call.getId()
         self.ringing.pop(index, None)
-        self.finished.append(call)
+        # The last reference goes now, inside the callback: pjsua2 reuses the slot at once, and a
+        # wrapper freed later would clear the user data of the next call in it (which then gets 603).
         if self.calls.pop(index, None) is None:  # one we refused: nothing to record
             self.refused.pop(index, None)
             return

@@ -29,7 +29,7 @@ def _with_history(call: Any) -> dict[str, Any]:
     api, "/calls", "GET", summary="Calls, newest first", roles=READERS, query=s.CallFilter, response=list[s.CallOut]
 )
 def list_calls(user: User, query: s.CallFilter) -> list[dict[str, Any]]:
-    return [render.call(c, None) for c in calls.list_calls(db.session, query.state, query.limit)]
+    return [render.call(c, None) for c in calls.list_calls(db.session, query.state, query.limit, query.before_id)]
 
 
 @operation(

@@ -14,7 +14,8 @@ from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
 from cad.errors import ApiError, InvalidInput
-from cad.models import Camera, Role, User
+from cad.models import Camera, CongestionReading, Role, User
+from cad.roads import RoadNetwork
 from cad.services.congestion import latest_readings, record_reading
 from routing import NoRoute, OutsideRoadNetwork, RoutingError
 
@@ -59,33 +60,30 @@ def route(user: User, query: s.RouteQuery) -> dict[str, Any]:
         raise ApiError(str(error), "to", code="no_route", status=404) from None
 
 
+def _camera(camera: Camera, reading: CongestionReading | None, network: RoadNetwork) -> dict[str, Any]:
+    return {
+        "id": camera.id,
+        "code": camera.code,
+        "name": camera.name,
+        "lat": camera.lat,
+        "lon": camera.lon,
+        "heading_deg": camera.heading_deg,
+        "radius_m": camera.radius_m,
+        "district": camera.district,
+        "level": reading.level if reading else "free",
+        "observed_at": reading.observed_at if reading else None,
+        "expires_at": reading.expires_at if reading else None,
+        "watches_road": (camera.code not in network.unmapped) if network.configured else None,
+    }
+
+
 @operation(api, "/cameras", "GET", summary="Cameras with their live congestion level", response=list[s.CameraOut])
 def list_cameras(user: User) -> list[dict[str, Any]]:
     network = current_app.extensions["warroom.roads"]
-    now = clock.now()
-    latest = latest_readings(db.session, now)
+    latest = latest_readings(db.session, clock.now())
     if network.configured:
         network.router(db.session)  # maps new cameras, so `watches_road` is known
-    out = []
-    for camera in db.session.scalars(select(Camera).order_by(Camera.code)):
-        reading = latest.get(camera.id)
-        out.append(
-            {
-                "id": camera.id,
-                "code": camera.code,
-                "name": camera.name,
-                "lat": camera.lat,
-                "lon": camera.lon,
-                "heading_deg": camera.heading_deg,
-                "radius_m": camera.radius_m,
-                "district": camera.district,
-                "level": reading.level if reading else "free",
-                "observed_at": reading.observed_at if reading else None,
-                "expires_at": reading.expires_at if reading else None,
-                "watches_road": (camera.code not in network.unmapped) if network.configured else None,
-            }
-        )
-    return out
+    return [_camera(c, latest.get(c.id), network) for c in db.session.scalars(select(Camera).order_by(Camera.code))]
 
 
 @operation(
@@ -106,18 +104,4 @@ def post_congestion(user: User, code: str, body: s.CongestionIn) -> dict[str, An
     if network.configured:
         with contextlib.suppress(RoutingError):  # a camera that watches no road: stored, listed, not routed on
             network.router(db.session)  # applies the new row now, not at the next route
-    camera = reading.camera
-    return {
-        "id": camera.id,
-        "code": camera.code,
-        "name": camera.name,
-        "lat": camera.lat,
-        "lon": camera.lon,
-        "heading_deg": camera.heading_deg,
-        "radius_m": camera.radius_m,
-        "district": camera.district,
-        "level": reading.level,
-        "observed_at": reading.observed_at,
-        "expires_at": reading.expires_at,
-        "watches_road": (code not in network.unmapped) if network.configured else None,
-    }
+    return _camera(reading.camera, reading, network)

@@ -239,6 +239,7 @@ class CallFilter(Query):
         json_schema_extra={"enum": [*CallState, "active"]},
     )
     limit: int = Field(default=100, ge=1, le=1000)
+    before_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="next page: calls older than this id")
 
     @field_validator("state")
     @classmethod

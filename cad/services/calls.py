@@ -195,8 +195,11 @@ def caller_history(
     return CallerRecord(caller, total, flags, earlier)
 
 
-def list_calls(session: Session, state: str | None, limit: int) -> list[Call]:
-    query = select(Call).order_by(Call.received_at.desc(), Call.id.desc()).limit(limit)
+def list_calls(session: Session, state: str | None, limit: int, before_id: int | None = None) -> list[Call]:
+    """Newest first (by id: the order they reached the centre); `before_id` pages back."""
+    query = select(Call).order_by(Call.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Call.id < before_id)
     if state == "active":
         query = query.where(Call.state.in_([CallState.RINGING, CallState.ANSWERED]))
     elif state:

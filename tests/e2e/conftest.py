@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from live import (
     INTAKE_TOKEN,
     AgentProcess,
@@ -25,6 +26,20 @@ from cad.config import Settings
 from cad.db import db
 
 
+def serve(app: Flask, instance: Path, before_stop: Callable[[], None] | None = None) -> Iterator[LiveCentre]:
+    """`app` over real HTTP on a free port, for as long as the generator is open."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with app.app_context():
+        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", instance)
+        db.session.remove()
+    server.shutdown()
+    if before_stop is not None:
+        before_stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
 def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
     settings = Settings.from_env(
@@ -35,16 +50,7 @@ def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
             "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
         }
     )
-    app = create_app({"TESTING": True}, settings=settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with app.app_context():
-        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", tmp_path)
-        db.session.remove()
-    server.shutdown()
-    with app.app_context():
-        db.engine.dispose()
+    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
 
 
 @pytest.fixture
@@ -92,13 +98,4 @@ def stoppable_centre(disposable_postgres: DisposablePostgres, tmp_path: Path) ->
                     "TRUNCATE " + ", ".join(t.name for t in db.metadata.sorted_tables) + " RESTART IDENTITY CASCADE"
                 )
             )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with app.app_context():
-        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", tmp_path)
-        db.session.remove()
-    server.shutdown()
-    disposable_postgres.start()
-    with app.app_context():
-        db.engine.dispose()
+    yield from serve(app, tmp_path, before_stop=disposable_postgres.start)

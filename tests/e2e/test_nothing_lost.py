@@ -40,7 +40,8 @@ def test_calls_during_a_database_outage_are_answered_journaled_and_replayed(
             keys={"phone": "081255554444", "caller_name": "Saat DB mati", "hold_ms": "200"},
         )
         assert run.returncode == 0, run.stdout[-2000:]  # every caller was answered
-        assert _pending(stoppable_centre, agent) == 6  # 3 INVITEs and 3 hang-ups wait on disk
+        # 3 INVITEs and 3 hang-ups wait on disk
+        assert wait_for(lambda: _pending(stoppable_centre, agent) == 6 or None, timeout_s=5) is True
         disposable_postgres.start()
         calls = wait_for(
             lambda: (lambda cs: cs if len(cs) == 3 and all(c["state"] == "abandoned" for c in cs) else None)(
@@ -65,6 +66,7 @@ def test_an_agent_restarted_while_the_centre_was_unreachable_replays_its_journal
         "call.xml", f"127.0.0.1:{port}", keys={"phone": "081266665555", "caller_name": "Jurnal", "hold_ms": "100"}
     )
     assert run.returncode == 0
+    assert wait_for(lambda: _pending(stoppable_centre, agent) == 2 or None, timeout_s=5) is True
     assert agent.stop() == 0 and _pending(stoppable_centre, agent) == 2
     assert calls_of(stoppable_centre, token) == []
     again = start_agent(stoppable_centre.url, stoppable_centre.instance, port)

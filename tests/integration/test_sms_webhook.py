@@ -23,9 +23,17 @@ PUBLIC = "https://warroom.example.id"
 URL = "/telephony/twilio/sms"
 
 
+def client_with(env: dict[str, str]) -> Iterator[FlaskClient]:
+    app: Flask = create_app({"TESTING": True}, settings=Settings.from_env(env))
+    with app.app_context():
+        yield app.test_client()
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def sms_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
-    settings = Settings.from_env(
+    yield from client_with(
         {
             "DATABASE_URL": database_url,
             "WARROOM_INSTANCE": str(tmp_path),
@@ -34,11 +42,6 @@ def sms_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
             "WARROOM_PUBLIC_URL": PUBLIC,
         }
     )
-    app: Flask = create_app({"TESTING": True}, settings=settings)
-    with app.app_context():
-        yield app.test_client()
-        db.session.remove()
-        db.engine.dispose()
 
 
 def sms(
@@ -107,7 +110,10 @@ def test_messages_from_one_number_make_one_conversation(sms_client: FlaskClient)
 def test_aml_attaches_the_handset_location_and_is_never_chat(sms_client: FlaskClient) -> None:
     _, headers = f.user(Role.CALL_TAKER)
     call = sms_client.post("/api/v1/calls", json={"phone": "+6281234567890"}, headers=headers).get_json()
-    aml = 'A"ML=1;lt=-1.26512;lg=+116.84033;rd=12;top=20261124010203;lc=68;pm=G;si=510101234567890;ei=356708041746734;mcc=510;mnc=10;ml=122'
+    aml = (
+        'A"ML=1;lt=-1.26512;lg=+116.84033;rd=12;top=20261124010203;lc=68;pm=G;'
+        "si=510101234567890;ei=356708041746734;mcc=510;mnc=10;ml=122"
+    )
     response = sms(sms_client, aml, "SM020")
     assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
     located = sms_client.get(f"/api/v1/calls/{call['id']}", headers=headers).get_json()
@@ -185,7 +191,7 @@ def twilio_api() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def sending_client(database_url: str, tmp_path: Path, twilio_api: FakeTwilio) -> Iterator[FlaskClient]:
-    settings = Settings.from_env(
+    yield from client_with(
         {
             "DATABASE_URL": database_url,
             "WARROOM_INSTANCE": str(tmp_path),
@@ -197,11 +203,6 @@ def sending_client(database_url: str, tmp_path: Path, twilio_api: FakeTwilio) ->
             "WARROOM_PUBLIC_URL": PUBLIC,
         }
     )
-    app: Flask = create_app({"TESTING": True}, settings=settings)
-    with app.app_context():
-        yield app.test_client()
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_a_reply_goes_out_through_twilios_rest_api(sending_client: FlaskClient, twilio_api: FakeTwilio) -> None:

@@ -1,0 +1,277 @@
+"""SIP intake benchmark: calls per second with zero failures, and INVITE → visible in the API.
+
+    python bench/sip.py [--rate 20] [--duration 60] [--database-url URL] [--steps 30,40]
+
+Starts, as separate processes, the centre (`warroom serve`, a fresh database) and one SIP
+agent (`warroom sip`, pjsua2), then drives it with sipp: `--rate` calls per second for
+`--duration` seconds (each call 100 ms of talk), then short steps at higher rates to show
+where it stops. Latency is measured from the moment the agent stamped the INVITE
+(`received_at`) to the moment the call reached a console subscribed to /api/v1/events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = REPO / "tests" / "e2e" / "sipp" / "call.xml"
+TARGET_RATE, TARGET_P95_MS = 20.0, 200.0
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Centre:
+    def __init__(self, instance: Path, database_url: str | None) -> None:
+        self.instance = instance
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "WARROOM_INSTANCE": str(instance),
+            "WARROOM_ROADS": "",
+            "WARROOM_INTAKE_TOKEN": "bench-intake",
+            "WARROOM_CENTRE_URL": self.url,
+            "WARROOM_SIP_ALLOW": "127.0.0.1",
+            "WARROOM_SIP_RING_S": "0.05",
+        }
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cad.cli", *args], env=self.env, capture_output=True, text=True, check=True, cwd=REPO
+        )
+        return done.stdout.strip()
+
+    def start(self) -> str:
+        self.cli("db", "upgrade")
+        token = self.cli("users", "create", "--role", "call_taker", f"bench-{os.getpid()}").splitlines()[-1]
+        self.spawn("serve", "--no-demo", "--no-sip", "--port", str(self.port))
+        self.wait_http()
+        return token
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.instance / f"{args[0]}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cad.cli", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        self.processes.append(process)
+        return process
+
+    def wait_http(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/api/v1/health", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("the centre did not start")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class Console(threading.Thread):
+    """A call-taker's console: the time each call first reached the event stream."""
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.response = requests.get(
+            url + "/api/v1/events", headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=(5, None)
+        )
+        self.seen: dict[int, float] = {}
+
+    def run(self) -> None:
+        with contextlib.suppress(requests.RequestException):  # the centre stopped at the end of the run
+            self._read()
+
+    def _read(self) -> None:
+        kind = ""
+        for raw in self.response.iter_lines(decode_unicode=True):
+            if raw.startswith("event: "):
+                kind = raw[7:]
+            elif raw.startswith("data: ") and kind == "call":
+                data = json.loads(raw[6:])
+                if data.get("state") == "ringing":
+                    self.seen.setdefault(int(data["id"]), time.time())
+
+
+def all_calls(url: str, token: str) -> list[dict[str, object]]:
+    """Every call on record, newest first, a page at a time."""
+    calls: list[dict[str, object]] = []
+    query = "limit=1000"
+    while True:
+        page = requests.get(
+            f"{url}/api/v1/calls?{query}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ).json()
+        calls += page
+        if len(page) < 1000:
+            return calls
+        query = f"limit=1000&before_id={page[-1]['id']}"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_sipp(port: int, rate: float, duration_s: float, workdir: Path, phone: str) -> dict[str, int]:
+    calls = int(rate * duration_s)
+    done = subprocess.run(
+        [
+            "sipp",
+            "-sf",
+            str(SCENARIO),
+            f"127.0.0.1:{port}",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-m",
+            str(calls),
+            "-r",
+            str(rate),
+            "-l",
+            "4",
+            "-d",
+            "100",
+            "-key",
+            "phone",
+            phone,
+            "-key",
+            "caller_name",
+            "bench",
+            "-nostdin",
+            "-timeout",
+            f"{int(duration_s + 60)}s",
+            "-trace_stat",
+            "-stf",
+            str(workdir / "stat.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    lines = (workdir / "stat.csv").read_text().splitlines()
+    header, last = lines[0].split(";"), lines[-1].split(";")
+    row = dict(zip(header, last, strict=False))
+    os.remove(workdir / "stat.csv")
+    return {
+        "calls": calls,
+        "successful": int(row["SuccessfulCall(C)"]),
+        "failed": int(row["FailedCall(C)"]),
+        "sipp_exit": done.returncode,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--steps", default="30,40,50", help="higher rates tried for 15 s each")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="warroom-bench-sip-") as folder:
+        workdir = Path(folder)
+        centre = Centre(workdir, args.database_url)
+        token = centre.start()
+        sip_port = free_port(socket.SOCK_DGRAM)
+        agent = centre.spawn("sip", "--port", str(sip_port), "--bind", "127.0.0.1")
+        log = workdir / "sip-1.log"
+        deadline = time.monotonic() + 30
+        while "SIP agent on" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline or agent.poll() is not None:
+                raise RuntimeError(log.read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+        console = Console(centre.url, token)
+        console.start()
+        server = centre.processes[0]
+        cpu0 = {p.pid: cpu_s(p.pid) for p in (server, agent)}
+        started = time.time()
+        main_run = run_sipp(sip_port, args.rate, args.duration, workdir, "081100000001")
+        wall = time.time() - started
+        cpu1 = {p.pid: cpu_s(p.pid) for p in (server, agent)}
+        time.sleep(2)
+        calls = all_calls(centre.url, token)
+        steps = []
+        for step_rate in [float(r) for r in args.steps.split(",") if r]:
+            steps.append((step_rate, run_sipp(sip_port, step_rate, 15, workdir, "081100000002")))
+            time.sleep(2)
+        latencies = []
+        for call in calls:
+            if call["id"] in console.seen and call["phone"] == "+6281100000001":
+                received = datetime.fromisoformat(call["received_at"].replace("Z", "+00:00")).timestamp()
+                latencies.append((console.seen[call["id"]] - received) * 1000)
+        recorded = sum(1 for c in calls if c["phone"] == "+6281100000001")
+        rss = {name: rss_mb(p.pid) for name, p in (("centre (werkzeug)", server), ("SIP agent", agent))}
+        centre.stop()
+        agent_log = log.read_text(errors="replace")
+
+    backend = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    ok_rate = main_run["failed"] == 0 and main_run["successful"] == main_run["calls"]
+    print(f"SIP intake, one pjsua2 agent, centre on {backend}, {os.cpu_count()} CPUs")
+    print(
+        f"sustained: {args.rate:g} calls/s for {args.duration:g} s (100 ms calls, ≤ 4 at once): "
+        f"{main_run['successful']}/{main_run['calls']} answered, {main_run['failed']} failed, "
+        f"{recorded} on record  → {'PASS' if ok_rate and recorded == main_run['calls'] else 'FAIL'} "
+        f"(target {TARGET_RATE:g}/s for 60 s, 0 failures)"
+    )
+    print(
+        f"INVITE → visible on the console stream: p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max "
+        f"{max(latencies, default=0):.1f} ms over {len(latencies)} calls → "
+        f"{'PASS' if q[94] < TARGET_P95_MS else 'FAIL'} (target p95 < {TARGET_P95_MS:g} ms)"
+    )
+    for rate, result in steps:
+        print(
+            f"step {rate:g} calls/s for 15 s: {result['successful']}/{result['calls']} answered, "
+            f"{result['failed']} failed"
+        )
+    for pid_name, (pid0, pid1) in zip(
+        ("centre", "SIP agent"), zip(cpu0.values(), cpu1.values(), strict=True), strict=True
+    ):
+        print(f"CPU {pid_name}: {100 * (pid1 - pid0) / wall:.0f}% of one core during the sustained run")
+    for name, mb in rss.items():
+        print(f"memory {name}: {mb:.0f} MB RSS")
+    aborted = len(re.findall(r"Assertion", agent_log))
+    print(f"agent aborts: {aborted}")
+
+
+if __name__ == "__main__":
+    main()
