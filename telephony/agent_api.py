@@ -17,7 +17,7 @@ from cad.api.spec import parse_body
 from cad.db import db
 from cad.domain.calls import Channel
 from cad.errors import Forbidden, InvalidInput, Unauthorized
-from cad.services.calls import Fix, phone_or_error
+from cad.services.calls import ANONYMOUS, Fix, phone_or_error
 from cad.services.intake import (
     InboundText,
     claim_sip_outbox,
@@ -126,7 +126,7 @@ def sip_event() -> Response:
 def _phone(raw: str | None) -> str:
     """Caller numbers from the network; an anonymous caller still gets a call on record."""
     if not raw or raw.lower() in ("anonymous", "unknown", "restricted"):
-        return "anonymous"
+        return ANONYMOUS
     try:
         return phone_or_error(raw, "phone")
     except InvalidInput:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
 from cad.auth import actor_of
@@ -24,6 +24,9 @@ from cad.errors import InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Call, Caller, CallerFlag, Incident, User
 from cad.timeline import record_event
+
+#: The network withheld the number: the call has no caller record.
+ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def register_call(
         existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
         if existing is not None:
             return existing
-    caller = caller_for(session, phone, name)
+    caller = caller_for(session, phone, name) if phone != ANONYMOUS else None  # no history to share
     call = Call(
         caller=caller,
         channel=channel,
@@ -197,7 +200,7 @@ def caller_history(
 
 def list_calls(session: Session, state: str | None, limit: int, before_id: int | None = None) -> list[Call]:
     """Newest first (by id: the order they reached the centre); `before_id` pages back."""
-    query = select(Call).order_by(Call.id.desc()).limit(limit)
+    query = select(Call).options(selectinload(Call.caller)).order_by(Call.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(Call.id < before_id)
     if state == "active":

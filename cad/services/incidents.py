@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
 from cad.auth import actor_of
@@ -161,7 +161,12 @@ def get_incident(session: Session, incident_id: int, field: str = "incident_id")
 
 
 def list_incidents(session: Session, status: str | None, limit: int) -> list[Incident]:
-    query = select(Incident).order_by(Incident.priority, Incident.created_at).limit(limit)
+    query = (
+        select(Incident)
+        .options(selectinload(Incident.assignments).selectinload(Assignment.unit), selectinload(Incident.caller))
+        .order_by(Incident.priority, Incident.created_at)
+        .limit(limit)
+    )
     if status == "open":
         query = query.where(Incident.status.in_(OPEN_STATUSES))
     elif status:

@@ -104,3 +104,28 @@ def test_cancel_releases_units_and_is_final(client: FlaskClient) -> None:
         e["kind"] for e in client.get(f"/api/v1/incidents/{incident['id']}", headers=headers).get_json()["timeline"]
     ]
     assert kinds[-2:] == ["unit_cleared", "incident_cancelled"]
+
+
+def test_listing_costs_a_few_queries_however_many_incidents(client: FlaskClient) -> None:
+    import sqlalchemy as sa
+
+    from cad.db import db
+
+    _, headers = f.user(Role.DISPATCHER)
+    for i in range(15):
+        unit = f.unit(f"DMK-{i:02d}")
+        created = client.post(
+            "/api/v1/incidents", json=dict(f.INCIDENT, caller_phone=f"08123456{i:04d}"), headers=headers
+        ).get_json()
+        client.post(f"/api/v1/incidents/{created['id']}/assignments", json={"unit_id": unit.id}, headers=headers)
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        listed = client.get("/api/v1/incidents?limit=50", headers=headers).get_json()
+        calls = client.get("/api/v1/calls?limit=50", headers=headers)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    assert len(listed) == 15 and all(i["assignments"][0]["incident_number"] == i["number"] for i in listed)
+    assert calls.status_code == 200
+    assert len(statements) <= 12, statements
