@@ -167,17 +167,29 @@ def _move_incident(
 
 
 def set_unit_status(
-    session: Session, unit_id: int, requested: UnitStatus, user: User, reason: str | None = None
+    session: Session,
+    unit_id: int,
+    requested: UnitStatus,
+    user: User | None,
+    reason: str | None = None,
+    *,
+    actor: str | None = None,
+    source: str | None = None,
+    expected: UnitStatus | None = None,
 ) -> Unit:
-    """A crew or dispatcher moves a unit; the incident and its timeline follow."""
+    """A crew or dispatcher (or the GPS geofence, `user=None, actor="gps"`) moves a unit; the
+    incident and its timeline follow. `expected`: only if the unit is still in that status
+    (an automatic move never overrides what a crew did meanwhile)."""
     unit = get_unit(session, unit_id)
-    if user.role is Role.CREW and user.unit_id != unit.id:
+    if user is not None and user.role is Role.CREW and user.unit_id != unit.id:
         raise Forbidden("a crew member changes only their own unit's status", "unit_id")
     if requested is UnitStatus.ASSIGNED:
         raise InvalidInput("a unit becomes 'assigned' by an assignment", "status")
     current = unit.status
+    if expected is not None and current is not expected:
+        raise Conflict(f"unit {unit.callsign} is {current}, no longer {expected}", "status")
     new = change_unit_status(current, requested)
-    now, actor = clock.now(), actor_of(user)
+    now, actor = clock.now(), actor or actor_of(user)
     moved = session.execute(
         sa.update(Unit)
         .where(Unit.id == unit.id, Unit.status == current)
@@ -188,7 +200,12 @@ def set_unit_status(
         session.rollback()
         raise Conflict(f"unit {unit.callsign} changed status meanwhile; reload and try again", "status")
     assignment = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
-    data = {"from": str(current), "to": str(new), **({"reason": reason} if reason else {})}
+    data = {
+        "from": str(current),
+        "to": str(new),
+        **({"reason": reason} if reason else {}),
+        **({"source": source} if source else {}),
+    }
     if assignment is None:
         record_event(session, EventKind.UNIT_STATUS_CHANGED, at=now, actor=actor, unit_id=unit.id, data=data)
     else:
