@@ -207,9 +207,11 @@ def set_unit_status(
         **({"source": source} if source else {}),
     }
     if assignment is None:
-        record_event(session, EventKind.UNIT_STATUS_CHANGED, at=now, actor=actor, unit_id=unit.id, data=data)
+        record_event(
+            session, EventKind.UNIT_STATUS_CHANGED, at=now, actor=actor, unit_id=unit.id, data=data, source=source
+        )
     else:
-        _follow_assignment(session, assignment, current, new, actor, now, data)
+        _follow_assignment(session, assignment, current, new, actor, now, data, source)
     publish_after_commit(session, "unit", {"id": unit.id, "status": new})
     session.commit()
     session.refresh(unit)
@@ -224,6 +226,7 @@ def _follow_assignment(
     actor: str,
     now: datetime,
     data: dict[str, str],
+    source: str | None = None,
 ) -> None:
     incident = assignment.incident
     if current is UnitStatus.ASSIGNED and new is UnitStatus.EN_ROUTE:
@@ -248,6 +251,7 @@ def _follow_assignment(
         incident_id=incident.id,
         unit_id=assignment.unit_id,
         data=data,
+        source=source,
     )
     if new is UnitStatus.ON_SCENE:
         if incident.status is IncidentStatus.DISPATCHED:
