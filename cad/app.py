@@ -15,6 +15,7 @@ from cad import clock
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
+from cad.events import bus
 from cad.roads import RoadNetwork
 from telephony.sms_sender import sms_sender
 
@@ -43,6 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
     migrate.init_app(app, db)
+    with app.app_context():
+        bus.attach(db.engine)
     app.extensions["warroom.roads"] = RoadNetwork(
         settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
     )
@@ -52,10 +55,17 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
 
     import telephony.sms_webhook
     from cad.api import api
+    from cad.api.gps import gps, gps_api
+    from cad.scheduler import AckTimers
+    from cad.web.crew_link import crew_pages
     from telephony.agent_api import telephony
 
     app.register_blueprint(api)
+    app.register_blueprint(crew_pages)
+    app.extensions["warroom.timers"] = AckTimers(app)
     app.register_blueprint(telephony)
+    app.register_blueprint(gps)
+    app.register_blueprint(gps_api)
     register_error_handlers(app)
     return app
 

@@ -101,6 +101,22 @@ def sip(port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int)
     serve_sip(config)
 
 
+@main.command()
+@with_appcontext
+def scheduler() -> None:
+    """Run the acknowledgement timers (APScheduler, jobs in the database); one of several runs them."""
+    import signal
+    import threading
+
+    from cad.scheduler import run
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo("scheduler started: waiting for the lease")
+    run(current_app._get_current_object(), stop)
+
+
 @main.group()
 def demo() -> None:
     """The demo centre."""

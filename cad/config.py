@@ -44,7 +44,17 @@ class Settings:
     position_stale_s: float = 120.0
     intake_token: str = ""
     congestion_ttl_s: float = 900.0
+    ack_timeouts: str = ""
     centre_url: str = "http://127.0.0.1:5000"
+    gps_max_future_s: float = 60.0
+    gps_max_age_s: float = 86400.0
+    gps_rate: float = 5.0
+    gps_burst: float = 300.0
+    gps_batch_max: int = 1000
+    gps_token_ttl_s: float = 30.0
+    gps_geofence_m: float = 80.0
+    gps_dwell_s: float = 20.0
+    gps_auto_available: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -75,7 +85,17 @@ class Settings:
             position_stale_s=float(env.get("WARROOM_POSITION_STALE_S", "120")),
             intake_token=env.get("WARROOM_INTAKE_TOKEN", ""),
             congestion_ttl_s=float(env.get("WARROOM_CONGESTION_TTL_S", "900")),
+            ack_timeouts=env.get("WARROOM_ACK_TIMEOUTS", ""),
             centre_url=env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            gps_max_future_s=float(env.get("WARROOM_GPS_MAX_FUTURE_S", "60")),
+            gps_max_age_s=float(env.get("WARROOM_GPS_MAX_AGE_S", "86400")),
+            gps_rate=float(env.get("WARROOM_GPS_RATE", "5")),
+            gps_burst=float(env.get("WARROOM_GPS_BURST", "300")),
+            gps_batch_max=int(env.get("WARROOM_GPS_BATCH_MAX", "1000")),
+            gps_token_ttl_s=float(env.get("WARROOM_GPS_TOKEN_TTL_S", "30")),
+            gps_geofence_m=float(env.get("WARROOM_GPS_GEOFENCE_M", "80")),
+            gps_dwell_s=float(env.get("WARROOM_GPS_DWELL_S", "20")),
+            gps_auto_available=env.get("WARROOM_GPS_AUTO_AVAILABLE", "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     def shared_intake_token(self) -> str:

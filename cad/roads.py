@@ -21,7 +21,7 @@ import routing
 from cad.models import Camera, CongestionReading
 from dispatch.recommend import GeodesicTravelTimes, TravelTimes
 from dispatch.road_times import RoadTravelTimes
-from routing import CongestionModel, OutsideRoadNetwork, Router
+from routing import CongestionModel, OutsideRoadNetwork, Router, RoutingError
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +82,16 @@ def travel_times(network: RoadNetwork, session: Session) -> TravelTimes:
     """Road travel times when an extract is configured, else the straight-line estimate."""
     router = network.router(session)
     return RoadTravelTimes(router) if router is not None else GeodesicTravelTimes()
+
+
+def route_for_unit(
+    router: Router | None, unit_type: str, origin: tuple[float, float] | None, destination: tuple[float, float] | None
+) -> dict[str, object] | None:
+    """The crew's route as JSON, or None when there is no road network, position or road path."""
+    if router is None or origin is None or destination is None:
+        return None
+    try:
+        return router.route(origin, destination, unit_type).as_dict()  # type: ignore[no-any-return]
+    except (RoutingError, ValueError) as error:
+        log.info("no route for a %s from %s to %s: %s", unit_type, origin, destination, error)
+        return None

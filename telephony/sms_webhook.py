@@ -19,10 +19,14 @@ from cad import clock
 from cad.db import db
 from cad.domain.calls import Channel
 from cad.domain.incidents import IncidentType, Priority
-from cad.errors import Forbidden, InvalidInput
+from cad.errors import Conflict, Forbidden, InvalidInput
+from cad.models import Unit
 from cad.services.calls import Fix, phone_or_error
+from cad.services.dispatching import set_unit_status
 from cad.services.incidents import NewIncident, create_incident
 from cad.services.intake import InboundText, handset_located, storable, text_received
+from cad.services.notify import ACK_WORDS, active_assignment_of, crew_unit_for_phone
+from dispatch.units import UnitStatus
 from telephony.agent_api import telephony
 from telephony.aml import MalformedAml, is_aml, parse_aml
 
@@ -71,6 +75,9 @@ def inbound_sms() -> Response:
     now = clock.now()
     if is_aml(body):
         return _aml(sid, phone, body, now)
+    crew = crew_unit_for_phone(db.session, phone)
+    if crew is not None and body.strip().upper().rstrip(".!") in ACK_WORDS:
+        return _crew_acknowledges(crew)
     outcome = text_received(db.session, InboundText(Channel.SMS, f"twilio:{sid}", phone, body, now, peer=phone))
     call = outcome.call
     if outcome.new_conversation and not outcome.duplicate and call.incident_id is None:
@@ -101,6 +108,27 @@ def inbound_sms() -> Response:
     else:
         text = f"War Room 112: pesan Anda diterima (insiden {number})." if number else "War Room 112: pesan diterima."
     return twiml(text)
+
+
+def _crew_acknowledges(unit: Unit) -> Response:
+    """A crew answering its dispatch SMS with OK: the unit's assignment is acknowledged."""
+    assignment = active_assignment_of(db.session, unit.id)
+    if assignment is None:
+        return twiml(f"War Room 112: tidak ada tugas aktif untuk {unit.callsign}.")
+    number = assignment.incident.number
+    try:
+        set_unit_status(
+            db.session,
+            unit.id,
+            UnitStatus.ACKNOWLEDGED,
+            None,
+            actor=f"sms:{unit.callsign}",
+            source="sms",
+            expected=UnitStatus.ASSIGNED,
+        )
+    except Conflict:  # already acknowledged, or already on the way: nothing to do
+        return twiml(f"War Room 112: {unit.callsign} sudah tercatat untuk {number}.")
+    return twiml(f"War Room 112: diterima, {unit.callsign} untuk {number}.")
 
 
 def _aml(sid: str, phone: str, body: str, now: datetime) -> Response:

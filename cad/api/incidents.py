@@ -10,6 +10,7 @@ from sqlalchemy import select
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
+from cad.crew import tell_crew
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
 from cad.models import Role, TimelineEvent, User
@@ -134,4 +135,5 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
 )
 def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, Any]:
     assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user)
+    tell_crew(assignment.id)
     return render.assignment(assignment)

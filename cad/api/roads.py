@@ -12,6 +12,7 @@ from cad import clock
 from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
+from cad.crew import reroute_moving_units
 from cad.db import db
 from cad.errors import ApiError, InvalidInput
 from cad.models import Camera, CongestionReading, Role, User
@@ -104,4 +105,5 @@ def post_congestion(user: User, code: str, body: s.CongestionIn) -> dict[str, An
     if network.configured:
         with contextlib.suppress(RoutingError):  # a camera that watches no road: stored, listed, not routed on
             network.router(db.session)  # applies the new row now, not at the next route
+        reroute_moving_units(f"congestion at {code}")
     return _camera(reading.camera, reading, network)

@@ -8,9 +8,12 @@ from cad import clock
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
+from cad.crew import give_route
 from cad.db import db
+from cad.errors import Forbidden, NotFound
 from cad.models import Role, User
 from cad.services import dispatching
+from cad.services.notify import active_assignment_of
 from dispatch.units import UnitStatus
 
 STATUS_SETTERS = (Role.DISPATCHER, Role.CREW, Role.ADMIN)
@@ -52,3 +55,25 @@ def change_unit_status(user: User, unit_id: int, body: s.UnitStatusChange) -> di
     unit = dispatching.set_unit_status(db.session, unit_id, UnitStatus(body.status), user, body.reason)
     active = dispatching.active_assignments(db.session, [unit.id])
     return render.unit(unit, clock.now(), active[unit.id].incident_id if unit.id in active else None)
+
+
+@operation(
+    api,
+    "/units/<int:unit_id>/route",
+    "GET",
+    summary="The unit's route to its incident (crews: their own)",
+    roles=(Role.DISPATCHER, Role.CREW, Role.ADMIN, Role.CALL_TAKER),
+    response=s.RouteOut,
+    errors=(404,),
+)
+def unit_route(user: User, unit_id: int) -> dict[str, Any]:
+    unit = dispatching.get_unit(db.session, unit_id)
+    if user.role is Role.CREW and user.unit_id != unit.id:
+        raise Forbidden("a crew member sees only their own unit's route", "unit_id")
+    assignment = active_assignment_of(db.session, unit.id)
+    if assignment is None:
+        raise NotFound(f"unit {unit.callsign} has no active assignment", "unit_id")
+    route = give_route(assignment, "asked")
+    if route is None:
+        raise NotFound("no road route: no road network, no position, or no road path", "unit_id")
+    return route

@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     INCIDENT_CANCELLED = "incident_cancelled"
     UNIT_ASSIGNED = "unit_assigned"
     UNIT_NOTIFIED = "unit_notified"
+    ACK_OVERDUE = "ack_overdue"
+    ROUTE_CHANGED = "route_changed"
     UNIT_ACKNOWLEDGED = "unit_acknowledged"
     UNIT_EN_ROUTE = "unit_en_route"
     UNIT_ON_SCENE = "unit_on_scene"

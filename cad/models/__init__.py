@@ -3,6 +3,7 @@
 from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
+from cad.models.live import LiveEvent, SchedulerLease, apscheduler_jobs
 from cad.models.organisation import Agency, Role, Station, Unit, User
 
 __all__ = [
@@ -15,11 +16,14 @@ __all__ = [
     "CongestionReading",
     "Incident",
     "IncidentSequence",
+    "LiveEvent",
     "Message",
     "Position",
     "Role",
+    "SchedulerLease",
     "Station",
     "TimelineEvent",
     "Unit",
     "User",
+    "apscheduler_jobs",
 ]

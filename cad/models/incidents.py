@@ -68,6 +68,11 @@ class Assignment(db.Model):  # type: ignore[name-defined]
     en_route_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     on_scene_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ack_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    crew_code: Mapped[str | None] = mapped_column(sa.String(32), unique=True)  # the crew's link to this job
+    route_eta_s: Mapped[float | None] = mapped_column(sa.Float)
+    route_signature: Mapped[str | None] = mapped_column(sa.String(64))
     incident: Mapped[Incident] = relationship(back_populates="assignments")
     unit: Mapped[Any] = relationship("Unit")
 

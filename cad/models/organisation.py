@@ -51,6 +51,7 @@ class Unit(db.Model):  # type: ignore[name-defined]
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     capabilities: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     crew_size: Mapped[int] = mapped_column(sa.Integer, default=2)
+    crew_phone: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     device_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     lat: Mapped[float | None] = mapped_column(sa.Float)
     lon: Mapped[float | None] = mapped_column(sa.Float)

@@ -22,6 +22,7 @@ from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavaila
 from cad.events import publish_after_commit
 from cad.models import Assignment, Incident, Role, Unit, User
 from cad.services.incidents import get_incident
+from cad.services.notify import crew_code
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
 from dispatch.units import (
@@ -124,7 +125,12 @@ def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) ->
         unit = get_unit(session, unit_id)
         raise UnitUnavailable(f"unit {unit.callsign} is {unit.status}, not available", "unit_id")
     assignment = Assignment(
-        incident_id=incident.id, unit_id=unit_id, active=True, assigned_at=now, assigned_by_id=user.id
+        incident_id=incident.id,
+        unit_id=unit_id,
+        active=True,
+        assigned_at=now,
+        assigned_by_id=user.id,
+        crew_code=crew_code(),
     )
     session.add(assignment)
     try:
@@ -176,10 +182,12 @@ def set_unit_status(
     actor: str | None = None,
     source: str | None = None,
     expected: UnitStatus | None = None,
+    at: datetime | None = None,
 ) -> Unit:
     """A crew or dispatcher (or the GPS geofence, `user=None, actor="gps"`) moves a unit; the
     incident and its timeline follow. `expected`: only if the unit is still in that status
-    (an automatic move never overrides what a crew did meanwhile)."""
+    (an automatic move never overrides what a crew did meanwhile). `at`: when it happened, if
+    not now (the GPS stamps the moment the unit arrived, not the moment it was sure of it)."""
     unit = get_unit(session, unit_id)
     if user is not None and user.role is Role.CREW and user.unit_id != unit.id:
         raise Forbidden("a crew member changes only their own unit's status", "unit_id")
@@ -189,7 +197,7 @@ def set_unit_status(
     if expected is not None and current is not expected:
         raise Conflict(f"unit {unit.callsign} is {current}, no longer {expected}", "status")
     new = change_unit_status(current, requested)
-    now, actor = clock.now(), actor or actor_of(user)
+    now, actor = at or clock.now(), actor or actor_of(user)
     moved = session.execute(
         sa.update(Unit)
         .where(Unit.id == unit.id, Unit.status == current)
@@ -263,3 +271,49 @@ def _follow_assignment(
         reached = any(a.on_scene_at is not None for a in incident.assignments)
         after = status_after_unit_released(incident.status, len(others), reached)
         _move_incident(session, incident, incident.status, after, actor, now)
+
+
+def escalate_if_unacknowledged(
+    session: Session, assignment_id: int, estimator: TravelTimes, *, stale_after_s: float
+) -> dict[str, object] | None:
+    """The acknowledgement timer fired: if the crew still has not acknowledged, alert the
+    dispatchers once (a conditional UPDATE makes a second scheduler's run a no-op) and offer
+    the next recommended unit. Returns the alert, or None when nothing was overdue."""
+    now = clock.now()
+    claimed = session.execute(
+        sa.update(Assignment)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.active,
+            Assignment.acknowledged_at.is_(None),
+            Assignment.ack_alerted_at.is_(None),
+        )
+        .values(ack_alerted_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        return None
+    assignment = session.get_one(Assignment, assignment_id)
+    incident, unit = assignment.incident, assignment.unit
+    offer = None
+    if incident.lat is not None and incident.status in OPEN_STATUSES:
+        _, _, ranked = recommend_units(session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=1)
+        offer = ranked[0] if ranked else None
+    alert: dict[str, object] = {
+        "assignment_id": assignment.id,
+        "incident_id": incident.id,
+        "incident_number": incident.number,
+        "unit_id": unit.id,
+        "callsign": unit.callsign,
+        "overdue_s": round((now - assignment.assigned_at).total_seconds(), 1),
+        "next_unit_id": offer.unit_id if offer else None,
+        "next_callsign": offer.callsign if offer else None,
+        "next_eta_s": offer.eta_s if offer else None,
+    }
+    record_event(
+        session, EventKind.ACK_OVERDUE, at=now, actor="scheduler", incident_id=incident.id, unit_id=unit.id, data=alert
+    )
+    publish_after_commit(session, "alert", {"kind": "ack_overdue", **alert})
+    session.commit()
+    return alert

@@ -62,6 +62,7 @@ def test_a_whole_incident_from_assignment_to_close(client: FlaskClient) -> None:
         "incident_created",
         "unit_assigned",
         "incident_dispatched",
+        "unit_notified",
         "unit_acknowledged",
         "unit_en_route",
         "unit_on_scene",
@@ -73,7 +74,9 @@ def test_a_whole_incident_from_assignment_to_close(client: FlaskClient) -> None:
     ]
     stamps = [e["at"] for e in detail["timeline"]]
     assert stamps == sorted(stamps)
-    assert all(e["actor"].startswith("user:") for e in detail["timeline"])
+    assert all(e["actor"].startswith("user:") for e in detail["timeline"] if e["kind"] != "unit_notified")
+    notified = next(e for e in detail["timeline"] if e["kind"] == "unit_notified")
+    assert notified["actor"] == "system" and notified["data"] == {"stream": "sent"}  # no crew phone: no SMS
     assignment = detail["assignments"][0]
     assert assignment["active"] is False
     assert (

@@ -1,0 +1,146 @@
+"""Acknowledgement timers on APScheduler, jobs kept in the database.
+
+Web processes only add jobs (through a paused scheduler, which writes to the job store but
+runs nothing). `warroom scheduler` runs them, and only while it holds the lease in
+`scheduler_leases`: start two and one runs jobs while the other waits to take over. Each
+job is also idempotent (a conditional UPDATE), so a job never alerts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from sqlalchemy.exc import IntegrityError
+
+from cad import clock
+from cad.db import db
+from cad.models import SchedulerLease
+
+log = logging.getLogger(__name__)
+LEASE = "timers"
+_app: Flask | None = None  # the app whose context jobs run in (the scheduler process's)
+
+
+def _scheduler(app: Flask) -> BackgroundScheduler:
+    with app.app_context():
+        store = SQLAlchemyJobStore(engine=db.engine, tablename="apscheduler_jobs")
+    return BackgroundScheduler(
+        jobstores={"default": store},
+        timezone="UTC",
+        job_defaults={"misfire_grace_time": 24 * 3600, "coalesce": True, "max_instances": 1},
+    )
+
+
+class AckTimers:
+    """What web processes use to set a timer (lazy: no thread until the first assignment)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+
+    def schedule(self, assignment_id: int, run_at: datetime) -> None:
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = _scheduler(self.app)
+                self._scheduler.start(paused=True)
+        self._scheduler.add_job(
+            "cad.scheduler:ack_check",
+            "date",
+            run_date=run_at,
+            args=[assignment_id],
+            id=f"ack-{assignment_id}",
+            replace_existing=True,
+        )
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+                self._scheduler = None
+
+
+def ack_check(assignment_id: int) -> None:
+    """The job: alert if the assignment is still unacknowledged."""
+    from flask import current_app
+
+    from cad.roads import travel_times
+    from cad.services.dispatching import escalate_if_unacknowledged
+
+    assert _app is not None, "jobs run in the scheduler process"
+    with _app.app_context():
+        settings = current_app.config["WARROOM"]
+        estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
+        alert = escalate_if_unacknowledged(
+            db.session, assignment_id, estimator, stale_after_s=settings.position_stale_s
+        )
+        if alert:
+            log.warning(
+                "assignment %s of %s not acknowledged after %s s; next: %s",
+                assignment_id,
+                alert["callsign"],
+                alert["overdue_s"],
+                alert["next_callsign"],
+            )
+        db.session.remove()
+
+
+def hold_lease(holder: str, ttl_s: float) -> bool:
+    """Take or renew the lease; True while we hold it."""
+    now = clock.now()
+    table = SchedulerLease.__table__
+    with db.engine.begin() as conn:
+        renewed = conn.execute(
+            sa.update(table)
+            .where(table.c.name == LEASE, sa.or_(table.c.holder == holder, table.c.expires_at < now))
+            .values(holder=holder, expires_at=now + timedelta(seconds=ttl_s))
+        ).rowcount
+        if renewed:
+            return True
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(table).values(name=LEASE, holder=holder, expires_at=now + timedelta(seconds=ttl_s)))
+        return True
+    except IntegrityError:
+        return False
+
+
+def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0) -> None:
+    """`warroom scheduler`: run due jobs while holding the lease, until `stop` is set."""
+    global _app
+    _app = app
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    scheduler = _scheduler(app)
+    scheduler.start(paused=True)
+    leading = False
+    try:
+        while not stop.is_set():
+            with app.app_context():
+                try:
+                    holds = hold_lease(holder, ttl_s)
+                except sa.exc.DBAPIError as error:
+                    log.warning("lease not renewed (database unreachable): %s", error.orig)
+                    holds = False
+            if holds and not leading:
+                log.info("scheduler %s holds the lease: running jobs", holder)
+                scheduler.resume()
+            elif leading and not holds:
+                log.warning("scheduler %s lost the lease: pausing", holder)
+                scheduler.pause()
+            leading = holds
+            stop.wait(ttl_s / 3)
+    finally:
+        scheduler.shutdown(wait=True)
+        if leading:
+            with app.app_context(), db.engine.begin() as conn:
+                table = SchedulerLease.__table__
+                conn.execute(sa.delete(table).where(table.c.name == LEASE, table.c.holder == holder))
+        log.info("scheduler %s stopped", holder)

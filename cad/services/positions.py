@@ -1,0 +1,273 @@
+"""Use case: store a unit's GPS fixes, move it on the map, and let the geofence set its status.
+
+The hot path is a handful of Core statements per request (read the unit's row, insert the
+fixes skipping duplicates, move the unit only forward in time, commit once), so a centre
+keeps up with every vehicle reporting each second. Device tokens are looked up once per
+short interval, and each device has its own flood limit, both kept in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cad.auth import hash_token
+from cad.config import Settings
+from cad.errors import Conflict, Unauthorized
+from cad.events import publish_after_commit
+from cad.models import Assignment, Incident, Position, Station, Unit
+from cad.services.dispatching import set_unit_status
+from dispatch.geofence import Fence, TrackPoint, arrived_at
+from dispatch.positions import Arrival, Fix, PositionLimits, TokenBucket, sort_arrivals
+from dispatch.units import IllegalUnitTransition, UnitStatus
+
+log = logging.getLogger(__name__)
+
+_POSITIONS = Position.__table__
+_UNITS = Unit.__table__
+#: How far back the geofence looks for the start of a run inside the fence.
+TRACK_LIMIT = 500
+_BACK_HOME_FROM = (UnitStatus.ON_SCENE, UnitStatus.AT_HOSPITAL)
+
+
+@dataclass(frozen=True)
+class GpsRules:
+    """What the centre believes of a fix and when the GPS may move a unit's status."""
+
+    limits: PositionLimits = field(default_factory=PositionLimits)
+    geofence_m: float = 80.0
+    dwell_s: float = 20.0
+    auto_available: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GpsRules:
+        return cls(
+            limits=PositionLimits(max_future_s=settings.gps_max_future_s, max_age_s=settings.gps_max_age_s),
+            geofence_m=settings.gps_geofence_m,
+            dwell_s=settings.gps_dwell_s,
+            auto_available=settings.gps_auto_available,
+        )
+
+
+@dataclass(frozen=True)
+class CurrentPosition:
+    lat: float
+    lon: float
+    at: datetime | None
+    accuracy_m: float | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of a request's fixes. `accepted` moved the track forward; `out_of_order`
+    were older than a fix already known (kept as history); `duplicates` were known already."""
+
+    accepted: int
+    duplicates: int
+    out_of_order: int
+    position: CurrentPosition | None
+    status: UnitStatus | None = None
+    status_set: bool = False
+
+
+class DeviceDirectory:
+    """Device token → unit id, remembered for `ttl_s` so a busy device costs no lookup."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[int, float]] = {}
+
+    def unit_id(self, session: Session, token: str | None, field: str = "id") -> int:
+        if not token:
+            raise Unauthorized("a device token is required", field)
+        token_hash = hash_token(token)
+        now_s = time.monotonic()
+        with self._lock:
+            hit = self._known.get(token_hash)
+        if hit is not None and hit[1] > now_s:
+            return hit[0]
+        unit_id = session.scalar(sa.select(_UNITS.c.id).where(_UNITS.c.device_token_hash == token_hash))
+        if unit_id is None:
+            self.forget(token)
+            raise Unauthorized("the device token is not valid", field)
+        with self._lock:
+            if len(self._known) > 100_000:  # tokens of units long gone: start over rather than grow
+                self._known.clear()
+            self._known[token_hash] = (unit_id, now_s + self.ttl_s)
+        return int(unit_id)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._known.pop(hash_token(token), None)
+
+
+class FloodGuard:
+    """One token bucket per unit: a device that floods waits, the others are not slowed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[int, TokenBucket] = {}
+
+    def wait_s(self, unit_id: int, fixes: int, rate_per_s: float, burst: float) -> float:
+        """0 when the unit may send `fixes` now, else the seconds until it may."""
+        if rate_per_s <= 0:
+            return 0.0
+        now_s = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.get(unit_id)
+            if bucket is None or bucket.rate_per_s != rate_per_s or bucket.burst != burst:
+                bucket = self._buckets[unit_id] = TokenBucket(rate_per_s, burst, burst, now_s)
+            return bucket.take(fixes, now_s)
+
+
+def record_fixes(
+    session: Session, unit_id: int, fixes: Sequence[Fix], *, received_at: datetime, rules: GpsRules
+) -> Recorded:
+    """Store checked fixes of one unit; move the unit to the newest if it is newer than what
+    it had (a conditional UPDATE, so concurrent requests never move it backwards); commit once;
+    then let the geofence decide arrival on scene or back at the station."""
+    unit = session.execute(
+        sa.select(
+            _UNITS.c.lat,
+            _UNITS.c.lon,
+            _UNITS.c.position_at,
+            _UNITS.c.position_accuracy_m,
+            _UNITS.c.status,
+            _UNITS.c.status_changed_at,
+            _UNITS.c.station_id,
+        ).where(_UNITS.c.id == unit_id)
+    ).one_or_none()
+    if unit is None:
+        raise Unauthorized("the device token belongs to no unit", "token")
+    arrivals = sort_arrivals([fix.fix_at for fix in fixes], unit.position_at)
+    fresh = [(fix, arrival) for fix, arrival in zip(fixes, arrivals, strict=True) if arrival is not Arrival.REPEATED]
+    stored = _insert(session, unit_id, [fix for fix, _ in fresh], received_at)
+    accepted = sum(1 for fix, arrival in fresh if arrival is Arrival.NEW and fix.fix_at in stored)
+    out_of_order = sum(1 for fix, arrival in fresh if arrival is Arrival.OUT_OF_ORDER and fix.fix_at in stored)
+    duplicates = len(fixes) - accepted - out_of_order
+
+    current = None
+    if unit.lat is not None and unit.lon is not None:
+        current = CurrentPosition(unit.lat, unit.lon, unit.position_at, unit.position_accuracy_m)
+    newest = max((fix for fix, _ in fresh if fix.fix_at in stored), key=lambda fix: fix.fix_at, default=None)
+    moved = newest is not None and _move_unit(session, unit_id, newest)
+    if moved and newest is not None:
+        current = CurrentPosition(newest.lat, newest.lon, newest.fix_at, newest.accuracy_m)
+        publish_after_commit(session, "unit", {"id": unit_id, "position": _position_data(current)})
+    session.commit()
+
+    recorded = Recorded(accepted, duplicates, out_of_order, current, UnitStatus(unit.status))
+    if moved:
+        status = _apply_geofence(
+            session, unit_id, UnitStatus(unit.status), unit.status_changed_at, unit.station_id, rules
+        )
+        if status is not None:
+            recorded = Recorded(accepted, duplicates, out_of_order, current, status, status_set=True)
+    return recorded
+
+
+def _insert(session: Session, unit_id: int, fixes: Sequence[Fix], received_at: datetime) -> set[datetime]:
+    """Insert, skipping fixes the unit already has (unique on unit and fix time); the fix times stored."""
+    if not fixes:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql.insert(_POSITIONS) if dialect == "postgresql" else sqlite.insert(_POSITIONS)
+    statement = insert.on_conflict_do_nothing(index_elements=["unit_id", "fix_at"]).returning(_POSITIONS.c.fix_at)
+    rows = [
+        {
+            "unit_id": unit_id,
+            "lat": fix.lat,
+            "lon": fix.lon,
+            "fix_at": fix.fix_at,
+            "received_at": received_at,
+            "accuracy_m": fix.accuracy_m,
+            "speed_mps": fix.speed_mps,
+            "bearing_deg": fix.bearing_deg,
+            "battery_pct": fix.battery_pct,
+            "source": "gps",
+        }
+        for fix in fixes
+    ]
+    result = session.execute(statement, rows) if len(rows) > 1 else session.execute(statement, rows[0])
+    return set(result.scalars())
+
+
+def _move_unit(session: Session, unit_id: int, fix: Fix) -> bool:
+    moved = session.execute(
+        sa.update(_UNITS)
+        .where(
+            _UNITS.c.id == unit_id,
+            sa.or_(_UNITS.c.position_at.is_(None), _UNITS.c.position_at < fix.fix_at),
+        )
+        .values(lat=fix.lat, lon=fix.lon, position_at=fix.fix_at, position_accuracy_m=fix.accuracy_m)
+    ).rowcount
+    return bool(moved == 1)
+
+
+def _position_data(position: CurrentPosition) -> dict[str, Any]:
+    return {
+        "lat": position.lat,
+        "lon": position.lon,
+        "at": position.at.isoformat().replace("+00:00", "Z") if position.at else None,
+        "accuracy_m": position.accuracy_m,
+    }
+
+
+def _apply_geofence(
+    session: Session,
+    unit_id: int,
+    status: UnitStatus,
+    since: datetime | None,
+    station_id: int | None,
+    rules: GpsRules,
+) -> UnitStatus | None:
+    """On scene when an en-route unit has stayed at its incident; available when a unit back
+    from an incident has stayed at its station (if the centre allows it). None: no change."""
+    if status is UnitStatus.EN_ROUTE:
+        place = session.execute(
+            sa.select(Incident.lat, Incident.lon)
+            .join(Assignment, Assignment.incident_id == Incident.id)
+            .where(Assignment.unit_id == unit_id, Assignment.active)
+        ).first()
+        target, entering = UnitStatus.ON_SCENE, False
+    elif status in _BACK_HOME_FROM and rules.auto_available and station_id is not None:
+        place = session.execute(sa.select(Station.lat, Station.lon).where(Station.id == station_id)).first()
+        target, entering = UnitStatus.AVAILABLE, True
+    else:
+        return None
+    if place is None or place.lat is None or place.lon is None:
+        session.rollback()
+        return None
+    fence = Fence(place.lat, place.lon, rules.geofence_m, rules.dwell_s)
+    arrival = arrived_at(_track(session, unit_id, since), fence, since, require_entry=entering)
+    if arrival is None:
+        session.rollback()
+        return None
+    try:
+        set_unit_status(session, unit_id, target, None, actor="gps", source="gps", expected=status, at=arrival)
+    except (Conflict, IllegalUnitTransition) as error:  # a crew or dispatcher moved it meanwhile
+        session.rollback()
+        log.info("geofence left unit %s as it is: %s", unit_id, error)
+        return None
+    log.info("geofence: unit %s %s since %s", unit_id, target, arrival.isoformat())
+    return target
+
+
+def _track(session: Session, unit_id: int, since: datetime | None) -> list[TrackPoint]:
+    query = sa.select(_POSITIONS.c.fix_at, _POSITIONS.c.lat, _POSITIONS.c.lon, _POSITIONS.c.accuracy_m).where(
+        _POSITIONS.c.unit_id == unit_id
+    )
+    if since is not None:
+        query = query.where(_POSITIONS.c.fix_at >= since)
+    rows = session.execute(query.order_by(_POSITIONS.c.fix_at.desc()).limit(TRACK_LIMIT))
+    return [TrackPoint(row.fix_at, row.lat, row.lon, row.accuracy_m) for row in rows]

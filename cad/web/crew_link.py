@@ -1,0 +1,54 @@
+"""`/c/<code>`: the page a crew opens from the SMS link: the job, its route, and buttons to
+acknowledge, leave and arrive. The code in the link is the credential, good for this one job.
+(The full crew console with login is the consoles' work; this page needs none.)"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from cad import clock
+from cad.crew import give_route
+from cad.db import db
+from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
+from cad.errors import ApiError
+from cad.services.dispatching import set_unit_status
+from cad.services.notify import assignment_by_code
+from dispatch.units import UnitStatus, change_unit_status
+
+crew_pages = Blueprint("crew_link", __name__, template_folder="templates")
+CREW_MOVES = {"acknowledged": UnitStatus.ACKNOWLEDGED, "en_route": UnitStatus.EN_ROUTE, "on_scene": UnitStatus.ON_SCENE}
+
+
+@crew_pages.get("/c/<code>")
+def job(code: str) -> str:
+    assignment = assignment_by_code(db.session, code)
+    unit, incident = assignment.unit, assignment.incident
+    route = give_route(assignment, "opened") if assignment.active else None
+    moves = []
+    for name, status in CREW_MOVES.items():
+        try:
+            change_unit_status(unit.status, status)
+        except ValueError:
+            continue
+        moves.append(name)
+    return render_template(
+        "crew_job.html",
+        assignment=assignment,
+        unit=unit,
+        incident=incident,
+        route=route,
+        moves=moves,
+        type_label=INCIDENT_TYPE_LABELS[IncidentType(incident.type)]["id"],
+        now=clock.now(),
+    )
+
+
+@crew_pages.post("/c/<code>/status")
+def move(code: str) -> Response:
+    assignment = assignment_by_code(db.session, code)
+    requested = CREW_MOVES.get(request.form.get("status", ""))
+    if requested is None or not assignment.active:
+        raise ApiError("this job cannot take that status now", "status", code="illegal_transition", status=409)
+    unit = assignment.unit
+    set_unit_status(db.session, unit.id, requested, None, actor=f"crew:{unit.callsign}", source="crew-link")
+    return redirect(url_for("crew_link.job", code=code), code=303)  # type: ignore[return-value]
