@@ -17,6 +17,7 @@ from cad.db import db
 from cad.errors import register_error_handlers
 from cad.events import bus
 from cad.roads import RoadNetwork
+from dispatch.runcards import RUN_CARDS, parse_run_cards
 from telephony.sms_sender import sms_sender
 
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -63,6 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.register_blueprint(api)
     app.register_blueprint(crew_pages)
     app.extensions["warroom.timers"] = AckTimers(app)
+    app.extensions["warroom.run_cards"] = (
+        parse_run_cards(Path(settings.run_cards_path).read_text()) if settings.run_cards_path else RUN_CARDS
+    )
     app.register_blueprint(telephony)
     app.register_blueprint(gps)
     app.register_blueprint(gps_api)
@@ -75,3 +79,12 @@ def _settings_with(app: Flask, settings: Settings) -> Settings:
     from dataclasses import replace
 
     return replace(settings, database_url=app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def close_app(app: Flask) -> None:
+    """Stop what the app runs in the background and release its database connections."""
+    app.extensions["warroom.timers"].shutdown()
+    with app.app_context():
+        bus.detach(db.engine)
+        db.session.remove()
+        db.engine.dispose()

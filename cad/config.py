@@ -45,6 +45,7 @@ class Settings:
     intake_token: str = ""
     congestion_ttl_s: float = 900.0
     ack_timeouts: str = ""
+    run_cards_path: str = ""
     centre_url: str = "http://127.0.0.1:5000"
     gps_max_future_s: float = 60.0
     gps_max_age_s: float = 86400.0
@@ -86,6 +87,7 @@ class Settings:
             intake_token=env.get("WARROOM_INTAKE_TOKEN", ""),
             congestion_ttl_s=float(env.get("WARROOM_CONGESTION_TTL_S", "900")),
             ack_timeouts=env.get("WARROOM_ACK_TIMEOUTS", ""),
+            run_cards_path=env.get("WARROOM_RUN_CARDS", ""),
             centre_url=env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000").rstrip("/"),
             gps_max_future_s=float(env.get("WARROOM_GPS_MAX_FUTURE_S", "60")),
             gps_max_age_s=float(env.get("WARROOM_GPS_MAX_AGE_S", "86400")),

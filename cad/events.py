@@ -46,7 +46,7 @@ class Change:
 class EventBus:
     def __init__(self, backlog: int = 1000, poll_s: float = 0.2) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[queue.Queue[Change]] = []
+        self._subscribers: list[queue.Queue[Change | None]] = []
         self._backlog = backlog
         self._poll_s = poll_s
         self._engine: Engine | None = None
@@ -61,6 +61,17 @@ class EventBus:
                 self._engine = engine
                 self._last_id = -1  # unknown until the poller looks
 
+    def detach(self, engine: Engine) -> None:
+        """The app that owns `engine` is closing: its streams end and nothing reads from it any more."""
+        with self._lock:
+            if engine is not self._engine:
+                return
+            self._engine = None
+            subscribers, self._subscribers = self._subscribers, []
+        for q in subscribers:
+            with contextlib.suppress(queue.Full):
+                q.put_nowait(None)
+
     def publish(self, change: Change) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
@@ -69,8 +80,8 @@ class EventBus:
             with contextlib.suppress(queue.Full):  # a stalled browser must not stall the centre
                 q.put_nowait(change)
 
-    def subscribe(self) -> queue.Queue[Change]:
-        q: queue.Queue[Change] = queue.Queue(self._backlog)
+    def subscribe(self) -> queue.Queue[Change | None]:
+        q: queue.Queue[Change | None] = queue.Queue(self._backlog)
         with self._lock:
             self._subscribers.append(q)
             if self._poller is None and self._engine is not None:
@@ -79,7 +90,7 @@ class EventBus:
                 self._poller.start()
         return q
 
-    def unsubscribe(self, q: queue.Queue[Change]) -> None:
+    def unsubscribe(self, q: queue.Queue[Change | None]) -> None:
         with self._lock:
             if q in self._subscribers:
                 self._subscribers.remove(q)
@@ -90,9 +101,13 @@ class EventBus:
             yield ": connected\n\n"
             while True:
                 try:
-                    yield q.get(timeout=heartbeat_s).as_sse()
+                    change = q.get(timeout=heartbeat_s)
                 except queue.Empty:
                     yield ": keep-alive\n\n"
+                    continue
+                if change is None:  # the centre is closing
+                    return
+                yield change.as_sse()
         finally:
             self.unsubscribe(q)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ class RoadNetwork:
         self._router: Router | None = None
         self._camera_id = 0
         self._reading_id = 0
+        self._caught_up_at = 0.0
+        self.catch_up_every_s = 1.0  # new cameras and readings reach this process within a second
         self.unmapped: dict[str, str] = {}  # camera code → why it watches no road
 
     @property
@@ -52,8 +55,15 @@ class RoadNetwork:
                 congestion = CongestionModel(graph, ttl_s=self.ttl_s, clock=self.clock)
                 self._router = Router(graph, congestion=congestion, clock=self.clock)
                 log.info("road network loaded from %s", self.roads_path)
-            self._catch_up(session, self._router)
+            if time.monotonic() - self._caught_up_at >= self.catch_up_every_s:
+                self._catch_up(session, self._router)
+                self._caught_up_at = time.monotonic()
             return self._router
+
+    def catch_up_now(self, session: Session) -> None:
+        """Apply what was just stored (a reading this process received) without waiting."""
+        self._caught_up_at = 0.0
+        self.router(session)
 
     def _catch_up(self, session: Session, router: Router) -> None:
         for camera in session.scalars(select(Camera).where(Camera.id > self._camera_id).order_by(Camera.id)):

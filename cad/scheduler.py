@@ -12,11 +12,16 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
@@ -40,32 +45,43 @@ def _scheduler(app: Flask) -> BackgroundScheduler:
 
 
 class AckTimers:
-    """What web processes use to set a timer (lazy: no thread until the first assignment)."""
+    """What web processes use to set a timer: the job is written straight to the job store, no
+    scheduler thread runs here (only `warroom scheduler` runs jobs)."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._lock = threading.Lock()
-        self._scheduler: BackgroundScheduler | None = None
+        self._store: SQLAlchemyJobStore | None = None
+        self._owner = BlockingScheduler(timezone="UTC")  # never started: it only names the jobs' owner
 
     def schedule(self, assignment_id: int, run_at: datetime) -> None:
         with self._lock:
-            if self._scheduler is None:
-                self._scheduler = _scheduler(self.app)
-                self._scheduler.start(paused=True)
-        self._scheduler.add_job(
-            "cad.scheduler:ack_check",
-            "date",
-            run_date=run_at,
-            args=[assignment_id],
+            if self._store is None:
+                with self.app.app_context():
+                    self._store = SQLAlchemyJobStore(engine=db.engine, tablename="apscheduler_jobs")
+                self._store.start(self._owner, "default")
+        job = Job(
+            self._owner,
             id=f"ack-{assignment_id}",
-            replace_existing=True,
+            func="cad.scheduler:ack_check",
+            args=[assignment_id],
+            kwargs={},
+            trigger=DateTrigger(run_date=run_at, timezone="UTC"),
+            executor="default",
+            name=f"ack_check {assignment_id}",
+            misfire_grace_time=24 * 3600,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=run_at,
         )
+        try:
+            self._store.add_job(job)
+        except ConflictingIdError:
+            self._store.update_job(job)
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._scheduler is not None:
-                self._scheduler.shutdown(wait=False)
-                self._scheduler = None
+            self._store = None
 
 
 def ack_check(assignment_id: int) -> None:
@@ -113,7 +129,7 @@ def hold_lease(holder: str, ttl_s: float) -> bool:
         return False
 
 
-def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0) -> None:
+def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0, poll_s: float = 1.0) -> None:
     """`warroom scheduler`: run due jobs while holding the lease, until `stop` is set."""
     global _app
     _app = app
@@ -121,22 +137,27 @@ def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0) -> None:
     scheduler = _scheduler(app)
     scheduler.start(paused=True)
     leading = False
+    next_renewal = 0.0
     try:
         while not stop.is_set():
-            with app.app_context():
-                try:
-                    holds = hold_lease(holder, ttl_s)
-                except sa.exc.DBAPIError as error:
-                    log.warning("lease not renewed (database unreachable): %s", error.orig)
-                    holds = False
-            if holds and not leading:
-                log.info("scheduler %s holds the lease: running jobs", holder)
-                scheduler.resume()
-            elif leading and not holds:
-                log.warning("scheduler %s lost the lease: pausing", holder)
-                scheduler.pause()
-            leading = holds
-            stop.wait(ttl_s / 3)
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + ttl_s / 3
+                with app.app_context():
+                    try:
+                        holds = hold_lease(holder, ttl_s)
+                    except sa.exc.DBAPIError as error:
+                        log.warning("lease not renewed (database unreachable): %s", error.orig)
+                        holds = False
+                if holds and not leading:
+                    log.info("scheduler %s holds the lease: running jobs", holder)
+                    scheduler.resume()
+                elif leading and not holds:
+                    log.warning("scheduler %s lost the lease: pausing", holder)
+                    scheduler.pause()
+                leading = holds
+            if leading:
+                scheduler.wakeup()  # web processes add jobs behind its back: look at the store again
+            stop.wait(poll_s)
     finally:
         scheduler.shutdown(wait=True)
         if leading:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from geopy.distance import geodesic
+import numpy as np
 
 from dispatch.units import UnitType
 
 LatLon = tuple[float, float]
+EARTH_RADIUS_M = 6_371_008.8
 RankedFrom = Literal["position", "station"]
 T = UnitType
 
@@ -63,18 +64,25 @@ class StraightLineEstimate:
 
 @dataclass(frozen=True)
 class GeodesicTravelTimes:
-    """Distance along the ellipsoid × `detour_factor`, driven at `speed_kmh`."""
+    """Great-circle distance × `detour_factor`, driven at `speed_kmh` (all sources in one numpy pass:
+    the fallback must stay as fast as the road search it stands in for)."""
 
     speed_kmh: float = 30.0
     detour_factor: float = 1.35
     method: Literal["road", "geodesic"] = "geodesic"
 
     def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[StraightLineEstimate]:
-        out = []
-        for source in sources:
-            metres = geodesic(source, target).meters * self.detour_factor
-            out.append(StraightLineEstimate(metres / (self.speed_kmh / 3.6), metres))
-        return out
+        if not sources:
+            return []
+        points = np.radians(np.asarray(sources, dtype=np.float64))
+        lat0, lon0 = math.radians(target[0]), math.radians(target[1])
+        a = (
+            np.sin((points[:, 0] - lat0) / 2) ** 2
+            + np.cos(lat0) * np.cos(points[:, 0]) * np.sin((points[:, 1] - lon0) / 2) ** 2
+        )
+        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a)) * self.detour_factor
+        speed_mps = self.speed_kmh / 3.6
+        return [StraightLineEstimate(m / speed_mps, m) for m in metres.tolist()]
 
 
 @dataclass(frozen=True)

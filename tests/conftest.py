@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cad import clock
-from cad.app import create_app
+from cad.app import close_app, create_app
 from cad.config import Settings
 from cad.db import db
 
@@ -97,8 +97,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     application = create_app({"TESTING": True}, settings=_settings(database_url, tmp_path))
     with application.app_context():
         yield application
-        db.session.remove()
-        db.engine.dispose()
+    close_app(application)
     clock.set_clock(None)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from flask.testing import FlaskClient
 
 SIPP_DIR = Path(__file__).parent / "e2e" / "sipp"
 INTAKE_TOKEN = "e2e-intake-token"
@@ -229,3 +231,34 @@ class DisposablePostgres:
 
     def drop(self) -> None:
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120)
+
+
+def running(app: Flask) -> Iterator[FlaskClient]:
+    """A test client inside the app's context; the app's background parts stop afterwards."""
+    from cad.app import close_app
+
+    try:
+        with app.app_context():
+            yield app.test_client()
+    finally:
+        close_app(app)
+
+
+def serve(app: Flask, instance: Path, before_stop: Callable[[], None] | None = None) -> Iterator[LiveCentre]:
+    """`app` over real HTTP on a free port, for as long as the generator is open."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from cad.app import close_app
+    from cad.db import db
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with app.app_context():
+        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", instance)
+        db.session.remove()
+    server.shutdown()
+    if before_stop is not None:
+        before_stop()
+    close_app(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,13 +65,14 @@ def osmand() -> Response:
     """One fix (or Traccar Client 9's JSON, possibly several); 200 with an empty body like Traccar."""
     received_at = clock.now()
     settings: Settings = current_app.config["WARROOM"]
+    raw: Sequence[Mapping[str, object]]
     if request.mimetype == "application/json":
         token, token_field, raw = _traccar_json()
         spelling = TRACCAR_JSON
     else:
-        values = request.values
-        token_field = "deviceid" if "id" not in values and "deviceid" in values else "id"
-        token, raw = values.get(token_field), [values.to_dict()]
+        form = request.values
+        token_field = "deviceid" if "id" not in form and "deviceid" in form else "id"
+        token, raw = form.get(token_field), [form.to_dict()]
         spelling = OSMAND
     unit_id = _unit_of(token, token_field)
     _hold_back_flood(unit_id, len(raw), settings)
@@ -83,7 +84,7 @@ def osmand() -> Response:
         except InvalidFix as error:
             field = error.field if len(raw) == 1 else error.field.replace("location", f"location[{index}]", 1)
             raise InvalidInput(f"{field}: {error.reason}", field) from None
-    _record(token, unit_id, fixes, received_at, rules)
+    _record(token if isinstance(token, str) else None, unit_id, fixes, received_at, rules)
     return Response(status=200)
 
 

@@ -116,10 +116,32 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
 def recommendations(user: User, incident_id: int) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
-    incident, types, ranked = dispatching.recommend_units(
-        db.session, incident_id, estimator, stale_after_s=settings.position_stale_s
+    incident, types, ranked, (card, slots) = dispatching.recommend_run_card(
+        db.session,
+        incident_id,
+        estimator,
+        stale_after_s=settings.position_stale_s,
+        run_cards=current_app.extensions["warroom.run_cards"],
     )
-    return {"incident_id": incident.id, "unit_types": list(types), "recommendations": [vars(r) for r in ranked]}
+    return {
+        "incident_id": incident.id,
+        "unit_types": list(types),
+        "recommendations": [vars(r) for r in ranked],
+        "run_card": {
+            "name": card,
+            "slots": [
+                {
+                    "role": p.slot.role,
+                    "unit_types": list(p.slot.unit_types),
+                    "count": p.slot.count,
+                    "candidates": [vars(r) for r in p.candidates],
+                    "proposed": list(p.proposed),
+                }
+                for p in slots
+            ],
+            "complete": all(len(p.proposed) == p.slot.count for p in slots),
+        },
+    }
 
 
 @operation(
@@ -137,3 +159,21 @@ def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, 
     assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user)
     tell_crew(assignment.id)
     return render.assignment(assignment)
+
+
+@operation(
+    api,
+    "/incidents/<int:incident_id>/dispatch",
+    "POST",
+    summary="Send several units in one action (a run card): all of them, or none and a 409",
+    roles=DISPATCHERS,
+    body=s.DispatchCreate,
+    response=s.DispatchOut,
+    status=201,
+    errors=(404, 409),
+)
+def dispatch_units(user: User, incident_id: int, body: s.DispatchCreate) -> dict[str, Any]:
+    assignments = dispatching.assign_units(db.session, incident_id, body.unit_ids, user)
+    for assignment in assignments:
+        tell_crew(assignment.id)
+    return {"assignments": [render.assignment(a) for a in assignments]}

@@ -83,7 +83,7 @@ def list_cameras(user: User) -> list[dict[str, Any]]:
     network = current_app.extensions["warroom.roads"]
     latest = latest_readings(db.session, clock.now())
     if network.configured:
-        network.router(db.session)  # maps new cameras, so `watches_road` is known
+        network.catch_up_now(db.session)  # maps new cameras, so `watches_road` is known
     return [_camera(c, latest.get(c.id), network) for c in db.session.scalars(select(Camera).order_by(Camera.code))]
 
 
@@ -104,6 +104,6 @@ def post_congestion(user: User, code: str, body: s.CongestionIn) -> dict[str, An
     network = current_app.extensions["warroom.roads"]
     if network.configured:
         with contextlib.suppress(RoutingError):  # a camera that watches no road: stored, listed, not routed on
-            network.router(db.session)  # applies the new row now, not at the next route
+            network.catch_up_now(db.session)  # applies the new row now, not at the next route
         reroute_moving_units(f"congestion at {code}")
     return _camera(reading.camera, reading, network)

@@ -176,10 +176,33 @@ class Recommendation(Reply):
     walk_m: float = Field(description="metres the crew walks where the vehicle cannot reach the spot")
 
 
+class RunCardSlot(Reply):
+    role: str
+    unit_types: list[UnitType]
+    count: int
+    candidates: list[Recommendation]
+    proposed: list[int] = Field(description="unit ids proposed for this slot (each unit in one slot only)")
+
+
+class RunCard(Reply):
+    name: str
+    slots: list[RunCardSlot]
+    complete: bool = Field(description="every slot has its count of proposed units")
+
+
 class RecommendationList(Reply):
     incident_id: int
     unit_types: list[UnitType]
     recommendations: list[Recommendation]
+    run_card: RunCard
+
+
+class DispatchCreate(Request):
+    unit_ids: list[RowId] = Field(min_length=1, max_length=20, description="every unit to send, in one action")
+
+
+class DispatchOut(Reply):
+    assignments: list[AssignmentOut]
 
 
 # --- units -----------------------------------------------------------------------

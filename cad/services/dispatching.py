@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,11 +21,12 @@ from cad.domain.incidents import (
 from cad.domain.timeline import EventKind, incident_status_event
 from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.events import publish_after_commit
-from cad.models import Assignment, Incident, Role, Unit, User
+from cad.models import Agency, Assignment, Incident, Role, Station, Unit, User
 from cad.services.incidents import get_incident
 from cad.services.notify import crew_code
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
+from dispatch.runcards import RUN_CARDS, Slot, SlotProposal, card_name, card_unit_types, fill
 from dispatch.units import (
     TIMELINE_EVENT_FOR_STATUS,
     UnitStatus,
@@ -71,29 +73,61 @@ def recommend_units(
     stale_after_s: float,
     now: datetime | None = None,
     limit: int = 10,
+    run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
 ) -> tuple[Incident, tuple[UnitType, ...], list[Ranked]]:
+    incident, types, ranked, _ = recommend_run_card(
+        session, incident_id, estimator, stale_after_s=stale_after_s, now=now, limit=limit, run_cards=run_cards
+    )
+    return incident, types, ranked
+
+
+def recommend_run_card(
+    session: Session,
+    incident_id: int,
+    estimator: TravelTimes,
+    *,
+    stale_after_s: float,
+    now: datetime | None = None,
+    limit: int = 10,
+    run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
+) -> tuple[Incident, tuple[UnitType, ...], list[Ranked], tuple[str, list[SlotProposal]]]:
+    """The capable units by arrival time (the best `limit`), and the incident's run card filled
+    with candidates and a proposal (one search per vehicle profile serves both)."""
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
     if incident.lat is None or incident.lon is None:
         raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
-    types = capable_types(str(incident.type))
-    units = session.scalars(
-        select(Unit)
-        .options(joinedload(Unit.agency), joinedload(Unit.station))
+    card = card_name(str(incident.type), incident.priority, run_cards)
+    slots = run_cards[card]
+    types = tuple(dict.fromkeys((*capable_types(str(incident.type)), *card_unit_types(slots))))
+    rows = session.execute(
+        select(
+            Unit.id,
+            Unit.callsign,
+            Unit.type,
+            Agency.code,
+            Unit.lat,
+            Unit.lon,
+            Unit.position_at,
+            Station.lat,
+            Station.lon,
+        )
+        .join(Agency, Agency.id == Unit.agency_id)
+        .outerjoin(Station, Station.id == Unit.station_id)
         .where(Unit.status == UnitStatus.AVAILABLE, Unit.type.in_(types))
-    )
+    )  # plain rows, not objects: this runs on every recommendation over hundreds of units
     candidates = [
         Candidate(
-            unit_id=u.id,
-            callsign=u.callsign,
-            unit_type=u.type,
-            agency=u.agency.code,
-            position=(u.lat, u.lon) if u.lat is not None and u.lon is not None else None,
-            position_at=u.position_at,
-            station=(u.station.lat, u.station.lon) if u.station is not None else None,
+            unit_id=uid,
+            callsign=callsign,
+            unit_type=UnitType(unit_type),
+            agency=agency,
+            position=(lat, lon) if lat is not None and lon is not None else None,
+            position_at=at,
+            station=(s_lat, s_lon) if s_lat is not None and s_lon is not None else None,
         )
-        for u in units
+        for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in rows
     ]
     ranked = rank_candidates(
         (incident.lat, incident.lon),
@@ -101,57 +135,77 @@ def recommend_units(
         estimator,
         now=now or clock.now(),
         stale_after_s=stale_after_s,
-        limit=limit,
+        limit=len(candidates),
     )
-    return incident, types, ranked
+    return incident, types, ranked[:limit], (card, fill(slots, ranked))
 
 
 def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) -> Assignment:
     """Send a unit. Exactly one of two dispatchers racing for the same unit wins: the unit row
     moves `available → assigned` in one conditional UPDATE, and a partial unique index allows
     one active assignment per unit."""
+    return assign_units(session, incident_id, [unit_id], user)[0]
+
+
+def assign_units(session: Session, incident_id: int, unit_ids: Sequence[int], user: User) -> list[Assignment]:
+    """Send several units (a run card) in one action: all of them, or none and a 409 that names
+    every unit no longer available."""
+    if len(set(unit_ids)) != len(unit_ids):
+        raise InvalidInput("a unit appears twice", "unit_ids")
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}; open it again first", "incident_id")
     now, actor = clock.now(), actor_of(user)
-    taken = session.execute(
-        sa.update(Unit)
-        .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
-        .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
+    taken = [
+        unit_id
+        for unit_id in unit_ids
+        if session.execute(
+            sa.update(Unit)
+            .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
+            .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    ]
+    if len(taken) != len(unit_ids):
         session.rollback()
-        unit = get_unit(session, unit_id)
-        raise UnitUnavailable(f"unit {unit.callsign} is {unit.status}, not available", "unit_id")
-    assignment = Assignment(
-        incident_id=incident.id,
-        unit_id=unit_id,
-        active=True,
-        assigned_at=now,
-        assigned_by_id=user.id,
-        crew_code=crew_code(),
-    )
-    session.add(assignment)
+        busy = [get_unit(session, u) for u in unit_ids if u not in taken]
+        field = "unit_id" if len(unit_ids) == 1 else "unit_ids"
+        raise UnitUnavailable(", ".join(f"unit {u.callsign} is {u.status}, not available" for u in busy), field)
+    assignments = [
+        Assignment(
+            incident_id=incident.id,
+            unit_id=u,
+            active=True,
+            assigned_at=now,
+            assigned_by_id=user.id,
+            crew_code=crew_code(),
+        )
+        for u in unit_ids
+    ]
+    session.add_all(assignments)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise UnitUnavailable("the unit was assigned elsewhere at the same moment", "unit_id") from None
-    record_event(
-        session,
-        EventKind.UNIT_ASSIGNED,
-        at=now,
-        actor=actor,
-        incident_id=incident.id,
-        unit_id=unit_id,
-        data={"assignment_id": assignment.id},
-    )
+        raise UnitUnavailable("a unit was assigned elsewhere at the same moment", "unit_id") from None
+    for assignment in assignments:
+        record_event(
+            session,
+            EventKind.UNIT_ASSIGNED,
+            at=now,
+            actor=actor,
+            incident_id=incident.id,
+            unit_id=assignment.unit_id,
+            data={"assignment_id": assignment.id},
+        )
+        publish_after_commit(
+            session, "assignment", {"id": assignment.id, "incident_id": incident.id, "unit_id": assignment.unit_id}
+        )
+        publish_after_commit(session, "unit", {"id": assignment.unit_id, "status": UnitStatus.ASSIGNED})
     _move_incident(session, incident, IncidentStatus.NEW, IncidentStatus.DISPATCHED, actor, now)
-    publish_after_commit(session, "assignment", {"id": assignment.id, "incident_id": incident.id, "unit_id": unit_id})
-    publish_after_commit(session, "unit", {"id": unit_id, "status": UnitStatus.ASSIGNED})
     session.commit()
-    return assignment
+    return assignments
 
 
 def _move_incident(

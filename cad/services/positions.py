@@ -12,12 +12,14 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cad.auth import hash_token
@@ -37,6 +39,13 @@ _UNITS = Unit.__table__
 #: How far back the geofence looks for the start of a run inside the fence.
 TRACK_LIMIT = 500
 _BACK_HOME_FROM = (UnitStatus.ON_SCENE, UnitStatus.AT_HOSPITAL)
+#: INSERT … ON CONFLICT (unit_id, fix_at) DO NOTHING RETURNING fix_at, per dialect, built once.
+_INSERT_FIXES: dict[str, Any] = {
+    name: dialect.insert(_POSITIONS)
+    .on_conflict_do_nothing(index_elements=["unit_id", "fix_at"])
+    .returning(_POSITIONS.c.fix_at)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 @dataclass(frozen=True)
@@ -136,53 +145,65 @@ def record_fixes(
     """Store checked fixes of one unit; move the unit to the newest if it is newer than what
     it had (a conditional UPDATE, so concurrent requests never move it backwards); commit once;
     then let the geofence decide arrival on scene or back at the station."""
-    unit = session.execute(
+    connection = session.connection()  # Core on the session's connection: no ORM work per fix
+    # A single fix (the usual report) needs no look at the unit first: the conditional UPDATE
+    # tells whether it is the newest. A batch reads the unit to tell history from news.
+    read_first = len(fixes) > 1
+    unit = _read_unit(connection, unit_id) if read_first else None
+    arrivals = sort_arrivals([fix.fix_at for fix in fixes], unit.position_at if unit else None)
+    fresh = [(fix, arrival) for fix, arrival in zip(fixes, arrivals, strict=True) if arrival is not Arrival.REPEATED]
+    try:
+        stored = _insert(connection, unit_id, [fix for fix, _ in fresh], received_at)
+    except IntegrityError:  # the unit behind a remembered token is gone
+        session.rollback()
+        raise Unauthorized("the device token belongs to no unit", "token") from None
+    newest = max((fix for fix, _ in fresh if fix.fix_at in stored), key=lambda fix: fix.fix_at, default=None)
+    moved = _move_unit(connection, unit_id, newest) if newest is not None else None
+    if not read_first:  # one fix: news if it moved the unit, else history
+        arrivals = [Arrival.NEW if moved is not None else Arrival.OUT_OF_ORDER for _ in fixes]
+    if moved is not None and newest is not None:
+        status = UnitStatus(moved.status)
+        here = CurrentPosition(newest.lat, newest.lon, newest.fix_at, newest.accuracy_m)
+        publish_after_commit(session, "unit", {"id": unit_id, "position": _position_data(here)})
+        current: CurrentPosition | None = here
+    else:
+        unit = unit or _read_unit(connection, unit_id)
+        if unit is None:
+            session.rollback()
+            raise Unauthorized("the device token belongs to no unit", "token")
+        status = UnitStatus(unit.status)
+        current = None
+        if unit.lat is not None and unit.lon is not None:
+            current = CurrentPosition(unit.lat, unit.lon, unit.position_at, unit.position_accuracy_m)
+    session.commit()
+
+    kept = [arrival for fix, arrival in zip(fixes, arrivals, strict=True) if fix.fix_at in stored]
+    accepted, out_of_order = kept.count(Arrival.NEW), kept.count(Arrival.OUT_OF_ORDER)
+    recorded = Recorded(accepted, len(fixes) - accepted - out_of_order, out_of_order, current, status)
+    if moved is not None:
+        changed = _apply_geofence(session, unit_id, status, moved.status_changed_at, moved.station_id, rules)
+        if changed is not None:
+            recorded = replace(recorded, status=changed, status_set=True)
+    return recorded
+
+
+def _read_unit(connection: Connection, unit_id: int) -> Any:
+    return connection.execute(
         sa.select(
             _UNITS.c.lat,
             _UNITS.c.lon,
             _UNITS.c.position_at,
             _UNITS.c.position_accuracy_m,
             _UNITS.c.status,
-            _UNITS.c.status_changed_at,
-            _UNITS.c.station_id,
         ).where(_UNITS.c.id == unit_id)
     ).one_or_none()
-    if unit is None:
-        raise Unauthorized("the device token belongs to no unit", "token")
-    arrivals = sort_arrivals([fix.fix_at for fix in fixes], unit.position_at)
-    fresh = [(fix, arrival) for fix, arrival in zip(fixes, arrivals, strict=True) if arrival is not Arrival.REPEATED]
-    stored = _insert(session, unit_id, [fix for fix, _ in fresh], received_at)
-    accepted = sum(1 for fix, arrival in fresh if arrival is Arrival.NEW and fix.fix_at in stored)
-    out_of_order = sum(1 for fix, arrival in fresh if arrival is Arrival.OUT_OF_ORDER and fix.fix_at in stored)
-    duplicates = len(fixes) - accepted - out_of_order
-
-    current = None
-    if unit.lat is not None and unit.lon is not None:
-        current = CurrentPosition(unit.lat, unit.lon, unit.position_at, unit.position_accuracy_m)
-    newest = max((fix for fix, _ in fresh if fix.fix_at in stored), key=lambda fix: fix.fix_at, default=None)
-    moved = newest is not None and _move_unit(session, unit_id, newest)
-    if moved and newest is not None:
-        current = CurrentPosition(newest.lat, newest.lon, newest.fix_at, newest.accuracy_m)
-        publish_after_commit(session, "unit", {"id": unit_id, "position": _position_data(current)})
-    session.commit()
-
-    recorded = Recorded(accepted, duplicates, out_of_order, current, UnitStatus(unit.status))
-    if moved:
-        status = _apply_geofence(
-            session, unit_id, UnitStatus(unit.status), unit.status_changed_at, unit.station_id, rules
-        )
-        if status is not None:
-            recorded = Recorded(accepted, duplicates, out_of_order, current, status, status_set=True)
-    return recorded
 
 
-def _insert(session: Session, unit_id: int, fixes: Sequence[Fix], received_at: datetime) -> set[datetime]:
+def _insert(connection: Connection, unit_id: int, fixes: Sequence[Fix], received_at: datetime) -> set[datetime]:
     """Insert, skipping fixes the unit already has (unique on unit and fix time); the fix times stored."""
     if not fixes:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert: Any = postgresql.insert(_POSITIONS) if dialect == "postgresql" else sqlite.insert(_POSITIONS)
-    statement = insert.on_conflict_do_nothing(index_elements=["unit_id", "fix_at"]).returning(_POSITIONS.c.fix_at)
+    statement = _INSERT_FIXES[connection.dialect.name]
     rows = [
         {
             "unit_id": unit_id,
@@ -198,20 +219,21 @@ def _insert(session: Session, unit_id: int, fixes: Sequence[Fix], received_at: d
         }
         for fix in fixes
     ]
-    result = session.execute(statement, rows) if len(rows) > 1 else session.execute(statement, rows[0])
+    result = connection.execute(statement, rows) if len(rows) > 1 else connection.execute(statement, rows[0])
     return set(result.scalars())
 
 
-def _move_unit(session: Session, unit_id: int, fix: Fix) -> bool:
-    moved = session.execute(
+def _move_unit(connection: Connection, unit_id: int, fix: Fix) -> Any:
+    """Make `fix` the unit's position if it is newer than the one it has; the unit's status then."""
+    return connection.execute(
         sa.update(_UNITS)
         .where(
             _UNITS.c.id == unit_id,
             sa.or_(_UNITS.c.position_at.is_(None), _UNITS.c.position_at < fix.fix_at),
         )
         .values(lat=fix.lat, lon=fix.lon, position_at=fix.fix_at, position_accuracy_m=fix.accuracy_m)
-    ).rowcount
-    return bool(moved == 1)
+        .returning(_UNITS.c.status, _UNITS.c.status_changed_at, _UNITS.c.station_id)
+    ).one_or_none()
 
 
 def _position_data(position: CurrentPosition) -> dict[str, Any]:

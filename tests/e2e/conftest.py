@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 from live import (
     INTAKE_TOKEN,
     AgentProcess,
@@ -17,27 +15,13 @@ from live import (
     LiveCentre,
     free_udp_port,
     require_tool,
+    serve,
     start_agent,
 )
-from werkzeug.serving import make_server
 
 from cad.app import create_app
 from cad.config import Settings
 from cad.db import db
-
-
-def serve(app: Flask, instance: Path, before_stop: Callable[[], None] | None = None) -> Iterator[LiveCentre]:
-    """`app` over real HTTP on a free port, for as long as the generator is open."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with app.app_context():
-        yield LiveCentre(app, f"http://127.0.0.1:{server.server_port}", instance)
-        db.session.remove()
-    server.shutdown()
-    if before_stop is not None:
-        before_stop()
-    with app.app_context():
-        db.engine.dispose()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_upgrade_seed_and_use_the_printed_tokens(cli_env: CliRunner, tmp_path: P
     assert device.exit_code == 0 and device.output.startswith("dev_")
     assert cli_env.invoke(main, ["units", "token", "NOPE-9"]).exit_code != 0
 
-    from cad.app import create_app
+    from cad.app import close_app, create_app
 
     app = create_app()
     client = app.test_client()
@@ -63,5 +63,4 @@ def test_upgrade_seed_and_use_the_printed_tokens(cli_env: CliRunner, tmp_path: P
         assert -1.30 < unit["station"]["lat"] < -1.24 and 116.80 < unit["station"]["lon"] < 116.88
     manager = client.get("/api/v1/units", headers={"Authorization": f"Bearer {tokens['manajer']}"})
     assert manager.status_code == 200
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)

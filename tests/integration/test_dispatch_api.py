@@ -166,3 +166,53 @@ def test_units_list_shows_position_age_station_and_incident(client: FlaskClient)
     assert listed["POL-01"]["position"] is None and listed["POL-01"]["position_age_s"] is None
     only_police = client.get("/api/v1/units?type=police", headers=headers).get_json()
     assert [u["callsign"] for u in only_police] == ["POL-01"]
+
+
+def test_a_big_fire_proposes_its_run_card_and_the_dispatcher_sends_it_in_one_action(client: FlaskClient) -> None:
+    _, headers = f.user(Role.DISPATCHER)
+    for i, offset in enumerate((0.001, 0.002, 0.003)):
+        f.unit(f"DMK-0{i + 1}", lat=-1.2650 + offset, lon=116.8400)
+    f.unit("TNK-01", "water_tanker", lat=-1.2660, lon=116.8400)
+    f.unit("TNK-02", "water_tanker", lat=-1.2900, lon=116.8400)
+    incident = _incident(client, headers, priority=1)
+    body = client.get(f"/api/v1/incidents/{incident['id']}/recommendations", headers=headers).get_json()
+    card = body["run_card"]
+    assert card["name"] == "kebakaran_besar" and card["complete"] is True
+    engines, tanker = card["slots"]
+    assert engines["role"] == "pemadam" and engines["count"] == 2 and len(engines["proposed"]) == 2
+    assert [c["callsign"] for c in engines["candidates"]] == ["DMK-01", "DMK-02", "DMK-03"]
+    assert [c["callsign"] for c in tanker["candidates"]] == ["TNK-01", "TNK-02"]
+    proposed = engines["proposed"] + tanker["proposed"]
+    sent = client.post(f"/api/v1/incidents/{incident['id']}/dispatch", json={"unit_ids": proposed}, headers=headers)
+    assert sent.status_code == 201, sent.get_json()
+    assert sorted(a["unit_id"] for a in sent.get_json()["assignments"]) == sorted(proposed)
+    detail = client.get(f"/api/v1/incidents/{incident['id']}", headers=headers).get_json()
+    assert detail["status"] == "dispatched"
+    assert [e["kind"] for e in detail["timeline"]].count("unit_assigned") == 3
+
+
+def test_sending_a_run_card_is_all_or_nothing(client: FlaskClient) -> None:
+    _, headers = f.user(Role.DISPATCHER)
+    free, busy = f.unit("DMK-01"), f.unit("DMK-02", status="out_of_service")
+    incident = _incident(client, headers)
+    refused = client.post(
+        f"/api/v1/incidents/{incident['id']}/dispatch", json={"unit_ids": [free.id, busy.id]}, headers=headers
+    )
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["field"] == "unit_ids" and "DMK-02 is out_of_service" in error["message"]
+    assert client.get(f"/api/v1/units/{free.id}", headers=headers).get_json()["status"] == "available"
+    twice = client.post(
+        f"/api/v1/incidents/{incident['id']}/dispatch", json={"unit_ids": [free.id, free.id]}, headers=headers
+    )
+    assert twice.status_code == 400 and twice.get_json()["error"]["field"] == "unit_ids"
+
+
+def test_a_road_accident_needs_police_and_an_ambulance(client: FlaskClient) -> None:
+    _, headers = f.user(Role.DISPATCHER)
+    f.unit("POL-01", "police", agency_code="polisi")
+    f.unit("AMB-01", "ambulance", agency_code="ambulans")
+    incident = _incident(client, headers, type="kecelakaan", priority=2)
+    card = client.get(f"/api/v1/incidents/{incident['id']}/recommendations", headers=headers).get_json()["run_card"]
+    assert card["name"] == "kecelakaan"
+    assert [(s["role"], len(s["proposed"])) for s in card["slots"]] == [("polisi", 1), ("ambulans", 1)]

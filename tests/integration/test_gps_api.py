@@ -59,9 +59,7 @@ def osmand(client: FlaskClient, token: str, at: datetime, where: tuple[float, fl
 
 
 def batch(client: FlaskClient, token: str, positions: list[Any]) -> Any:
-    return client.post(
-        "/api/v1/positions", json={"positions": positions}, headers={"Authorization": f"Bearer {token}"}
-    )
+    return client.post("/api/v1/positions", json={"positions": positions}, headers={"Authorization": f"Bearer {token}"})
 
 
 def settings(app: Flask, **over: Any) -> None:

@@ -9,6 +9,7 @@ import factories as f
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from live import running
 
 from cad.app import create_app
 from cad.config import SHARED_DATA, Settings
@@ -35,10 +36,7 @@ def road_client(database_url: str, tmp_path: Path, roads_cache: Path) -> Iterato
     )
     app: Flask = create_app({"TESTING": True}, settings=settings)
     app.extensions["warroom.roads"].cache_dir = roads_cache
-    with app.app_context():
-        yield app.test_client()
-        db.session.remove()
-        db.engine.dispose()
+    yield from running(app)
 
 
 def _route(client: FlaskClient, headers: dict[str, str], profile: str = "ambulance") -> dict:

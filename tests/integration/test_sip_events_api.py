@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
+from live import running
 
 from cad.app import create_app
 from cad.config import Settings
@@ -39,11 +39,7 @@ def agent_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
             "WARROOM_INTAKE_TOKEN": TOKEN,
         }
     )
-    app: Flask = create_app({"TESTING": True}, settings=settings)
-    with app.app_context():
-        yield app.test_client()
-        db.session.remove()
-        db.engine.dispose()
+    yield from running(create_app({"TESTING": True}, settings=settings))
 
 
 def post(client: FlaskClient, body: object, headers: dict[str, str] = AUTH):

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import factories as f
 import pytest
 from fake_twilio import FakeTwilio
-from flask import Flask
 from flask.testing import FlaskClient
+from live import running
 from twilio.request_validator import RequestValidator
 
 from cad.app import create_app
@@ -24,11 +24,7 @@ URL = "/telephony/twilio/sms"
 
 
 def client_with(env: dict[str, str]) -> Iterator[FlaskClient]:
-    app: Flask = create_app({"TESTING": True}, settings=Settings.from_env(env))
-    with app.app_context():
-        yield app.test_client()
-        db.session.remove()
-        db.engine.dispose()
+    yield from running(create_app({"TESTING": True}, settings=Settings.from_env(env)))
 
 
 @pytest.fixture
