@@ -164,11 +164,19 @@ def publish_after_commit(session: Session, kind: str, data: dict[str, Any]) -> N
     session.info.setdefault(_PENDING, []).append(row)
 
 
+def publish_written(session: Session, change: Change) -> None:
+    """A change whose `live_events` row the caller's own statement already wrote (hot paths that
+    do it in one round trip); it reaches this process's consoles after the commit."""
+    session.info.setdefault(_PENDING, []).append(change)
+
+
 @event.listens_for(Session, "before_commit")
 def _number(session: Session) -> None:
     if session.info.get(_PENDING):
         session.flush()
-        session.info[_PENDING] = [Change(r.id, r.kind, r.data) for r in session.info[_PENDING]]
+        session.info[_PENDING] = [
+            r if isinstance(r, Change) else Change(r.id, r.kind, r.data) for r in session.info[_PENDING]
+        ]
 
 
 @event.listens_for(Session, "after_commit")

@@ -8,6 +8,7 @@ short interval, and each device has its own flood limit, both kept in this proce
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from cad.auth import hash_token
 from cad.config import Settings
 from cad.errors import Conflict, Unauthorized
-from cad.events import publish_after_commit
+from cad.events import Change, publish_after_commit, publish_written
 from cad.models import Assignment, Incident, Position, Station, Unit
 from cad.services.dispatching import set_unit_status
 from dispatch.geofence import Fence, TrackPoint, arrived_at
@@ -46,6 +47,31 @@ _INSERT_FIXES: dict[str, Any] = {
     .returning(_POSITIONS.c.fix_at)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+
+
+#: One fix on PostgreSQL in one round trip: store it (unless a duplicate), move the unit only
+#: forward in time, and write the live event, all in one statement. The final SELECT reads the
+#: unit as it was before, which is its current position when the fix did not move it.
+_ONE_FIX_PG = sa.text("""
+WITH ins AS (
+    INSERT INTO positions (unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg,
+                           battery_pct, source)
+    VALUES (:unit_id, :lat, :lon, :fix_at, :received_at, :accuracy_m, :speed_mps, :bearing_deg, :battery_pct, 'gps')
+    ON CONFLICT (unit_id, fix_at) DO NOTHING
+    RETURNING fix_at
+), moved AS (
+    UPDATE units SET lat = :lat, lon = :lon, position_at = :fix_at, position_accuracy_m = :accuracy_m
+    WHERE id = :unit_id AND (position_at IS NULL OR position_at < :fix_at) AND EXISTS (SELECT 1 FROM ins)
+    RETURNING status, status_changed_at, station_id
+), ev AS (
+    INSERT INTO live_events (kind, data, at) SELECT 'unit', CAST(:event AS JSON), :received_at FROM moved
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM ins) AS stored, m.status AS moved_status, m.status_changed_at, m.station_id,
+       (SELECT id FROM ev) AS event_id, u.status, u.lat, u.lon, u.position_at, u.position_accuracy_m
+FROM units AS u LEFT JOIN moved AS m ON true
+WHERE u.id = :unit_id
+""")
 
 
 @dataclass(frozen=True)
@@ -146,6 +172,8 @@ def record_fixes(
     it had (a conditional UPDATE, so concurrent requests never move it backwards); commit once;
     then let the geofence decide arrival on scene or back at the station."""
     connection = session.connection()  # Core on the session's connection: no ORM work per fix
+    if len(fixes) == 1 and connection.dialect.name == "postgresql":
+        return _record_one_pg(session, connection, unit_id, fixes[0], received_at, rules)
     # A single fix (the usual report) needs no look at the unit first: the conditional UPDATE
     # tells whether it is the newest. A batch reads the unit to tell history from news.
     read_first = len(fixes) > 1
@@ -185,6 +213,51 @@ def record_fixes(
         if changed is not None:
             recorded = replace(recorded, status=changed, status_set=True)
     return recorded
+
+
+def _record_one_pg(
+    session: Session, connection: Connection, unit_id: int, fix: Fix, received_at: datetime, rules: GpsRules
+) -> Recorded:
+    """The usual report, one fix, on PostgreSQL: one statement and the commit."""
+    here = CurrentPosition(fix.lat, fix.lon, fix.fix_at, fix.accuracy_m)
+    event = {"id": unit_id, "position": _position_data(here)}
+    try:
+        row = connection.execute(
+            _ONE_FIX_PG,
+            {
+                "unit_id": unit_id,
+                "lat": fix.lat,
+                "lon": fix.lon,
+                "fix_at": fix.fix_at,
+                "received_at": received_at,
+                "accuracy_m": fix.accuracy_m,
+                "speed_mps": fix.speed_mps,
+                "bearing_deg": fix.bearing_deg,
+                "battery_pct": fix.battery_pct,
+                "event": json.dumps(event, default=str),
+            },
+        ).one_or_none()
+    except IntegrityError:  # the unit behind a remembered token is gone
+        session.rollback()
+        raise Unauthorized("the device token belongs to no unit", "token") from None
+    if row is None:
+        session.rollback()
+        raise Unauthorized("the device token belongs to no unit", "token")
+    moved = row.moved_status is not None
+    if moved:
+        publish_written(session, Change(row.event_id, "unit", json.loads(json.dumps(event, default=str))))
+    session.commit()
+    if moved:
+        recorded = Recorded(1, 0, 0, here, UnitStatus(row.moved_status))
+        changed = _apply_geofence(
+            session, unit_id, UnitStatus(row.moved_status), row.status_changed_at, row.station_id, rules
+        )
+        return replace(recorded, status=changed, status_set=True) if changed is not None else recorded
+    current = None
+    if row.lat is not None and row.lon is not None:
+        current = CurrentPosition(row.lat, row.lon, row.position_at, row.position_accuracy_m)
+    stored = bool(row.stored)
+    return Recorded(0, 0 if stored else 1, 1 if stored else 0, current, UnitStatus(row.status))
 
 
 def _read_unit(connection: Connection, unit_id: int) -> Any:
