@@ -111,7 +111,12 @@ class Load:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=4 * (os.cpu_count() or 2))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 2) - 1,
+        help="gunicorn workers; more than 2 × CPUs - 1 measured slower here (wrk and PostgreSQL share the cores)",
+    )
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--batch", type=int, default=100)
