@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,9 @@ from cad import clock
 from cad.app import close_app, create_app
 from cad.config import Settings
 from cad.db import db
+
+if TYPE_CHECKING:
+    from fake_twilio import FakeTwilio
 
 PG_ADMIN_URL = os.environ.get("WARROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -104,3 +108,14 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[FakeTwilio]:
+    """A local server speaking Twilio's REST API, for the real twilio.rest.Client."""
+    from fake_twilio import TWILIO_AUTH_TOKEN, FakeTwilio
+
+    fake = FakeTwilio("AC" + "1" * 32, TWILIO_AUTH_TOKEN)
+    fake.start()
+    yield fake
+    fake.stop()

@@ -12,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+#: The auth token of the Twilio account the SMS tests use (signatures and the REST API).
+TWILIO_AUTH_TOKEN = "twilio-test-auth-token"
+
 
 @dataclass
 class FakeTwilio:

@@ -23,14 +23,6 @@ HERE, THERE = (-1.2698, 116.8340), (-1.2760, 116.8470)
 
 
 @pytest.fixture
-def twilio_api() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio("AC" + "2" * 32, AUTH_TOKEN)
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def centre(database_url: str, tmp_path: Path, twilio_api: FakeTwilio) -> Iterator[FlaskClient]:
     yield from client_with(
         {

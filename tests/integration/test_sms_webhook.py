@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import factories as f
 import pytest
-from fake_twilio import FakeTwilio
+from fake_twilio import TWILIO_AUTH_TOKEN, FakeTwilio
 from flask.testing import FlaskClient
 from live import running
 from twilio.request_validator import RequestValidator
@@ -18,7 +18,7 @@ from cad.config import Settings
 from cad.db import db
 from cad.models import Call, Incident, Message, Role
 
-AUTH_TOKEN = "twilio-test-auth-token"
+AUTH_TOKEN = TWILIO_AUTH_TOKEN
 PUBLIC = "https://warroom.example.id"
 URL = "/telephony/twilio/sms"
 
@@ -175,14 +175,6 @@ def test_without_an_auth_token_every_webhook_is_refused(client: FlaskClient) -> 
         headers={"X-Twilio-Signature": "anything"},
     )
     assert response.status_code == 403 and "TWILIO_AUTH_TOKEN" in response.get_json()["error"]["message"]
-
-
-@pytest.fixture
-def twilio_api() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio("AC" + "1" * 32, AUTH_TOKEN)
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
