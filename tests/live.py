@@ -118,6 +118,35 @@ def start_agent(
     return agent
 
 
+def sipp_listener(scenario: str, port: int, log: Path, *, timeout_s: int = 30) -> subprocess.Popen[str]:
+    """sipp as the far end (a phone receiving a reply, a PBX's registrar): one message, then it exits;
+    what its scenario logs goes to `log`."""
+    return subprocess.Popen(
+        [
+            require_tool("sipp"),
+            "-sf",
+            str(SIPP_DIR / scenario),
+            "-p",
+            str(port),
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            f"{timeout_s}s",
+            "-timeout_error",
+            "-trace_logs",
+            "-log_file",
+            str(log),
+        ],
+        cwd=log.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def sipp(
     scenario: str,
     target: str,

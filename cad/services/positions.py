@@ -223,19 +223,7 @@ def _record_one_pg(
     event = {"id": unit_id, "position": _position_data(here)}
     try:
         row = connection.execute(
-            _ONE_FIX_PG,
-            {
-                "unit_id": unit_id,
-                "lat": fix.lat,
-                "lon": fix.lon,
-                "fix_at": fix.fix_at,
-                "received_at": received_at,
-                "accuracy_m": fix.accuracy_m,
-                "speed_mps": fix.speed_mps,
-                "bearing_deg": fix.bearing_deg,
-                "battery_pct": fix.battery_pct,
-                "event": json.dumps(event, default=str),
-            },
+            _ONE_FIX_PG, {**_row(unit_id, fix, received_at), "event": json.dumps(event, default=str)}
         ).one_or_none()
     except IntegrityError:  # the unit behind a remembered token is gone
         session.rollback()
@@ -260,6 +248,21 @@ def _record_one_pg(
     return Recorded(0, 0 if stored else 1, 1 if stored else 0, current, UnitStatus(row.status))
 
 
+def _row(unit_id: int, fix: Fix, received_at: datetime) -> dict[str, Any]:
+    """A fix as the `positions` columns take it."""
+    return {
+        "unit_id": unit_id,
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "fix_at": fix.fix_at,
+        "received_at": received_at,
+        "accuracy_m": fix.accuracy_m,
+        "speed_mps": fix.speed_mps,
+        "bearing_deg": fix.bearing_deg,
+        "battery_pct": fix.battery_pct,
+    }
+
+
 def _read_unit(connection: Connection, unit_id: int) -> Any:
     return connection.execute(
         sa.select(
@@ -277,21 +280,7 @@ def _insert(connection: Connection, unit_id: int, fixes: Sequence[Fix], received
     if not fixes:
         return set()
     statement = _INSERT_FIXES[connection.dialect.name]
-    rows = [
-        {
-            "unit_id": unit_id,
-            "lat": fix.lat,
-            "lon": fix.lon,
-            "fix_at": fix.fix_at,
-            "received_at": received_at,
-            "accuracy_m": fix.accuracy_m,
-            "speed_mps": fix.speed_mps,
-            "bearing_deg": fix.bearing_deg,
-            "battery_pct": fix.battery_pct,
-            "source": "gps",
-        }
-        for fix in fixes
-    ]
+    rows = [{**_row(unit_id, fix, received_at), "source": "gps"} for fix in fixes]
     result = connection.execute(statement, rows) if len(rows) > 1 else connection.execute(statement, rows[0])
     return set(result.scalars())
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import factories as f
 import pytest
-from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, start_agent
+from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, sipp_listener, start_agent
 
 from cad.models import Role
 
@@ -197,30 +197,7 @@ def test_text_to_112_over_sip_is_a_conversation_answered_through_sip(
     _, headers = f.user(Role.CALL_TAKER)
     token = headers["Authorization"].split()[1]
     reply_port = free_udp_port()
-    listener = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(SIPP_DIR / "reply_uas.xml"),
-            "-p",
-            str(reply_port),
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-trace_logs",
-            "-log_file",
-            str(live_centre.instance / "reply.log"),
-        ],
-        cwd=live_centre.instance,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    listener = sipp_listener("reply_uas.xml", reply_port, live_centre.instance / "reply.log", timeout_s=30)
     try:
         run = sipp(
             "message.xml",
@@ -259,30 +236,7 @@ def test_text_to_112_over_sip_is_a_conversation_answered_through_sip(
 
 def test_the_agent_registers_with_a_pbx_when_one_is_configured(live_centre: LiveCentre) -> None:
     pbx_port = free_udp_port()
-    pbx = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(SIPP_DIR / "registrar.xml"),
-            "-p",
-            str(pbx_port),
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "20s",
-            "-timeout_error",
-            "-trace_logs",
-            "-log_file",
-            str(live_centre.instance / "pbx.log"),
-        ],
-        cwd=live_centre.instance,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    pbx = sipp_listener("registrar.xml", pbx_port, live_centre.instance / "pbx.log", timeout_s=20)
     agent = start_agent(
         live_centre.url,
         live_centre.instance,
