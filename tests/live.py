@@ -241,6 +241,7 @@ class DisposablePostgres:
     @classmethod
     def create(cls) -> DisposablePostgres:
         versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])
+        cls.drop_abandoned(versions[-1])
         port = free_udp_port()
         cluster = cls(versions[-1], f"warroom{os.getpid()}", port)
         subprocess.run(
@@ -249,14 +250,26 @@ class DisposablePostgres:
             capture_output=True,
             timeout=120,
         )
-        cluster.start()
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE warroom"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        try:
+            cluster.start()
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE warroom"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        except (subprocess.SubprocessError, RuntimeError):
+            cluster.drop()
+            raise
         return cluster
+
+    @staticmethod
+    def drop_abandoned(version: str) -> None:
+        """Clusters left behind by a test run that died (its process is gone)."""
+        for name in os.listdir(f"/etc/postgresql/{version}"):
+            pid = name.removeprefix("warroom")
+            if name.startswith("warroom") and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True, timeout=120)
 
     def drop(self) -> None:
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120)
