@@ -44,10 +44,6 @@ UNIT_TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
 #: Statuses in which a unit is committed to an incident (has an active assignment).
 COMMITTED = frozenset({S.ASSIGNED, S.ACKNOWLEDGED, S.EN_ROUTE, S.ON_SCENE, S.TRANSPORTING, S.AT_HOSPITAL})
 
-#: Statuses a crew or dispatcher may request through the status endpoint
-#: (`assigned` only comes from an assignment).
-REQUESTABLE = frozenset(UnitStatus) - {S.ASSIGNED}
-
 
 class IllegalUnitTransition(ValueError):
     """A status change the state machine does not allow."""

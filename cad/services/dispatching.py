@@ -65,22 +65,6 @@ def active_assignments(session: Session, unit_ids: list[int]) -> dict[int, Assig
     return {a.unit_id: a for a in rows}
 
 
-def recommend_units(
-    session: Session,
-    incident_id: int,
-    estimator: TravelTimes,
-    *,
-    stale_after_s: float,
-    now: datetime | None = None,
-    limit: int = 10,
-    run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
-) -> tuple[Incident, tuple[UnitType, ...], list[Ranked]]:
-    incident, types, ranked, _ = recommend_run_card(
-        session, incident_id, estimator, stale_after_s=stale_after_s, now=now, limit=limit, run_cards=run_cards
-    )
-    return incident, types, ranked
-
-
 def recommend_run_card(
     session: Session,
     incident_id: int,
@@ -352,7 +336,9 @@ def escalate_if_unacknowledged(
     incident, unit = assignment.incident, assignment.unit
     offer = None
     if incident.lat is not None and incident.status in OPEN_STATUSES:
-        _, _, ranked = recommend_units(session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=1)
+        _, _, ranked, _ = recommend_run_card(
+            session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=1
+        )
         offer = ranked[0] if ranked else None
     alert: dict[str, object] = {
         "assignment_id": assignment.id,
