@@ -32,7 +32,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,8 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _proc import cpu_s, free_port, rss_mb  # noqa: E402
 
 import routing  # noqa: E402
 from cad.auth import hash_token, new_token  # noqa: E402
@@ -97,25 +98,6 @@ INCIDENT_MIX = {
 }
 CONGESTION = ["slow"] * 7 + ["heavy"] * 6 + ["jam"] * 5 + ["closed"] * 1 + ["free"] * 1  # 20 of 30 cameras
 BUSY = [UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE, UnitStatus.TRANSPORTING, UnitStatus.OUT_OF_SERVICE]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_s() -> float:

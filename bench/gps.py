@@ -25,7 +25,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from _proc import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("WARROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -308,12 +308,6 @@ def run_wrk(wrk: str, base: str, work: Path, script: Path, duration_s: float, co
         float(fields["p50_ms"]),
         float(fields["p99_ms"]),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:

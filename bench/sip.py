@@ -28,16 +28,11 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
+from _proc import cpu_s, free_port, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "e2e" / "sipp" / "call.xml"
 TARGET_RATE, TARGET_P95_MS = 20.0, 200.0
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Centre:
@@ -135,19 +130,6 @@ def all_calls(url: str, token: str) -> list[dict[str, object]]:
         if len(page) < 1000:
             return calls
         query = f"limit=1000&before_id={page[-1]['id']}"
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_sipp(port: int, rate: float, duration_s: float, workdir: Path, phone: str) -> dict[str, int]:
