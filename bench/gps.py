@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from _proc import free_port
+from _proc import cpu_s, free_port, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("WARROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -146,6 +146,7 @@ def main() -> int:
         tokens = make_units(url, args.devices)
         (work / "tokens.txt").write_text("\n".join(tokens) + "\n")
 
+        load_before = os.getloadavg()[0]
         baseline_single = baseline_rows(url, args.duration)
         port = free_port()
         log = open(work / "gunicorn.log", "wb")  # noqa: SIM115
@@ -168,7 +169,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, gunicorn)
         warm = run_wrk(wrk, base, work, single_script(work, 2, datetime.now(UTC)), 2.0, args.connections)
-        cpu0 = worker_cpu_s(gunicorn.pid)
+        cpu0, pg0 = worker_cpu_s(gunicorn.pid), postgres_cpu()
         single = run_wrk(
             wrk,
             base,
@@ -177,7 +178,7 @@ def main() -> int:
             args.duration,
             args.connections,
         )
-        cpu1 = worker_cpu_s(gunicorn.pid)
+        cpu1, pg_single = worker_cpu_s(gunicorn.pid), postgres_cpu_since(pg0)
         batch = run_wrk(
             wrk,
             base,
@@ -187,7 +188,7 @@ def main() -> int:
             args.connections,
         )
         cpu2 = worker_cpu_s(gunicorn.pid)
-        rss_mb = worker_rss_mb(gunicorn.pid)
+        workers_rss_mb = worker_rss_mb(gunicorn.pid)
         stored = count_positions(url)
     finally:
         if gunicorn is not None:
@@ -215,14 +216,19 @@ def main() -> int:
         f"  {'what':<34} {'fixes/s':>9} {'baseline':>9} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} "
         f"{'worker CPU':>11}  target"
     )
-    for what, load, rate, target, cpu_s in rows:
+    for what, load, rate, target, used_s in rows:
         verdict = "PASS" if rate >= target and load.failed == 0 else "FAIL"
         print(
             f"  {what:<34} {rate:>9,.0f} {baseline_single:>9,.0f} {load.p50_ms:>7.1f} {load.p99_ms:>7.1f} "
-            f"{load.failed:>8} {cpu_s / load.duration_s:>9.2f} c  >= {target:,.0f}/s {verdict}"
+            f"{load.failed:>8} {used_s / load.duration_s:>9.2f} c  >= {target:,.0f}/s {verdict}"
         )
     print("  baseline: psycopg, one INSERT + COMMIT per fix, one connection, same table and database")
-    print(f"  gunicorn workers' memory (RSS, sum): {rss_mb:.0f} MB; positions stored: {stored:,}")
+    single_fixes = single.requests - single.failed
+    print(
+        f"  CPU per single fix: gunicorn workers {(cpu1 - cpu0) / single_fixes * 1e3:.2f} ms + PostgreSQL backends "
+        f"{pg_single / single_fixes * 1e3:.2f} ms (load average before the run: {load_before:.2f})"
+    )
+    print(f"  gunicorn workers' memory (RSS, sum): {workers_rss_mb:.0f} MB; positions stored: {stored:,}")
     ok = all(rate >= target and load.failed == 0 for _, load, rate, target, _ in rows)
     return 0 if ok else 1
 
@@ -331,22 +337,29 @@ def _workers(master: int) -> list[int]:
 
 def worker_cpu_s(master: int) -> float:
     """User + system CPU seconds of the gunicorn workers so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in _workers(master):
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(cpu_s(pid) for pid in _workers(master))
 
 
 def worker_rss_mb(master: int) -> float:
-    total_kb = 0
-    for pid in _workers(master):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
+    return sum(rss_mb(pid) for pid in _workers(master))
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL backends serving the bench's database, by pid."""
+    seen = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"postgres: ") and DATABASE.encode() in cmdline.read_bytes():
+                pid = int(cmdline.parent.name)
+                seen[pid] = cpu_s(pid)
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+    return seen
+
+
+def postgres_cpu_since(before: dict[int, float]) -> float:
+    """PostgreSQL's CPU seconds since `before` (backends started since count whole)."""
+    return sum(now - before.get(pid, 0.0) for pid, now in postgres_cpu().items())
 
 
 def count_positions(url: str) -> int:

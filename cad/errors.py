@@ -58,6 +58,12 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class DatabaseUnavailable(ApiError):
+    """Raised where a database failure reached us indirectly (another thread wrote for us)."""
+
+    status, code = 503, "database_unavailable"
+
+
 class UnitUnavailable(Conflict):
     code = "unit_unavailable"
 
@@ -85,7 +91,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.field)
+        response = error_response(error.status, error.code, error.message, error.field)
+        if isinstance(error, DatabaseUnavailable):
+            response.headers["Retry-After"] = "2"
+        return response
 
     for exc_type, (status, code, field) in DOMAIN_ERRORS.items():
 

@@ -164,10 +164,10 @@ def publish_after_commit(session: Session, kind: str, data: dict[str, Any]) -> N
     session.info.setdefault(_PENDING, []).append(row)
 
 
-def publish_written(session: Session, change: Change) -> None:
-    """A change whose `live_events` row the caller's own statement already wrote (hot paths that
-    do it in one round trip); it reaches this process's consoles after the commit."""
-    session.info.setdefault(_PENDING, []).append(change)
+def publish_committed(change: Change) -> None:
+    """A change whose `live_events` row a statement of the caller's already committed (the hot
+    GPS path writes it in its one autocommit statement): this process's consoles hear it now."""
+    bus.publish(change)
 
 
 @event.listens_for(Session, "before_commit")

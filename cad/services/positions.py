@@ -1,8 +1,9 @@
 """Use case: store a unit's GPS fixes, move it on the map, and let the geofence set its status.
 
 The hot path is a handful of Core statements per request (read the unit's row, insert the
-fixes skipping duplicates, move the unit only forward in time, commit once), so a centre
-keeps up with every vehicle reporting each second. Device tokens are looked up once per
+fixes skipping duplicates, move the unit only forward in time, commit once); on PostgreSQL
+a single fix goes with the others of the same moment in one statement (`fix_writer`), so a
+centre keeps up with every vehicle reporting each second. Device tokens are looked up once per
 short interval, and each device has its own flood limit, both kept in this process.
 """
 
@@ -26,9 +27,10 @@ from sqlalchemy.orm import Session
 from cad.auth import hash_token
 from cad.config import Settings
 from cad.errors import Conflict, Unauthorized
-from cad.events import Change, publish_after_commit, publish_written
+from cad.events import Change, publish_after_commit, publish_committed
 from cad.models import Assignment, Incident, Position, Station, Unit
 from cad.services.dispatching import set_unit_status
+from cad.services.fix_writer import fix_writer
 from dispatch.geofence import Fence, TrackPoint, arrived_at
 from dispatch.positions import Arrival, Fix, PositionLimits, TokenBucket, sort_arrivals
 from dispatch.units import IllegalUnitTransition, UnitStatus
@@ -47,31 +49,6 @@ _INSERT_FIXES: dict[str, Any] = {
     .returning(_POSITIONS.c.fix_at)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-
-
-#: One fix on PostgreSQL in one round trip: store it (unless a duplicate), move the unit only
-#: forward in time, and write the live event, all in one statement. The final SELECT reads the
-#: unit as it was before, which is its current position when the fix did not move it.
-_ONE_FIX_PG = sa.text("""
-WITH ins AS (
-    INSERT INTO positions (unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg,
-                           battery_pct, source)
-    VALUES (:unit_id, :lat, :lon, :fix_at, :received_at, :accuracy_m, :speed_mps, :bearing_deg, :battery_pct, 'gps')
-    ON CONFLICT (unit_id, fix_at) DO NOTHING
-    RETURNING fix_at
-), moved AS (
-    UPDATE units SET lat = :lat, lon = :lon, position_at = :fix_at, position_accuracy_m = :accuracy_m
-    WHERE id = :unit_id AND (position_at IS NULL OR position_at < :fix_at) AND EXISTS (SELECT 1 FROM ins)
-    RETURNING status, status_changed_at, station_id
-), ev AS (
-    INSERT INTO live_events (kind, data, at) SELECT 'unit', CAST(:event AS JSON), :received_at FROM moved
-    RETURNING id
-)
-SELECT (SELECT count(*) FROM ins) AS stored, m.status AS moved_status, m.status_changed_at, m.station_id,
-       (SELECT id FROM ev) AS event_id, u.status, u.lat, u.lon, u.position_at, u.position_accuracy_m
-FROM units AS u LEFT JOIN moved AS m ON true
-WHERE u.id = :unit_id
-""")
 
 
 @dataclass(frozen=True)
@@ -171,9 +148,9 @@ def record_fixes(
     """Store checked fixes of one unit; move the unit to the newest if it is newer than what
     it had (a conditional UPDATE, so concurrent requests never move it backwards); commit once;
     then let the geofence decide arrival on scene or back at the station."""
+    if len(fixes) == 1 and session.get_bind().dialect.name == "postgresql":
+        return _record_one_pg(session, unit_id, fixes[0], received_at, rules)
     connection = session.connection()  # Core on the session's connection: no ORM work per fix
-    if len(fixes) == 1 and connection.dialect.name == "postgresql":
-        return _record_one_pg(session, connection, unit_id, fixes[0], received_at, rules)
     # A single fix (the usual report) needs no look at the unit first: the conditional UPDATE
     # tells whether it is the newest. A batch reads the unit to tell history from news.
     read_first = len(fixes) > 1
@@ -215,27 +192,19 @@ def record_fixes(
     return recorded
 
 
-def _record_one_pg(
-    session: Session, connection: Connection, unit_id: int, fix: Fix, received_at: datetime, rules: GpsRules
-) -> Recorded:
-    """The usual report, one fix, on PostgreSQL: one statement and the commit."""
+def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: datetime, rules: GpsRules) -> Recorded:
+    """The usual report, one fix, on PostgreSQL: written together with the fixes other requests
+    of this process are sending at the same moment (`fix_writer`), committed before we answer."""
     here = CurrentPosition(fix.lat, fix.lon, fix.fix_at, fix.accuracy_m)
     event = {"id": unit_id, "position": _position_data(here)}
-    try:
-        row = connection.execute(
-            _ONE_FIX_PG, {**_row(unit_id, fix, received_at), "event": json.dumps(event, default=str)}
-        ).one_or_none()
-    except IntegrityError:  # the unit behind a remembered token is gone
-        session.rollback()
-        raise Unauthorized("the device token belongs to no unit", "token") from None
-    if row is None:
-        session.rollback()
+    event_json = json.dumps(event, default=str)
+    engine = session.get_bind()
+    row = fix_writer(engine).write(engine, {**_row(unit_id, fix, received_at), "event": event_json})
+    if not row.known:
         raise Unauthorized("the device token belongs to no unit", "token")
     moved = row.moved_status is not None
-    if moved:
-        publish_written(session, Change(row.event_id, "unit", json.loads(json.dumps(event, default=str))))
-    session.commit()
-    if moved:
+    if moved:  # committed already: tell this process's consoles now
+        publish_committed(Change(row.event_id, "unit", json.loads(event_json)))
         recorded = Recorded(1, 0, 0, here, UnitStatus(row.moved_status))
         changed = _apply_geofence(
             session, unit_id, UnitStatus(row.moved_status), row.status_changed_at, row.station_id, rules

@@ -1,5 +1,6 @@
 """Nothing is lost when the database or the centre is down: the SIP agent keeps answering and
-journals, then replays; the SMS webhook answers 503 so Twilio retries."""
+journals, then replays; the SMS webhook and the GPS intake answer 503 so Twilio and the crew's
+GPS client retry."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from urllib.parse import urlencode
 
 import factories as f
 import requests
+import sqlalchemy as sa
 from live import AgentProcess, DisposablePostgres, LiveCentre, free_udp_port, sipp, start_agent
 from test_sip_intake import calls_of, wait_for
 from twilio.request_validator import RequestValidator
 
-from cad.models import Role
+from cad.db import db
+from cad.models import Position, Role
 
 
 def _pending(centre: LiveCentre, agent: AgentProcess) -> int:
@@ -107,3 +110,26 @@ def test_sms_during_a_database_outage_gets_503_and_the_retry_is_stored_once(
     assert len(calls) == 1
     chat = stoppable_centre.get(f"/api/v1/calls/{calls[0]['id']}/messages", token).json()
     assert [m["body"] for m in chat] == ["Banjir di Klandasan"]
+
+
+def test_a_gps_fix_during_a_database_outage_gets_503_and_the_retry_is_stored_once(
+    stoppable_centre: LiveCentre, disposable_postgres: DisposablePostgres
+) -> None:
+    unit = f.unit("DAMKAR-1", fix_age_s=600)
+    unit_id, token = unit.id, f.device_token(unit)
+    fix = {"id": token, "lat": -1.2651, "lon": 116.8401, "timestamp": int(time.time() * 1000) - 1000}
+    assert requests.get(stoppable_centre.url + "/gps/osmand", params={**fix, "timestamp": fix["timestamp"] - 5000}).ok
+    disposable_postgres.stop()
+    try:
+        down = requests.get(stoppable_centre.url + "/gps/osmand", params=fix, timeout=20)
+        assert down.status_code == 503 and down.headers["Retry-After"] == "2"
+        assert down.json()["error"]["code"] == "database_unavailable"
+    finally:
+        disposable_postgres.start()
+    for _ in range(2):  # Traccar Client resends what was not taken; a repeat is not stored twice
+        assert requests.get(stoppable_centre.url + "/gps/osmand", params=fix, timeout=20).status_code == 200
+    _, headers = f.user(Role.DISPATCHER)
+    moved = stoppable_centre.get(f"/api/v1/units/{unit_id}", headers["Authorization"].split()[1]).json()
+    assert (moved["position"]["lat"], moved["position"]["lon"]) == (-1.2651, 116.8401)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Position.unit_id == unit_id)) == 2
