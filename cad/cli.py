@@ -32,8 +32,11 @@ def main() -> None:
     "--demo/--no-demo", default=True, show_default=True, help="seed the demo centre when the database is empty"
 )
 @click.option("--sip/--no-sip", default=True, show_default=True, help="start the SIP agent (`warroom sip`) beside it")
+@click.option(
+    "--sim/--no-sim", default=True, show_default=True, help="with the demo: a living city (`warroom simulate`, calm)"
+)
 @with_appcontext
-def serve(host: str, port: int, demo: bool, sip: bool) -> None:
+def serve(host: str, port: int, demo: bool, sip: bool, sim: bool) -> None:
     """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP."""
     from werkzeug.serving import run_simple
 
@@ -44,13 +47,28 @@ def serve(host: str, port: int, demo: bool, sip: bool) -> None:
     click.echo(f"War Room 112 on http://{host}:{port}/  database: {db.engine.url.render_as_string()}")
     click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
     click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
-    agent = _start_sip_agent(host, port) if sip else None
+    helpers = [_start_sip_agent(host, port)] if sip else []
+    if sim and demo:
+        helpers.append(_start_simulator(host, port, sip))
     try:
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
     finally:
-        if agent is not None:
-            agent.terminate()
-            agent.wait(15)
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            helper.wait(30)
+
+
+def _start_simulator(host: str, port: int, sip: bool) -> subprocess.Popen[bytes]:
+    """The demo city (calls, vehicles, cameras, crews) as its own process, at a calm rate."""
+    settings = current_app.config["WARROOM"]
+    centre = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    click.echo(f"simulator: a calm city driving {centre} (--no-sim leaves it out; `warroom simulate --help`)")
+    command = [sys.executable, "-m", "cad.cli", "simulate", "--yes", "--url", centre, "--rate", "0.5"]
+    if not sip:
+        command += ["--sip", ""]
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "WARROOM_INSTANCE": str(settings.instance_path)}
+    return subprocess.Popen(command, env=env)
 
 
 def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
@@ -248,6 +266,48 @@ def units_token(callsign: str) -> None:
     unit.device_token_hash = hash_token(token)
     db.session.commit()
     click.echo(token)
+
+
+@main.command()
+@click.option("--url", default=None, help="the centre; default WARROOM_CENTRE_URL")
+@click.option("--rate", default=1.0, show_default=True, help="112 calls a minute at the day's mean")
+@click.option("--duration", default=None, type=float, help="seconds to run; default until stopped")
+@click.option("--grace", default=20.0, show_default=True, help="seconds a call or incident waits for a person")
+@click.option(
+    "--sip", "sip_target", default=None, help="host:port of the SIP intake; default 127.0.0.1:WARROOM_SIP_PORT"
+)
+@click.option("--seed", default=112, show_default=True, help="random seed: the same city twice")
+@click.option("--yes", is_flag=True, help="this is a demo or test centre: take over its units' GPS tokens")
+@with_appcontext
+def simulate(
+    url: str | None, rate: float, duration: float | None, grace: float, sip_target: str | None, seed: int, yes: bool
+) -> None:
+    """Drive the running centre with a living city: 112 calls over SIP, SMS, GPS, cameras, crews."""
+    import logging
+
+    from cad.services.simulation import issue_simulator_keys
+    from simulator.centre import Access, Centre
+    from simulator.run import Options
+    from simulator.run import simulate as run_city
+
+    if not yes:
+        raise click.ClickException(
+            "the simulator gives every unit a new GPS token and drives it: for demo and test centres only (--yes)"
+        )
+    settings = current_app.config["WARROOM"]
+    keys = issue_simulator_keys(db.session)
+    access = Access(
+        url=url or settings.centre_url,
+        api_token=keys.api_token,
+        devices=keys.devices,
+        crews=keys.crews,
+        twilio_auth_token=settings.twilio_auth_token or None,
+        twilio_url=settings.public_url or None,
+        sip_target=f"127.0.0.1:{settings.sip_port}" if sip_target is None else sip_target or None,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stats = run_city(Centre(access), Options(rate_per_min=rate, duration_s=duration, grace_s=grace, seed=seed))
+    click.echo(stats.summary())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ from cad.domain.calls import CallState, Channel, MessageDirection, MessageKind, 
 from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Call, Caller, Message, User
+from cad.models import Call, Caller, Incident, Message, User
 from cad.services.calls import Fix, caller_for, get_call, register_call
 from cad.timeline import record_event
 
@@ -195,6 +195,11 @@ def handset_located(
     if fix is not None and (call.located_at is None or fix.at is None or fix.at >= call.located_at):
         call.lat, call.lon, call.location_accuracy_m = fix.lat, fix.lon, fix.accuracy_m
         call.location_source, call.located_at = fix.source, fix.at or received_at
+        incident = session.get(Incident, call.incident_id) if call.incident_id else None
+        if incident is not None and incident.lat is None:  # the text came first: its incident is placed now
+            incident.lat, incident.lon, incident.location_accuracy_m = fix.lat, fix.lon, fix.accuracy_m
+            incident.location_source = fix.source
+            publish_after_commit(session, "incident", {"id": incident.id, "located": True})
     session.add(
         Message(
             call_id=call.id,

@@ -120,6 +120,24 @@ def test_aml_attaches_the_handset_location_and_is_never_chat(sms_client: FlaskCl
     assert db.session.query(Message).filter_by(kind="aml").count() == 1
 
 
+def test_aml_after_the_text_places_the_incident_the_text_opened(sms_client: FlaskClient) -> None:
+    sms(sms_client, "Tolong, rumah terbakar", "SM040")
+    aml = 'A"ML=1;lt=-1.26512;lg=+116.84033;rd=12;top=20261124010203;lc=68;pm=G;'
+    assert sms(sms_client, aml, "SM041").status_code == 200
+    db.session.expire_all()
+    incident = db.session.query(Incident).one()
+    assert (incident.lat, incident.lon, incident.location_accuracy_m, incident.location_source) == (
+        -1.26512,
+        116.84033,
+        12.0,
+        "aml",
+    )
+    later = 'A"ML=1;lt=-1.27000;lg=+116.85000;rd=30;top=20261124010300;lc=68;pm=G;'
+    assert sms(sms_client, later, "SM042").status_code == 200
+    db.session.expire_all()
+    assert db.session.query(Incident).one().lat == -1.26512  # a placed incident moves only by a person
+
+
 def test_aml_without_a_fix_and_malformed_aml_are_kept_without_location(sms_client: FlaskClient) -> None:
     assert sms(sms_client, 'A"ML=1;pm=N;top=20261124010203', "SM030").status_code == 200
     assert sms(sms_client, 'A"ML=1;lt=999;lg=1;pm=G', "SM031").status_code == 200
