@@ -93,8 +93,9 @@ class Centre:
     def texts(self) -> bool:
         return bool(self.access.twilio_auth_token)
 
-    def sms(self, phone: str, body: str) -> int:
-        """An inbound SMS as Twilio delivers it: a signed form POST; the HTTP status."""
+    def sms(self, phone: str, body: str, retry_s: float = 120.0) -> int:
+        """An inbound SMS as Twilio delivers it: a signed form POST, resent (same MessageSid) while
+        the centre answers 5xx or not at all, as Twilio's retries do; the final HTTP status."""
         assert self.access.twilio_auth_token
         with self._lock:
             self._sms_serial += 1
@@ -102,13 +103,19 @@ class Centre:
         form = {"MessageSid": sid, "AccountSid": "ACsimulator", "From": phone, "To": "+62112", "Body": body}
         signed_url = (self.access.twilio_url or self.url).rstrip("/") + "/telephony/twilio/sms"
         signature = RequestValidator(self.access.twilio_auth_token).compute_signature(signed_url, form)
-        response = self._http.post(
-            f"{self.url}/telephony/twilio/sms",
-            data=urlencode(form),
-            headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
-            timeout=self._timeout_s,
-        )
-        return response.status_code
+        headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+        deadline, wait_s = time.monotonic() + retry_s, 0.5
+        while True:
+            try:
+                status = self._http.post(
+                    f"{self.url}/telephony/twilio/sms", data=urlencode(form), headers=headers, timeout=self._timeout_s
+                ).status_code
+            except requests.RequestException:
+                status = 599
+            if status < 500 or time.monotonic() + wait_s > deadline:
+                return status
+            time.sleep(wait_s)
+            wait_s = min(wait_s * 2, 8.0)
 
     def events(self, stop: threading.Event) -> Iterator[tuple[str, dict[str, Any]]]:
         """The live event stream (SSE), (kind, data) per change, until `stop` is set."""

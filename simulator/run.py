@@ -261,6 +261,8 @@ class City:
                 if placed is not None:
                     self.stats.calls_seen += 1
                     self.stats.visible_s.append(time.monotonic() - placed)
+                    if self.options.grace_s <= 0:  # nobody to wait for: the call-taker takes it now
+                        self.at(0.0, lambda call_id=data["id"]: self._take(self.centre.api("GET", f"/calls/{call_id}")))
             elif kind == "unit" and data.get("status") == "assigned" and data.get("id") in self.vehicles:
                 self.at(0.0, lambda unit_id=data["id"]: self._assigned(unit_id))
 
@@ -268,26 +270,44 @@ class City:
 
     def _take_calls(self) -> None:
         self.at(2.0, self._take_calls)
-        for call in self.centre.api("GET", "/calls", state="active", limit=200):
-            waited = time.monotonic() - self.stats.placed.get(call["phone"] or "", time.monotonic())
-            if call["incident_id"] is not None or waited < self.options.grace_s or call["phone"] not in self.stories:
-                continue
-            story, (lat, lon) = self.stories.pop(call["phone"])
-            if call["state"] == "ringing":
+        for call in self.centre.api("GET", "/calls", limit=200):
+            self._take(call)
+
+    def _take(self, call: dict[str, Any]) -> None:
+        """The simulated call-taker: a call of ours nobody took within the grace time becomes an incident
+        (a caller who already hung up is called back: the incident is made all the same)."""
+        placed = self.stats.placed.get(call["phone"] or "")
+        if call["incident_id"] is not None or placed is None or time.monotonic() - placed < self.options.grace_s:
+            return
+        with self._lock:
+            taken = self.stories.pop(call["phone"], None)
+        if taken is None:
+            return
+        story, (lat, lon) = taken
+        if call["state"] == "ringing":
+            try:
                 self.centre.api("POST", f"/calls/{call['id']}/answer")
-            body: dict[str, Any] = {
-                "type": story.incident_type,
-                "priority": story.priority,
-                "description": story.description,
-                "call_id": call["id"],
-            }
-            if not call.get("location"):
-                body["location"] = {"lat": lat, "lon": lon, "accuracy_m": 50, "source": "manual"}
-            created = time.monotonic()
+            except CentreError as error:  # hung up meanwhile
+                if "illegal_transition" not in str(error):
+                    raise
+        body: dict[str, Any] = {
+            "type": story.incident_type,
+            "priority": story.priority,
+            "description": story.description,
+            "call_id": call["id"],
+        }
+        if not call.get("location"):
+            body["location"] = {"lat": lat, "lon": lon, "accuracy_m": 50, "source": "manual"}
+        created = time.monotonic()
+        try:
             incident = self.centre.api("POST", "/incidents", body=body)
-            self.stats.incidents_created += 1
-            self.stats.our_incidents.append(incident["id"])
-            self._dispatch(incident["id"], created)
+        except CentreError:
+            with self._lock:
+                self.stories[call["phone"]] = taken  # try again next round
+            raise
+        self.stats.incidents_created += 1
+        self.stats.our_incidents.append(incident["id"])
+        self._dispatch(incident["id"], created)
 
     def _take_incidents(self) -> None:
         self.at(3.0, self._take_incidents)

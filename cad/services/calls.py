@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
@@ -47,14 +48,25 @@ def phone_or_error(raw: str, field: str) -> str:
         raise InvalidInput(str(error), field) from None
 
 
+_DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def caller_for(session: Session, phone: str, name: str | None = None) -> Caller:
-    """The caller with this (normalised) number, created on first contact."""
+    """The caller with this (normalised) number, created on first contact.
+
+    A handset's AML text and its voice call (or Twilio's retry and the first attempt) can reach
+    the centre at the same moment: the row is made with INSERT … ON CONFLICT DO NOTHING, so the
+    second request finds the first one's caller instead of failing on the unique number."""
     caller = session.scalar(select(Caller).where(Caller.phone == phone))
     if caller is None:
-        caller = Caller(phone=phone, name=name, first_seen_at=clock.now())
-        session.add(caller)
-        session.flush()
-    elif name and not caller.name:
+        insert = _DIALECT_INSERT[session.get_bind().dialect.name]
+        session.execute(
+            insert(Caller)
+            .values(phone=phone, name=name, first_seen_at=clock.now())
+            .on_conflict_do_nothing(index_elements=["phone"])
+        )
+        caller = session.scalars(select(Caller).where(Caller.phone == phone)).one()
+    if name and not caller.name:
         caller.name = name
     return caller
 

@@ -151,3 +151,27 @@ def test_an_unreachable_database_is_a_503_for_every_waiting_request(app: Flask) 
     assert queued.done.is_set() and queued.written is None and queued.failure
     assert not writer._writing and not writer._queue  # the next request leads afresh
     dead.dispose()
+
+
+def test_more_requests_at_once_than_pooled_connections_all_get_stored(app: Flask) -> None:
+    """Requests waiting for the leader hold no database connection: 30 devices reporting at the
+    same moment, each looked up for the first time, against a pool of 15, are all answered."""
+    units = [f.unit(f"DAMKAR-{n}", fix_age_s=None) for n in range(30)]
+    tokens = [(u.id, f.device_token(u)) for u in units]
+    start, answers = threading.Barrier(len(tokens)), []
+
+    def report(token: str) -> None:
+        client = app.test_client()
+        start.wait()
+        at = int((T0 + timedelta(seconds=1)).timestamp() * 1000)
+        fix = {"id": token, "lat": -1.26, "lon": 116.84, "timestamp": at}
+        answers.append(client.get("/gps/osmand", query_string=fix))
+
+    threads = [threading.Thread(target=report, args=(token,)) for _, token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(r.status_code for r in answers) == [200] * len(tokens)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(sa.distinct(Position.unit_id)))) == len(tokens)

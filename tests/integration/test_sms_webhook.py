@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from cad.app import create_app
 from cad.config import Settings
 from cad.db import db
-from cad.models import Call, Incident, Message, Role
+from cad.models import Call, Caller, Incident, Message, Role
 
 AUTH_TOKEN = TWILIO_AUTH_TOKEN
 PUBLIC = "https://warroom.example.id"
@@ -136,6 +137,25 @@ def test_aml_after_the_text_places_the_incident_the_text_opened(sms_client: Flas
     assert sms(sms_client, later, "SM042").status_code == 200
     db.session.expire_all()
     assert db.session.query(Incident).one().lat == -1.26512  # a placed incident moves only by a person
+
+
+def test_texts_and_aml_from_a_new_number_at_the_same_moment_make_one_caller(sms_client: FlaskClient) -> None:
+    app, start, codes = sms_client.application, threading.Barrier(6), []
+    aml = 'A"ML=1;lt=-1.26512;lg=+116.84033;rd=12;top=20261124010203;lc=68;pm=G;'
+
+    def send(i: int) -> None:
+        client = app.test_client()
+        start.wait()
+        codes.append(sms(client, aml if i % 2 else f"Tolong {i}", f"SM05{i}", sender="+6281355550000").status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert codes == [200] * 6
+    db.session.expire_all()
+    assert db.session.query(Caller).filter_by(phone="+6281355550000").count() == 1
 
 
 def test_aml_without_a_fix_and_malformed_aml_are_kept_without_location(sms_client: FlaskClient) -> None:
