@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -201,7 +202,8 @@ th, td { border: 0.5px solid #bbb; padding: 1mm 1.5mm; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #eee; } .ok { color: #1e8449; } .fail { color: #b03a2e; font-weight: bold; }
 .cover { page-break-after: always; } .chart { width: 100%; margin: 2mm 0; }
-.note { color: #555; font-size: 8pt; }
+.note { color: #555; font-size: 8pt; } .n { color: #777; font-size: 7pt; }
+table.pivot { font-size: 7.5pt; } td.marks { text-align: left; font-size: 7pt; }
 """
 
 
@@ -234,13 +236,35 @@ def _table(rows: Sequence[Aggregate], first: str, with_interval: bool = True) ->
     return f"<table>{head}{body}</table>"
 
 
-def _dimension_table(report: Report, dimension: str, title: str, level: str = "incident", limit: int = 400) -> str:
-    rows = sorted(report.select(dimension, level), key=lambda a: (a.key, list(Interval).index(Interval(a.interval))))
+def _dimension_table(report: Report, dimension: str, title: str, level: str = "incident") -> str:
+    """One row per key (district, unit, …), one column per interval: its 90th percentile over n
+    intervals; the last column, the share within each target (green met, red missed)."""
+    rows = report.select(dimension, level)
     if not rows:
         return ""
-    shown = rows[:limit]
-    more = f'<p class="note">{len(rows) - limit} more rows in the CSV.</p>' if len(rows) > limit else ""
-    return f"<h2>{escape(title)}</h2>{_table(shown, dimension)}{more}"
+    intervals = [i for i in Interval if any(a.interval == i for a in rows)]
+    by_key: dict[str, dict[str, Aggregate]] = {}
+    for a in rows:
+        by_key.setdefault(a.key, {})[a.interval] = a
+    head = (
+        f"<tr><th>{escape(dimension)}</th>"
+        + "".join(f"<th>{escape(str(i).replace('_', ' '))}<br>p90 s (n)</th>" for i in intervals)
+        + "<th>within target</th></tr>"
+    )
+    body = []
+    for key in sorted(by_key):
+        cells = []
+        for interval in intervals:
+            a = by_key[key].get(interval)
+            cells.append(f"<td>{_s(a.p90_s)} <span class='n'>({a.count:,})</span></td>" if a else "<td>—</td>")
+        marks = " ".join(
+            f'<span class="{"ok" if c.compliant else "fail"}">{escape(a.interval)}'
+            f"{' ' + c.target.category if c.target.category else ''} ≤{c.target.seconds:g}s {c.share:.0%}</span>"
+            for a in by_key[key].values()
+            for c in a.compliance
+        )
+        body.append(f"<tr><td>{escape(key)}</td>{''.join(cells)}<td class='marks'>{marks or '—'}</td></tr>")
+    return f"<h2>{escape(title)}</h2><table class='pivot'>{head}{''.join(body)}</table>"
 
 
 def report_html(report: Report) -> str:
@@ -313,7 +337,7 @@ processing) and NFPA 1710 (turnout, travel) unless configured otherwise.</p>
 {_dimension_table(report, "month", "By month")}
 {_dimension_table(report, "agency", "By agency (all responding units)", "unit")}
 {_dimension_table(report, "unit", "By unit (all responses)", "unit")}
-{_dimension_table(report, "day", "By day", limit=250)}
+{_dimension_table(report, "day", "By day") if report.end - report.start <= timedelta(days=62) else ""}
 <h2>Data-quality findings</h2>{findings}
 </body></html>"""
 

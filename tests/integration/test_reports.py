@@ -346,3 +346,24 @@ def test_a_real_incident_through_the_services_is_measured(client: FlaskClient) -
         937,
     )
     assert doc["findings"] == []
+
+
+def test_an_incident_without_a_district_takes_the_nearest_cameras(client: FlaskClient) -> None:
+    from cad.models import Camera
+
+    db.session.add_all(
+        [
+            Camera(code="CAM-1", name="near", lat=-1.2660, lon=116.8410, district="Klandasan Ulu"),
+            Camera(code="CAM-2", name="farther", lat=-1.2800, lon=116.8500, district="Prapatan"),
+            Camera(code="CAM-3", name="nearest, no district", lat=-1.2650, lon=116.8400),
+        ]
+    )
+    db.session.commit()
+    _, taker = f.user(Role.CALL_TAKER)
+    plain = {k: v for k, v in f.INCIDENT.items() if k != "district"}
+    made = client.post("/api/v1/incidents", json=plain, headers=taker).get_json()
+    assert db.session.get(Incident, made["id"]).district == "Klandasan Ulu"
+    named = client.post("/api/v1/incidents", json=f.INCIDENT, headers=taker).get_json()
+    assert db.session.get(Incident, named["id"]).district == "Klandasan Ilir"  # what the call-taker said wins
+    far = client.post("/api/v1/incidents", json={**plain, "location": {"lat": -1.0, "lon": 116.5}}, headers=taker)
+    assert db.session.get(Incident, far.get_json()["id"]).district is None  # no camera within 5 km
