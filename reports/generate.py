@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from reports import queries
 from reports.report import Report, build_report, sql_report
 from reports.stats import DEFAULT_SHIFTS, ReportRules, parse_rules, parse_shifts
 
-ENGINES = ("auto", "sql", "python")
+ENGINES = ("auto", "numpy", "sql", "python")
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,29 @@ def response_times(
     adds the per-incident and per-unit intervals (always computed in Python)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
-    use_sql = engine == "sql" or (engine == "auto" and conn.dialect.name == "postgresql" and not detail)
-    if use_sql:
+    if engine == "auto":
+        engine = "numpy" if conn.dialect.name == "postgresql" else "python"
+    if detail:
+        engine = "python"
+    if engine == "numpy":
+        from reports.fast import report_arrays
+
+        data = queries.fetch_arrays(conn, start, end, config.timezone)
+        aggregates, findings = report_arrays(data, config.rules, config.shifts)
+        findings = queries.with_numbers(conn, findings)
+        made = sql_report(
+            aggregates,
+            findings,
+            len(data.incident_id),
+            start=start,
+            end=end,
+            tz=config.timezone,
+            generated_at=now,
+            rules=config.rules,
+            shifts=config.shifts,
+        )
+        return replace(made, engine="numpy")
+    if engine == "sql":
         aggregates, findings = queries.aggregate_in_sql(
             conn, start, end, tz=config.timezone, shifts=config.shifts, rules=config.rules
         )

@@ -11,7 +11,7 @@ Two ways to the same report:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -126,9 +126,6 @@ def fetch_stamps(conn: Connection, start: datetime, end: datetime) -> list[Incid
 
 # --- the same report computed by PostgreSQL ----------------------------------------------
 
-_INCIDENT_DIMENSIONS = ("day", "month", "type", "district", "shift", "minute")
-_UNIT_DIMENSIONS = ("unit", "agency")
-
 
 def _shift_case(shifts: Sequence[tuple[int, int]], hour: str) -> str:
     whens = []
@@ -142,20 +139,21 @@ def _shift_case(shifts: Sequence[tuple[int, int]], hour: str) -> str:
     return f"CASE {' '.join(whens)} ELSE 'other' END"
 
 
-def _sql(rules: ReportRules, shifts: Sequence[tuple[int, int]]) -> tuple[str, str]:
-    """The aggregate and the findings statements; targets and shifts are numbers we format ourselves."""
-    incident_rows = " UNION ALL ".join(
-        f"SELECT s.incident_id, NULL::int AS unit_id, '{i}' AS interval, '{a}' AS start_name, s.{a} AS t0, "
-        f"'{b}' AS end_name, s.{b} AS t1 FROM istamps_full s"
-        for i, a, b in INCIDENT_INTERVALS
-    )
-    unit_rows = " UNION ALL ".join(
-        f"SELECT u.incident_id, u.unit_id, '{i}', '{a}', u.{a}, '{b}', u.{b} FROM ustamps u"
-        for i, a, b in UNIT_INTERVALS
-    )
-    medical = ", ".join(f"'{m.replace(chr(39), chr(39) * 2)}'" for m in rules.medical_types) or "NULL"
+def _unpivot(defs: Sequence[tuple[Interval, str, str]], alias: str) -> str:
+    values = ", ".join(f"('{i}', '{a}', {alias}.{a}, '{b}', {alias}.{b})" for i, a, b in defs)
+    return f"CROSS JOIN LATERAL (VALUES {values}) AS v(interval, start_name, t0, end_name, t1)"
+
+
+_SECONDS = "CASE WHEN v.t0 IS NOT NULL AND v.t1 >= v.t0 THEN extract(epoch FROM (v.t1 - v.t0))::float8 END"
+
+
+def _sql(rules: ReportRules, shifts: Sequence[tuple[int, int]]) -> str:
+    """One statement giving the aggregates (row_kind 'a') and the findings (row_kind 'f'), so the
+    timeline is read once; targets, shifts and incident types are values we format ourselves."""
+    medical = ", ".join("'" + m.replace("'", "''") + "'" for m in rules.medical_types) or "NULL"
+    hour = "extract(hour FROM local_at)"
     common = f"""
-WITH inc AS (
+WITH inc AS MATERIALIZED (
   SELECT id, number, type, COALESCE(district, '(none)') AS district,
          (created_at AT TIME ZONE :tz) AS local_at,
          CASE WHEN type IN ({medical}) THEN 'medical' ELSE 'fire' END AS category
@@ -165,7 +163,7 @@ links AS (
   SELECT DISTINCT e.call_id, e.incident_id FROM timeline_events e JOIN inc ON inc.id = e.incident_id
   WHERE e.kind = 'call_linked' AND e.call_id IS NOT NULL
 ),
-ev AS (
+ev AS MATERIALIZED (
   SELECT e.incident_id, e.unit_id, e.kind, e.at FROM timeline_events e JOIN inc ON inc.id = e.incident_id
   WHERE e.kind IN ('call_received', 'call_answered', 'incident_closed',
                    'unit_notified', 'unit_en_route', 'unit_on_scene', 'unit_cleared')
@@ -173,7 +171,7 @@ ev AS (
   SELECT l.incident_id, NULL, e.kind, e.at FROM timeline_events e JOIN links l ON l.call_id = e.call_id
   WHERE e.incident_id IS NULL AND e.kind IN ('call_received', 'call_answered')
 ),
-ustamps AS (
+ustamps AS MATERIALIZED (
   SELECT incident_id, unit_id,
          min(at) FILTER (WHERE kind = 'unit_notified') AS unit_notified,
          min(at) FILTER (WHERE kind = 'unit_en_route') AS unit_en_route,
@@ -192,74 +190,94 @@ unit_summary AS (
   FROM ustamps GROUP BY incident_id
 ),
 istamps AS (
-  SELECT inc.id AS incident_id,
-         min(ev.at) FILTER (WHERE ev.kind = 'call_received') AS call_received,
-         min(ev.at) FILTER (WHERE ev.kind = 'call_answered') AS call_answered,
-         min(ev.at) FILTER (WHERE ev.kind = 'incident_closed') AS incident_closed
-  FROM inc LEFT JOIN ev ON ev.incident_id = inc.id AND ev.kind IN ('call_received', 'call_answered', 'incident_closed')
-  GROUP BY inc.id
+  SELECT incident_id,
+         min(at) FILTER (WHERE kind = 'call_received') AS call_received,
+         min(at) FILTER (WHERE kind = 'call_answered') AS call_answered,
+         min(at) FILTER (WHERE kind = 'incident_closed') AS incident_closed
+  FROM ev WHERE kind IN ('call_received', 'call_answered', 'incident_closed') GROUP BY incident_id
 ),
-istamps_full AS (
-  SELECT s.*, us.first_notified, us.last_cleared,
+iwide AS (
+  SELECT inc.id AS incident_id, inc.number, inc.type, inc.district, inc.category,
+         to_char(local_at, 'YYYY-MM-DD') AS d_day, to_char(local_at, 'YYYY-MM') AS d_month,
+         {_shift_case(shifts, hour)} AS d_shift,
+         s.call_received, s.call_answered, s.incident_closed, us.first_notified, us.last_cleared,
          fa.unit_notified AS first_arriving_notified, fa.unit_en_route AS first_arriving_en_route,
          fa.unit_on_scene AS first_on_scene
-  FROM istamps s LEFT JOIN unit_summary us USING (incident_id) LEFT JOIN first_arriving fa USING (incident_id)
+  FROM inc LEFT JOIN istamps s ON s.incident_id = inc.id
+  LEFT JOIN unit_summary us ON us.incident_id = inc.id LEFT JOIN first_arriving fa ON fa.incident_id = inc.id
 ),
-raw AS (
-  SELECT 'incident' AS level, r.* FROM ({incident_rows}) r
-  UNION ALL
-  SELECT 'unit', r.* FROM ({unit_rows}) r
+ilong AS MATERIALIZED (
+  SELECT w.incident_id, w.number, w.type, w.district, w.category, w.d_day, w.d_month, w.d_shift,
+         v.interval, v.start_name, v.t0, v.end_name, v.t1, {_SECONDS} AS seconds
+  FROM iwide w {_unpivot(INCIDENT_INTERVALS, "w")}
+  WHERE v.t1 IS NOT NULL
 ),
-iv AS (
-  SELECT raw.*, inc.number, inc.type, inc.district, inc.category, inc.local_at,
-         un.callsign, ag.code AS agency,
-         CASE WHEN t0 IS NOT NULL AND t1 >= t0 THEN extract(epoch FROM (t1 - t0))::float8 END AS seconds
-  FROM raw JOIN inc ON inc.id = raw.incident_id
-  LEFT JOIN units un ON un.id = raw.unit_id LEFT JOIN agencies ag ON ag.id = un.agency_id
-  WHERE t1 IS NOT NULL
+ulong AS MATERIALIZED (
+  SELECT u.incident_id, inc.number, u.unit_id, un.callsign, ag.code AS agency, inc.category,
+         v.interval, v.start_name, v.t0, v.end_name, v.t1, {_SECONDS} AS seconds
+  FROM ustamps u JOIN inc ON inc.id = u.incident_id
+  JOIN units un ON un.id = u.unit_id JOIN agencies ag ON ag.id = un.agency_id
+  {_unpivot(UNIT_INTERVALS, "u")}
+  WHERE v.t1 IS NOT NULL
 )"""
-    target_cols = []
-    for n, t in enumerate(rules.targets):
-        cond = f"interval = '{t.interval}'"
-        if t.category:
-            cond += f" AND category = '{t.category}'"
-        if t.level:
-            cond += f" AND level = '{t.level}'"
-        within = f"{cond} AND seconds <= {float(t.seconds)!r}"
-        target_cols.append(f"count(*) FILTER (WHERE {cond}) AS n{n}, count(*) FILTER (WHERE {within}) AS m{n}")
-    targets_sql = (", " + ", ".join(target_cols)) if target_cols else ""
     fractions = "ARRAY[0.5 - 1e-9, 0.9 - 1e-9, 0.95 - 1e-9]"  # see reports.stats: exact ⌈p·N⌉ ranks
 
-    def grouped(level: str, dims: Sequence[str]) -> str:
-        dim_exprs = {
-            "day": "to_char(local_at, 'YYYY-MM-DD')",
-            "month": "to_char(local_at, 'YYYY-MM')",
-            "type": "type",
-            "district": "district",
-            "shift": _shift_case(shifts, "extract(hour FROM local_at)"),
-            "minute": f"least(floor(seconds / 60), {LAST_MINUTE})::int",
-            "unit": "callsign",
-            "agency": "agency",
-        }
-        cols = ", ".join(f"{dim_exprs[d]} AS d_{d}" for d in dims)
-        sets = ", ".join(["(interval)", *(f"(interval, d_{d})" for d in dims)])
-        which = " ".join(f"WHEN GROUPING(d_{d}) = 0 THEN '{d}'" for d in dims)
-        key = "COALESCE(" + ", ".join(f"CASE WHEN GROUPING(d_{d}) = 0 THEN d_{d}::text END" for d in dims) + ", 'all')"
+    def targets(level: str) -> str:
+        cols = []
+        for n, t in enumerate(rules.targets):
+            if t.level and t.level != level:
+                cond = "false"
+            else:
+                cond = f"interval = '{t.interval}'" + (f" AND category = '{t.category}'" if t.category else "")
+            within = f"{cond} AND seconds <= {float(t.seconds)!r}"
+            cols.append(f"count(*) FILTER (WHERE {cond}) AS n{n}, count(*) FILTER (WHERE {within}) AS m{n}")
+        return "".join(", " + c for c in cols)
+
+    def grouped(level: str, source: str, dims: Sequence[str]) -> str:
+        sets = ", ".join(["(interval)", *(f"(interval, {d})" for d in dims)])
+        which = " ".join(f"WHEN GROUPING({d}) = 0 THEN '{d[2:]}'" for d in dims)
+        key = "COALESCE(" + ", ".join(f"CASE WHEN GROUPING({d}) = 0 THEN {d}::text END" for d in dims) + ", 'all')"
         return f"""
-SELECT CASE {which} ELSE 'all' END AS dimension, {key} AS key, '{level}' AS level, interval,
-       count(*) AS n, percentile_disc({fractions}) WITHIN GROUP (ORDER BY seconds) AS p{targets_sql}
-FROM (SELECT *, {cols} FROM iv WHERE level = '{level}' AND seconds IS NOT NULL) x
+SELECT 'a' AS row_kind, CASE {which} ELSE 'all' END AS dimension, {key} AS key, '{level}' AS level, interval,
+       count(*) AS n, percentile_disc({fractions}) WITHIN GROUP (ORDER BY seconds) AS p,
+       NULL AS problem, NULL::int AS incident_id, NULL AS number, NULL::int AS unit_id, NULL AS callsign,
+       NULL AS start_name, NULL::timestamptz AS t0, NULL AS end_name, NULL::timestamptz AS t1{targets(level)}
+FROM {source}
 GROUP BY GROUPING SETS ({sets})"""
 
-    aggregates = common + grouped("incident", _INCIDENT_DIMENSIONS) + " UNION ALL " + grouped("unit", _UNIT_DIMENSIONS)
-    findings = (
-        common
-        + """
-SELECT level, interval, CASE WHEN t0 IS NULL THEN 'missing' ELSE 'out_of_order' END, incident_id, number,
-       unit_id, callsign, start_name, t0, end_name, t1
-FROM iv WHERE seconds IS NULL ORDER BY incident_id, level, unit_id NULLS FIRST"""
+    def findings(level: str, source: str, unit: str) -> str:
+        blanks = "".join(", NULL::bigint, NULL::bigint" for _ in rules.targets)
+        return f"""
+SELECT 'f', NULL, NULL, '{level}', interval, NULL::bigint, NULL::float8[],
+       CASE WHEN t0 IS NULL THEN 'missing' ELSE 'out_of_order' END, incident_id, number, {unit},
+       start_name, t0, end_name, t1{blanks}
+FROM {source} WHERE seconds IS NULL"""
+
+    incident_source = (
+        "(SELECT interval, category, seconds, type AS d_type, district AS d_district, d_day, d_month, d_shift, "
+        f"least(floor(seconds / 60), {LAST_MINUTE})::int AS d_minute FROM ilong WHERE seconds IS NOT NULL) x"
     )
-    return aggregates, findings
+    unit_source = (
+        "(SELECT interval, category, seconds, callsign AS d_unit, agency AS d_agency "
+        "FROM ulong WHERE seconds IS NOT NULL) x"
+    )
+    return (
+        common
+        + grouped("incident", incident_source, ("d_day", "d_month", "d_type", "d_district", "d_shift", "d_minute"))
+        + " UNION ALL "
+        + grouped("unit", unit_source, ("d_unit", "d_agency"))
+        + " UNION ALL "
+        + findings("incident", "ilong", "NULL::int, NULL")
+        + " UNION ALL "
+        + findings("unit", "ulong", "unit_id, callsign")
+    )
+
+
+def _tune(conn: Connection) -> None:
+    """For this transaction only: a year's hashes and sorts in memory, and no JIT compilation (it
+    costs more than it saves on these one-off statements)."""
+    conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    conn.execute(sa.text("SET LOCAL jit = off"))
 
 
 def aggregate_in_sql(
@@ -271,20 +289,24 @@ def aggregate_in_sql(
     shifts: Sequence[tuple[int, int]],
     rules: ReportRules,
 ) -> tuple[list[Aggregate], list[Finding]]:
-    """The report's aggregates and findings, computed by PostgreSQL."""
+    """The report's aggregates and findings, computed by PostgreSQL in one statement."""
     if conn.dialect.name != "postgresql":
         raise ValueError("aggregation in SQL needs PostgreSQL")
-    aggregates_sql, findings_sql = _sql(rules, shifts)
-    params = {"start": start, "end": end, "tz": tz}
-    aggregates = []
-    for row in conn.execute(sa.text(aggregates_sql), params):
-        dimension, key, level, interval, count, p = row[:6]
-        rest = row[6:]
-        compliance = tuple(
-            Compliance(t, rest[2 * n], rest[2 * n + 1]) for n, t in enumerate(rules.targets) if rest[2 * n]
-        )
-        aggregates.append(Aggregate(dimension, key, level, interval, count, p[0], p[1], p[2], compliance))
-    findings = [_finding(*row) for row in conn.execute(sa.text(findings_sql), params)]
+    aggregates: list[Aggregate] = []
+    findings: list[Finding] = []
+    with conn.begin_nested() if conn.in_transaction() else conn.begin():
+        _tune(conn)
+        result = conn.execute(sa.text(_sql(rules, shifts)), {"start": start, "end": end, "tz": tz})
+        for row in result:
+            if row[0] == "a":
+                _, dimension, key, level, interval, count, p = row[:7]
+                rest = row[16:]
+                compliance = tuple(
+                    Compliance(t, rest[2 * n], rest[2 * n + 1]) for n, t in enumerate(rules.targets) if rest[2 * n]
+                )
+                aggregates.append(Aggregate(dimension, key, level, interval, count, p[0], p[1], p[2], compliance))
+            else:
+                findings.append(_finding(*row[3:5], *row[7:16]))
     return aggregates, findings
 
 
@@ -301,14 +323,126 @@ def _finding(
     end_name: str,
     t1: datetime,
 ) -> Finding:
-    from datetime import UTC
-
     t1 = t1.astimezone(UTC)
     if t0 is None:
         detail = f"{end_name} at {t1.isoformat()} but no {start_name}"
     else:
         t0 = t0.astimezone(UTC)
-        detail = (
-            f"{end_name} at {t1.isoformat()} is {(t0 - t1).total_seconds():g} s before {start_name} at {t0.isoformat()}"
-        )
+        gap = (t0 - t1).total_seconds()
+        detail = f"{end_name} at {t1.isoformat()} is {gap:g} s before {start_name} at {t0.isoformat()}"
     return Finding(Level(level), Interval(interval), Problem(problem), incident_id, number, unit_id, callsign, detail)
+
+
+# --- the stamps as arrays, for reports.fast ------------------------------------------------
+
+#: A missing stamp travels as this number (no real stamp is 292,000 years before 1970).
+MISSING_US = -(2**63) + 1
+_ROW_KINDS = (
+    "call_received",
+    "call_answered",
+    "incident_closed",
+    "unit_notified",
+    "unit_en_route",
+    "unit_on_scene",
+    "unit_cleared",
+)
+
+
+def _arrays_sql() -> str:
+    """Everything travels as a few long texts (string_agg) that numpy parses in C: a year's
+    430,000 rows as Python tuples would cost more than all the arithmetic."""
+    stamps = ",\n         ".join(
+        f"{'max' if kind == 'unit_cleared' else 'min'}((extract(epoch FROM at) * 1000000)::bigint) "
+        f"FILTER (WHERE kind = '{kind}') AS {kind}"
+        for kind in _ROW_KINDS
+    )
+    texts = ", ".join(f"string_agg(COALESCE({kind}, {MISSING_US})::text, ',')" for kind in _ROW_KINDS)
+    blanks = ", NULL" * len(_ROW_KINDS)
+    return f"""
+WITH inc AS MATERIALIZED (
+  SELECT id, type, COALESCE(district, '(none)') AS district, (created_at AT TIME ZONE :tz) AS local_at
+  FROM incidents WHERE created_at >= :start AND created_at < :end
+),
+links AS (
+  SELECT DISTINCT e.call_id, e.incident_id FROM timeline_events e JOIN inc ON inc.id = e.incident_id
+  WHERE e.kind = 'call_linked' AND e.call_id IS NOT NULL
+),
+ev AS (
+  SELECT e.incident_id, COALESCE(e.unit_id, 0) AS unit_id, e.kind, e.at FROM timeline_events e
+  WHERE e.incident_id IN (SELECT id FROM incidents WHERE created_at >= :start AND created_at < :end)
+    AND (e.kind IN ('call_received', 'call_answered', 'incident_closed') AND e.unit_id IS NULL
+         OR e.kind IN ('unit_notified', 'unit_en_route', 'unit_on_scene', 'unit_cleared') AND e.unit_id IS NOT NULL)
+  UNION ALL
+  SELECT l.incident_id, 0, e.kind, e.at FROM timeline_events e JOIN links l ON l.call_id = e.call_id
+  WHERE e.incident_id IS NULL AND e.kind IN ('call_received', 'call_answered')
+),
+stamps AS (
+  SELECT incident_id, unit_id,
+         {stamps}
+  FROM ev GROUP BY incident_id, unit_id
+)
+SELECT 'i', string_agg(id::text, ','), string_agg(type, chr(31)), string_agg(district, chr(31)),
+       string_agg((local_at::date - date '1970-01-01')::text, ','),
+       string_agg(extract(hour FROM local_at)::int::text, ','){blanks}
+FROM inc
+UNION ALL
+SELECT 's', string_agg(incident_id::text, ','), NULL, NULL, NULL, string_agg(unit_id::text, ','), {texts}
+FROM stamps
+"""
+
+
+def _numbers(text: str | None) -> Any:
+    import numpy as np
+
+    return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64)
+
+
+def _texts(text: str | None) -> list[str]:
+    return text.split("\x1f") if text else []
+
+
+def fetch_arrays(conn: Connection, start: datetime, end: datetime, tz: str) -> Any:
+    """The incidents created in [start, end) and their stamps (per incident and per unit), in one
+    statement (PostgreSQL), as reports.fast.TimelineArrays (numbers: see `with_numbers`)."""
+    from reports.fast import TimelineArrays
+
+    if conn.dialect.name != "postgresql":
+        raise ValueError("fetch_arrays needs PostgreSQL")
+    with conn.begin_nested() if conn.in_transaction() else conn.begin():
+        _tune(conn)
+        rows = {r[0]: r for r in conn.execute(sa.text(_arrays_sql()), {"start": start, "end": end, "tz": tz})}
+        units = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute(
+                sa.select(UNITS.c.id, UNITS.c.callsign, AGENCIES.c.code).join(
+                    AGENCIES, AGENCIES.c.id == UNITS.c.agency_id
+                )
+            )
+        }
+    i, s = rows["i"], rows["s"]
+    return TimelineArrays(
+        incident_id=_numbers(i[1]),
+        incident_type=_texts(i[2]),
+        district=_texts(i[3]),
+        day=_numbers(i[4]),
+        hour=_numbers(i[5]),
+        row_incident=_numbers(s[1]),
+        row_unit=_numbers(s[5]),
+        row_stamps={kind: _numbers(text) for kind, text in zip(_ROW_KINDS, s[6:], strict=True)},
+        units=units,
+    )
+
+
+def with_numbers(conn: Connection, findings: list[Finding]) -> list[Finding]:
+    """The findings with their incidents' numbers filled in."""
+    from dataclasses import replace
+
+    ids = sorted({f.incident_id for f in findings})
+    numbers: dict[int, str] = {}
+    for chunk in range(0, len(ids), 10_000):
+        part = ids[chunk : chunk + 10_000]
+        numbers.update(
+            (row[0], row[1])
+            for row in conn.execute(sa.select(INCIDENTS.c.id, INCIDENTS.c.number).where(INCIDENTS.c.id.in_(part)))
+        )
+    return [replace(f, number=numbers.get(f.incident_id, "")) for f in findings]

@@ -255,8 +255,8 @@ def _dimension_table(report: Report, dimension: str, title: str, level: str = "i
     for key in sorted(by_key):
         cells = []
         for interval in intervals:
-            a = by_key[key].get(interval)
-            cells.append(f"<td>{_s(a.p90_s)} <span class='n'>({a.count:,})</span></td>" if a else "<td>—</td>")
+            got = by_key[key].get(interval)
+            cells.append(f"<td>{_s(got.p90_s)} <span class='n'>({got.count:,})</span></td>" if got else "<td>—</td>")
         marks = " ".join(
             f'<span class="{"ok" if c.compliant else "fail"}">{escape(a.interval)}'
             f"{' ' + c.target.category if c.target.category else ''} ≤{c.target.seconds:g}s {c.share:.0%}</span>"

@@ -39,8 +39,9 @@ class ReportQuery(Query):
         default="aggregates", description="CSV only: which table"
     )
     detail: bool = Field(default=False, description="JSON: add every incident's and unit's intervals")
-    engine: Literal["auto", "sql", "python"] = Field(
-        default="auto", description="where the aggregation runs (sql: PostgreSQL only)"
+    engine: Literal["auto", "numpy", "sql", "python"] = Field(
+        default="auto",
+        description="where the aggregation runs: numpy or sql need PostgreSQL; auto is numpy there, python on SQLite",
     )
 
 
@@ -91,8 +92,8 @@ def report_config(settings: Settings) -> ReportConfig:
 def response_time_report(user: User, query: ReportQuery) -> Any:
     settings = current_app.config["WARROOM"]
     start, end = report_window(query.from_, query.to, settings.timezone)
-    if query.engine == "sql" and db.engine.dialect.name != "postgresql":
-        raise InvalidInput("engine: 'sql' needs PostgreSQL; use auto or python", "engine")
+    if query.engine in ("sql", "numpy") and db.engine.dialect.name != "postgresql":
+        raise InvalidInput(f"engine: '{query.engine}' needs PostgreSQL; use auto or python", "engine")
     detail = query.detail or (query.format == "csv" and query.table == "measurements")
     with db.engine.connect() as conn:
         report = response_times(

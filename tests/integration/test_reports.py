@@ -103,7 +103,7 @@ def test_the_json_report_matches_the_figures_worked_by_hand(client: FlaskClient,
     response = client.get(URL, query_string={"from": "2026-11-02", "to": "2026-11-04"}, headers=headers)
     assert response.status_code == 200, response.get_json()
     doc = response.get_json()
-    assert doc["incidents"] == 3 and doc["engine"] == ("sql" if backend == "postgresql" else "python")
+    assert doc["incidents"] == 3 and doc["engine"] == ("numpy" if backend == "postgresql" else "python")
     answering = _overall(doc, "answering")
     assert (answering["count"], answering["median_s"], answering["p90_s"]) == (2, 10, 25)  # 10 s and 25 s
     assert [(c["seconds"], c["met"], c["count"], c["compliant"]) for c in answering["compliance"]] == [
@@ -131,18 +131,22 @@ def test_the_json_report_matches_the_figures_worked_by_hand(client: FlaskClient,
 
 
 @pytest.mark.postgres
-def test_aggregation_in_sql_gives_exactly_the_python_report(client: FlaskClient, backend: str) -> None:
+def test_aggregation_in_sql_and_numpy_gives_exactly_the_python_report(client: FlaskClient, backend: str) -> None:
     if backend != "postgresql":
-        pytest.skip("aggregation in SQL is PostgreSQL's")
+        pytest.skip("aggregation in SQL and the array fetch are PostgreSQL's")
     build_city()
     _, headers = f.user(Role.ADMIN)
     window = {"from": "2026-11-01T00:00:00+08:00", "to": "2026-11-10T00:00:00+08:00"}
-    by_sql = client.get(URL, query_string={**window, "engine": "sql"}, headers=headers).get_json()
-    by_python = client.get(URL, query_string={**window, "engine": "python"}, headers=headers).get_json()
-    assert by_sql["incidents"] == by_python["incidents"] == 4
-    for doc in (by_sql, by_python):
-        doc.pop("engine"), doc.pop("generated_at")
-    assert by_sql == by_python
+    docs = {
+        engine: client.get(URL, query_string={**window, "engine": engine}, headers=headers).get_json()
+        for engine in ("sql", "numpy", "python")
+    }
+    for engine, doc in docs.items():
+        assert doc.pop("engine") == engine and doc.pop("incidents") == 4
+        doc.pop("generated_at")
+    assert docs["sql"] == docs["python"]
+    assert docs["numpy"] == docs["python"]
+    assert len(docs["python"]["findings"]) == 4
 
 
 def test_csv_tables(client: FlaskClient) -> None:
@@ -191,6 +195,7 @@ def test_the_pdf_renders_and_says_what_the_json_says(client: FlaskClient, tmp_pa
         ({"from": "2026-11-02", "to": "2026-13-01"}, "to"),
         ({"from": "2020-01-01", "to": "2026-11-01"}, "to"),
         ({"from": "2026-11-02", "to": "2026-11-03", "format": "xml"}, "format"),
+        ({"from": "2026-11-02", "to": "2026-11-03", "engine": "excel"}, "engine"),
         ({"from": "2026-11-02", "to": "2026-11-03", "format": "csv", "table": "../etc"}, "table"),
         ({"from": "2026-11-02\x00", "to": "2026-11-03"}, "from"),
     ],
