@@ -131,13 +131,12 @@ def report(start: str, end: str, fmt: str, table: str, output: str | None) -> No
     from reports.generate import response_times
     from reports.render import report_csv, report_json_bytes, report_pdf
     from reports.report import report_dict
-    from reports.stats import BadReportConfig
 
     settings = current_app.config["WARROOM"]
     try:
         window = report_window(start, end, settings.timezone)
         config = report_config(settings)
-    except (ApiError, BadReportConfig, OSError) as error:
+    except ApiError as error:
         raise click.ClickException(str(error)) from None
     detail = fmt == "csv" and table == "measurements"
     with db.engine.connect() as conn:

@@ -16,12 +16,13 @@ from cad.api.schemas import Query
 from cad.api.spec import operation
 from cad.config import Settings
 from cad.db import db
-from cad.errors import InvalidInput, NotFound
+from cad.errors import ApiError, InvalidInput, NotFound
 from cad.models import Role, User
 from reports.archive import archived_file, list_archive
 from reports.generate import ReportConfig, response_times
 from reports.render import report_csv, report_pdf
 from reports.report import report_dict
+from reports.stats import BadReportConfig
 
 READERS = (Role.MANAGER, Role.ADMIN, Role.DISPATCHER)
 MAX_RANGE = timedelta(days=732)
@@ -78,7 +79,13 @@ def report_window(start_raw: str, end_raw: str, tz: str) -> tuple[datetime, date
 
 
 def report_config(settings: Settings) -> ReportConfig:
-    return ReportConfig.load(settings.timezone, settings.report_shifts, settings.report_targets)
+    """The targets and shifts of the settings; a broken targets file is the centre's fault (500), named."""
+    try:
+        return ReportConfig.load(settings.timezone, settings.report_shifts, settings.report_targets)
+    except (BadReportConfig, OSError) as error:
+        raise ApiError(
+            f"WARROOM_REPORT_TARGETS/WARROOM_REPORT_SHIFTS: {error}", None, code="misconfigured", status=500
+        ) from None
 
 
 @operation(

@@ -372,3 +372,26 @@ def test_an_incident_without_a_district_takes_the_nearest_cameras(client: FlaskC
     assert db.session.get(Incident, named["id"]).district == "Klandasan Ilir"  # what the call-taker said wins
     far = client.post("/api/v1/incidents", json={**plain, "location": {"lat": -1.0, "lon": 116.5}}, headers=taker)
     assert db.session.get(Incident, far.get_json()["id"]).district is None  # no camera within 5 km
+
+
+def test_targets_and_shifts_come_from_the_settings(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    build_city()
+    _, headers = f.user(Role.MANAGER)
+    targets = tmp_path / "targets.json"
+    targets.write_text('{"targets": [{"interval": "travel", "seconds": 300, "fraction": 0.5}], "medical_types": []}')
+    settings = app.config["WARROOM"]
+    app.config["WARROOM"] = replace(settings, report_targets=str(targets), report_shifts="06-18,18-06")
+    doc = client.get(URL, query_string={"from": "2026-11-02", "to": "2026-11-04"}, headers=headers).get_json()
+    travel = _overall(doc, "travel")
+    assert [(c["seconds"], c["met"], c["count"], c["compliant"]) for c in travel["compliance"]] == [(300, 2, 2, True)]
+    assert _overall(doc, "answering")["compliance"] == []  # no answering target configured
+    shifts = {
+        a["key"]: a["count"] for a in doc["aggregates"] if a["dimension"] == "shift" and a["interval"] == "turnout"
+    }
+    assert shifts == {"06-18": 2, "18-06": 1}  # 08:00 and 16:00 WITA by day, 00:00 by night
+    targets.write_text("{not json")
+    broken = client.get(URL, query_string={"from": "2026-11-02", "to": "2026-11-04"}, headers=headers)
+    assert broken.status_code == 500 and broken.get_json()["error"]["code"] == "misconfigured"
+    assert "WARROOM_REPORT_TARGETS" in broken.get_json()["error"]["message"]
