@@ -102,14 +102,6 @@ def nearest_rank(sorted_values: Sequence[float], percent: int) -> float:
     return sorted_values[rank - 1]
 
 
-def applies(target: Target, level: str, interval: str, category: str) -> bool:
-    return (
-        target.interval == interval
-        and (target.category is None or target.category == category)
-        and (target.level is None or target.level == level)
-    )
-
-
 def compliance(
     values: Sequence[tuple[float, str]], level: str, interval: str, targets: Iterable[Target]
 ) -> tuple[Compliance, ...]:
