@@ -16,7 +16,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config setup.cfg
-	$(BIN)/mypy --strict routing dispatch simulator/city.py telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py
+	$(BIN)/mypy --strict routing dispatch reports simulator/city.py telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -56,6 +56,9 @@ class Settings:
     gps_geofence_m: float = 80.0
     gps_dwell_s: float = 20.0
     gps_auto_available: bool = False
+    report_targets: str = ""  # JSON file of response-time targets; unset: the NFPA 1221/1710 ones
+    report_shifts: str = "07-15,15-23,23-07"  # local (WARROOM_TZ) hours
+    report_archive: str = ""  # folder of the scheduled PDFs; unset: <instance>/reports
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,7 +100,14 @@ class Settings:
             gps_geofence_m=float(env.get("WARROOM_GPS_GEOFENCE_M", "80")),
             gps_dwell_s=float(env.get("WARROOM_GPS_DWELL_S", "20")),
             gps_auto_available=env.get("WARROOM_GPS_AUTO_AVAILABLE", "").strip().lower() in ("1", "true", "yes", "on"),
+            report_targets=env.get("WARROOM_REPORT_TARGETS", ""),
+            report_shifts=env.get("WARROOM_REPORT_SHIFTS", "07-15,15-23,23-07"),
+            report_archive=env.get("WARROOM_REPORT_ARCHIVE", ""),
         )
+
+    @property
+    def report_archive_path(self) -> Path:
+        return Path(self.report_archive) if self.report_archive else self.instance_path / "reports"
 
     def shared_intake_token(self) -> str:
         """The secret the SIP agent shows the centre: WARROOM_INTAKE_TOKEN, or one made once and kept

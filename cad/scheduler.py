@@ -21,6 +21,7 @@ from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
@@ -109,6 +110,42 @@ def ack_check(assignment_id: int) -> None:
         db.session.remove()
 
 
+#: The scheduled report PDFs (local time): each job archives the last complete week or month.
+REPORT_JOBS = {
+    "weekly": {"day_of_week": "mon", "hour": 0, "minute": 30},
+    "monthly": {"day": 1, "hour": 0, "minute": 45},
+}
+
+
+def add_report_jobs(scheduler: BackgroundScheduler, tz: str) -> None:
+    """Register (or refresh) the weekly and monthly report jobs in the job store."""
+    for kind, when in REPORT_JOBS.items():
+        scheduler.add_job(
+            "cad.scheduler:report_job",
+            CronTrigger(timezone=tz, **when),
+            args=[kind],
+            id=f"report-{kind}",
+            name=f"{kind} response-time report",
+            replace_existing=True,
+        )
+
+
+def report_job(kind: str) -> None:
+    """The job: archive the PDF of the last complete period (nothing if it is there already)."""
+    from flask import current_app
+
+    from cad.api.reports import report_config
+    from reports.archive import PeriodKind, archive_report
+
+    assert _app is not None, "jobs run in the scheduler process"
+    with _app.app_context():
+        settings = current_app.config["WARROOM"]
+        written = archive_report(
+            db.engine, PeriodKind(kind), clock.now(), report_config(settings), settings.report_archive_path
+        )
+        log.info("%s report %s", kind, f"archived as {written}" if written else "already archived")
+
+
 def hold_lease(holder: str, ttl_s: float) -> bool:
     """Take or renew the lease; True while we hold it."""
     now = clock.now()
@@ -136,6 +173,7 @@ def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0, poll_s: float = 
     holder = f"{socket.gethostname()}:{os.getpid()}"
     scheduler = _scheduler(app)
     scheduler.start(paused=True)
+    add_report_jobs(scheduler, app.config["WARROOM"].timezone)
     leading = False
     next_renewal = 0.0
     try:

@@ -24,7 +24,7 @@ from cad.domain.incidents import (
 from cad.domain.timeline import EventKind, incident_status_event
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Assignment, Call, Incident, IncidentSequence, Unit, User
+from cad.models import Assignment, Call, Camera, Incident, IncidentSequence, Unit, User
 from cad.services.calls import Fix, caller_for, phone_or_error
 from cad.timeline import record_event
 from dispatch.units import UnitStatus
@@ -102,7 +102,7 @@ def create_incident(
         location_accuracy_m=fix.accuracy_m if fix else None,
         location_source=fix.source if fix else None,
         address=new.address,
-        district=new.district,
+        district=new.district or (district_near(session, fix.lat, fix.lon) if fix else None),
         description=new.description,
         caller_id=caller.id if caller else None,
         created_at=now,
@@ -125,6 +125,26 @@ def create_incident(
     if commit:
         session.commit()
     return incident
+
+
+#: How far the nearest camera may be for its district to name an incident's.
+DISTRICT_RADIUS_M = 5000.0
+
+
+def district_near(session: Session, lat: float, lon: float) -> str | None:
+    """The district of the nearest camera that has one (cameras are placed per district on any
+    extract), within DISTRICT_RADIUS_M; reports group incidents by it."""
+    import math
+
+    best: tuple[float, str] | None = None
+    scale = math.cos(math.radians(lat))
+    for c_lat, c_lon, district in session.execute(
+        select(Camera.lat, Camera.lon, Camera.district).where(Camera.district.is_not(None))
+    ):
+        d_m = 111_195.0 * math.hypot(c_lat - lat, (c_lon - lon) * scale)
+        if d_m <= DISTRICT_RADIUS_M and (best is None or d_m < best[0]):
+            best = (d_m, district)
+    return best[1] if best else None
 
 
 def _link_call(session: Session, incident: Incident, call: Call, actor: str) -> None:
