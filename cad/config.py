@@ -56,6 +56,12 @@ class Settings:
     gps_geofence_m: float = 80.0
     gps_dwell_s: float = 20.0
     gps_auto_available: bool = False
+    secure_cookies: bool = False
+    map_tiles: str = ""
+    link_radius_m: float = 300.0
+    link_window_s: float = 1800.0
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +103,13 @@ class Settings:
             gps_geofence_m=float(env.get("WARROOM_GPS_GEOFENCE_M", "80")),
             gps_dwell_s=float(env.get("WARROOM_GPS_DWELL_S", "20")),
             gps_auto_available=env.get("WARROOM_GPS_AUTO_AVAILABLE", "").strip().lower() in ("1", "true", "yes", "on"),
+            secure_cookies=env.get("WARROOM_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes", "on")
+            or env.get("WARROOM_PUBLIC_URL", "").startswith("https://"),
+            map_tiles=env.get("WARROOM_MAP_TILES", "").strip(),
+            link_radius_m=float(env.get("WARROOM_LINK_RADIUS_M", "300")),
+            link_window_s=float(env.get("WARROOM_LINK_WINDOW_S", "1800")),
+            login_max_failures=int(env.get("WARROOM_LOGIN_MAX_FAILURES", "5")),
+            login_lockout_s=float(env.get("WARROOM_LOGIN_LOCKOUT_S", "300")),
         )
 
     def shared_intake_token(self) -> str:
@@ -119,6 +132,13 @@ class Settings:
             # a database that restarted leaves dead pooled connections: test each before use
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "SECRET_KEY": self.secret_key,
+            # the consoles' login session: never readable by scripts, not sent on cross-site posts
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_SECURE": self.secure_cookies,
             "WARROOM": self,
         }
 
