@@ -108,7 +108,7 @@ def labels() -> dict[str, Any]:
             "slow": _("slow"),
             "heavy": _("heavy"),
             "jam": _("jam"),
-            "closed": _("closed"),
+            "closed": _("road closed"),
         },
         "words": {
             "dispatch": _("Dispatch"),

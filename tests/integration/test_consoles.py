@@ -250,3 +250,28 @@ def test_address_search_and_road_layer_come_from_the_extract(database_url: str, 
             assert any(feature["properties"]["major"] for feature in roads["features"])
     finally:
         close_app(app)
+
+
+def test_indonesian_by_default_english_on_request_times_in_wita(client: FlaskClient) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    assert '<html lang="id">' in page and "Kata sandi" in page
+    switched = client.post("/language", data={"lang": "en", "next": "/login", "csrf_token": token_of(client)})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/login"
+    page = client.get("/login").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Password" in page and "Kata sandi" not in page
+    client.post("/language", data={"lang": "xx", "csrf_token": token_of(client)})  # unknown: nothing changes
+    assert '<html lang="en">' in client.get("/login").get_data(as_text=True)
+    person(Role.MANAGER, "joko")
+    login(client, "joko")
+    assert "WITA" in client.get("/manager").get_data(as_text=True)
+
+
+def test_every_indonesian_message_is_translated() -> None:
+    from babel.messages.pofile import read_po
+
+    from cad.web.i18n import TRANSLATIONS
+
+    with (TRANSLATIONS / "id" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle, locale="id")
+    untranslated = [m.id for m in catalogue if m.id and not m.string]
+    assert len(catalogue) > 50 and untranslated == []
