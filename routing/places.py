@@ -54,19 +54,22 @@ class PlaceIndex:
         return len(self.places)
 
     def search(self, query: str, limit: int = 10) -> list[Place]:
-        typed = _meaningful(normalise(query))
+        words_typed = normalise(query)
+        typed = _meaningful(words_typed)
         if not typed:
             return []
-        scored: list[tuple[int, int, int]] = []
+        wants_street = any(w in STREET_WORDS for w in words_typed)  # "jl sudirman": the street first
+        scored: list[tuple[int, int, int, int]] = []
         for i, words in enumerate(self._words):
             if not all(any(w.startswith(t) for w in words) for t in typed):
                 continue
             meaningful = _meaningful(words)
             exact = meaningful == typed
             starts = bool(meaningful) and meaningful[0].startswith(typed[0])
-            scored.append((0 if exact else 1 if starts else 2, len(self.places[i].name), i))
+            other_kind = int(wants_street and self.places[i].kind != "street")
+            scored.append((other_kind, 0 if exact else 1 if starts else 2, len(self.places[i].name), i))
         scored.sort()
-        return [self.places[i] for _, _, i in scored[: max(0, limit)]]
+        return [self.places[i] for *_, i in scored[: max(0, limit)]]
 
     @classmethod
     def from_extract(cls, path: Path | str) -> PlaceIndex:
