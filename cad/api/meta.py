@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, current_app, jsonify, stream_with_context
 from sqlalchemy import text
 
@@ -22,6 +24,18 @@ def openapi() -> Response:
 def health() -> Response:
     db.session.execute(text("SELECT 1"))
     return jsonify({"status": "ok", "database": db.engine.dialect.name})
+
+
+def only_unit(unit_id: int | None) -> Callable[[Change], bool]:
+    """What a crew may hear: changes of its own unit, never another unit's job."""
+
+    def accept(change: Change) -> bool:
+        data = change.data
+        return unit_id is not None and (
+            data.get("unit_id") == unit_id or (change.kind == "unit" and data.get("id") == unit_id)
+        )
+
+    return accept
 
 
 @operation(api, "/events", "GET", summary="Server-Sent Events: every change a console needs")

@@ -275,3 +275,52 @@ def test_every_indonesian_message_is_translated() -> None:
         catalogue = read_po(handle, locale="id")
     untranslated = [m.id for m in catalogue if m.id and not m.string]
     assert len(catalogue) > 50 and untranslated == []
+
+
+def test_a_crews_event_stream_carries_only_its_own_unit() -> None:
+    from cad.api.meta import only_unit
+    from cad.events import Change
+
+    accept = only_unit(7)
+    assert accept(Change(1, "unit", {"id": 7, "status": "en_route"}))
+    assert accept(Change(2, "assignment", {"id": 3, "incident_id": 9, "unit_id": 7}))
+    assert accept(Change(3, "route", {"unit_id": 7, "assignment_id": 3, "eta_s": 60}))
+    assert not accept(Change(4, "unit", {"id": 8, "status": "assigned"}))
+    assert not accept(Change(5, "assignment", {"id": 4, "incident_id": 9, "unit_id": 8}))
+    assert not accept(Change(6, "incident", {"id": 9, "status": "dispatched"}))
+    assert not accept(Change(7, "call", {"id": 1, "phone": "+6281234567890"}))
+    assert not only_unit(None)(Change(8, "unit", {"id": 7}))
+
+
+def test_todays_figures_count_the_local_day_and_time_to_first_unit_on_scene(client: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cad import clock
+    from cad.services.figures import local_day, today
+
+    start = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # midnight WITA on 24 November
+    assert local_day(start + timedelta(hours=5), "Asia/Makassar") == (start, start + timedelta(days=1))
+    _, headers = f.user(Role.DISPATCHER)
+    units = [f.unit(f"DMK-0{n}", lat=-1.2655, lon=116.8405) for n in (1, 2, 3)]
+    clock.set_clock(lambda: start - timedelta(minutes=5))  # yesterday, local time: not counted
+    client.post("/api/v1/calls", json={"phone": "081200000001"}, headers=headers)
+    for n, arrive_after_s in enumerate((300, 600), start=1):
+        t0 = start + timedelta(hours=n)
+        clock.set_clock(lambda t0=t0: t0)
+        client.post("/api/v1/calls", json={"phone": f"08120000000{n + 1}"}, headers=headers)
+        incident = client.post(
+            "/api/v1/incidents",
+            json={"type": "kebakaran", "priority": 1, "location": {"lat": -1.26, "lon": 116.84}},
+            headers=headers,
+        ).get_json()
+        unit_id = units[n - 1].id
+        client.post(f"/api/v1/incidents/{incident['id']}/assignments", json={"unit_id": unit_id}, headers=headers)
+        client.post(f"/api/v1/units/{unit_id}/status", json={"status": "en_route"}, headers=headers)
+        clock.set_clock(lambda t0=t0, s=arrive_after_s: t0 + timedelta(seconds=s))
+        moved = client.post(f"/api/v1/units/{unit_id}/status", json={"status": "on_scene"}, headers=headers)
+        assert moved.status_code == 200, moved.get_json()
+    client.post("/api/v1/incidents", json={"type": "medis", "priority": 3, "address": "Gang Mawar"}, headers=headers)
+    figures = today(db.session, start + timedelta(hours=20), "Asia/Makassar")
+    assert (figures.calls, figures.incidents, figures.incidents_open) == (2, 3, 3)
+    assert figures.by_type == {"kebakaran": 2, "medis": 1}
+    assert (figures.responses, figures.response_median_s, figures.response_p90_s) == (2, 450.0, 600.0)
