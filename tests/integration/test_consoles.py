@@ -149,6 +149,9 @@ def test_a_crew_sees_only_its_own_unit(client: FlaskClient) -> None:
     assert job["unit"]["callsign"] == "DMK-01" and job["assignment"] is None and job["incident"] is None
     assert client.get(f"/api/v1/crew/job?unit_id={other.id}").status_code == 403
     assert client.get(f"/api/v1/units/{other.id}/route").status_code == 403
+    assert client.get(f"/api/v1/units/{other.id}").status_code == 403
+    assert client.get("/api/v1/units").status_code == 403  # the fleet's jobs are not a crew's business
+    assert client.get(f"/api/v1/units/{own.id}").get_json()["callsign"] == "DMK-01"
     assert client.get("/api/v1/incidents").status_code == 403
     assert client.get(f"/api/v1/incidents/{incident['id']}").status_code == 403
     assert client.get("/dispatcher").status_code == 403 and client.get("/calltaker").status_code == 403
