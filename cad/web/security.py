@@ -15,8 +15,9 @@ import threading
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask_login import LoginManager, current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -191,6 +192,26 @@ def _audit_request(response: Response) -> Response:
     return response
 
 
+def _page_headers(response: Response) -> Response:
+    """Pages run only the app's own scripts, in no one else's frame."""
+    if response.mimetype == "text/html":
+        tiles = current_app.config["WARROOM"].map_tiles
+        tile_origin = ""
+        if tiles.startswith(("https://", "http://")):  # {s}.tiles.example.org: any of its subdomains
+            parts = urlsplit(tiles)
+            tile_origin = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            f"img-src 'self' data:{tile_origin}; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
 def init_security(app: Flask) -> None:
     settings = app.config["WARROOM"]
     login_manager.init_app(app)
@@ -198,6 +219,7 @@ def init_security(app: Flask) -> None:
     app.extensions["warroom.login_throttle"] = LoginThrottle(settings.login_max_failures, settings.login_lockout_s)
     app.before_request(_check_csrf)
     app.after_request(_audit_request)
+    app.after_request(_page_headers)
 
     @app.context_processor
     def _security_context() -> dict[str, Any]:

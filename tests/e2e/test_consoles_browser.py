@@ -86,6 +86,8 @@ def console(browser: Any, centre: LiveCentre, username: str, errors: list[str], 
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
     page.on("dialog", lambda dialog: errors.append(f"{username}: dialog {dialog.message}"))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"{username}: {message.text}"))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{username}: {r.status} {r.url}"))
     page.goto(centre.url + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", DEMO_PASSWORDS[username])
@@ -199,6 +201,8 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any)
     crew.locator("#no-job").wait_for()
     queued.locator("[data-unit='DMK-01']").wait_for(state="detached")
     dispatcher.screenshot(path=str(shots / "dispatcher-after.png"), full_page=True)
+    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it
+    queued.wait_for(state="detached")
 
     # an SMS with markup in it reaches the call-taker as text
     sms(centre, XSS_SMS)
@@ -210,7 +214,13 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any)
 
     manager = console(browser, centre, "manajer", errors, viewport={"width": 1200, "height": 900})
     assert manager.locator("#fig-incidents b").inner_text() == "2"  # the phone call's incident and the SMS's
+    assert manager.locator("#fig-open b").inner_text() == "1"  # the SMS's is still open
+    assert manager.locator("#fig-median b").inner_text() != "—"
     manager.screenshot(path=str(shots / "manager.png"), full_page=True)
+    assert manager.locator("h1", has_text="Hari ini").count() == 1
+    manager.select_option("header select[name=lang]", "en")  # English on request: the page comes back in it
+    manager.locator("h1", has_text="Today").wait_for()
+    manager.evaluate("window.__sameDocument = true")
 
     for page in (taker, dispatcher, crew, manager):
         assert page.evaluate("window.__xss") is None, page.url

@@ -327,3 +327,17 @@ def test_todays_figures_count_the_local_day_and_time_to_first_unit_on_scene(clie
     assert (figures.calls, figures.incidents, figures.incidents_open) == (2, 3, 3)
     assert figures.by_type == {"kebakaran": 2, "medis": 1}
     assert (figures.responses, figures.response_median_s, figures.response_p90_s) == (2, 450.0, 600.0)
+
+
+def test_pages_allow_only_the_apps_own_scripts(client: FlaskClient, app: Flask) -> None:
+    from dataclasses import replace
+
+    page = client.get("/login")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "img-src 'self' data:;" in policy
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+    assert "onchange=" not in page.get_data(as_text=True)  # no inline handlers for the policy to refuse
+    app.config["WARROOM"] = replace(app.config["WARROOM"], map_tiles="https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    assert (
+        "img-src 'self' data: https://*.tiles.example.org;" in client.get("/login").headers["Content-Security-Policy"]
+    )

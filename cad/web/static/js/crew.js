@@ -13,7 +13,7 @@
     assigned: ["acknowledged", "en_route"], acknowledged: ["en_route"], en_route: ["on_scene"],
     on_scene: ["transporting", "available"], transporting: ["at_hospital", "available"], at_hospital: ["available"],
   };
-  let job = null, routeKey = null;
+  let job = null, routeKey = null, unitMarker = null;
 
   function renderButtons(status) {
     const allowed = job && job.assignment ? NEXT[status] || [] : [];
@@ -50,7 +50,7 @@
     if (u.position) {
       const ll = [u.position.lat, u.position.lon];
       points.push(ll);
-      L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
+      unitMarker = L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
     }
     try {
       const route = await api("GET", `/units/${u.id}/route`);
@@ -75,6 +75,13 @@
     });
   }
 
-  WR.live({}, refresh);
+  WR.live({
+    // a new GPS fix only moves the marker; the route is asked for again when it changes ("route")
+    unit: (data) => {
+      if (!data.position || data.status) return false;
+      if (unitMarker) unitMarker.setLatLng([data.position.lat, data.position.lon]);
+      return true;
+    },
+  }, refresh);
   refresh();
 })();

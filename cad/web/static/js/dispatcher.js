@@ -106,7 +106,14 @@
       el("p", { class: "muted" }, T.words.waiting, " ", el("span", { class: "timer", dataset: { since: incident.created_at } }, "")),
     ];
     const recsBox = el("div", { id: "recommendations" }, "…");
-    clear(detail, head, recsBox);
+    const committed = incident.assignments.some((a) => a.active);
+    const finish = el("p", { class: "row" },
+      incident.status === "on_scene" && !committed
+        ? el("button", { class: "quiet", id: "close-incident", onclick: (e) => finishIncident(incident.id, "closed", e.target) }, T.words.close) : null,
+      incident.status === "new" || incident.status === "dispatched"
+        ? el("button", { class: "danger", id: "cancel-incident", onclick: (e) => finishIncident(incident.id, "cancelled", e.target) }, T.words.cancel) : null,
+    );
+    clear(detail, head, recsBox, finish);
     tick();
     if (incident.status === "closed" || incident.status === "cancelled") { clear(recsBox); return; }
     let recs;
@@ -138,6 +145,19 @@
       WR.flash(alerts, error.message, true);
       await refresh();
       await renderDetail(true);
+    }
+  }
+
+  async function finishIncident(incidentId, status, button) {
+    if (status === "cancelled" && !window.confirm(T.words.cancel_confirm)) return;
+    button.disabled = true;
+    try {
+      await api("POST", `/incidents/${incidentId}/status`, { status });
+      selected = null;
+      await refresh();
+    } catch (error) {
+      button.disabled = false;
+      WR.flash(alerts, error.message, true);
     }
   }
 
