@@ -137,6 +137,7 @@ def labels() -> dict[str, Any]:
             "marked_prank": _("Marked as prank"),
             "route": _("Route"),
             "units": _("Units"),
+            "reply": _("Reply"),
             "close": _("Close incident"),
             "cancel": _("Cancel incident"),
             "cancel_confirm": _("Cancel this incident and call back every unit?"),

@@ -81,13 +81,26 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def failed(response: Any) -> bool:
+    """A request the page should not have had refused. A route asked for just as the job ends is
+    404 (no active assignment): a race the crew page expects and handles."""
+    return response.status >= 400 and not (response.status == 404 and response.url.endswith("/route"))
+
+
 def console(browser: Any, centre: LiveCentre, username: str, errors: list[str], **context: Any) -> Any:
     page = browser.new_context(**context).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
     page.on("dialog", lambda dialog: errors.append(f"{username}: dialog {dialog.message}"))
-    page.on("console", lambda message: message.type == "error" and errors.append(f"{username}: {message.text}"))
-    page.on("response", lambda r: r.status >= 400 and errors.append(f"{username}: {r.status} {r.url}"))
+    page.on(  # failed requests are judged by `failed` above; every other console error counts
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and errors.append(f"{username}: {m.text}")
+        ),
+    )
+    page.on("response", lambda r: failed(r) and errors.append(f"{username}: {r.status} {r.url}"))
     page.goto(centre.url + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", DEMO_PASSWORDS[username])
@@ -211,6 +224,9 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any)
     sms_row.click()
     taker.locator("#chat p", has_text="Tolong").wait_for()
     assert taker.locator("#chat p").first.inner_text() == XSS_SMS
+    taker.fill("#reply-text", "Petugas segera datang <b>sekarang</b>")
+    taker.click("#reply button")
+    taker.locator("#chat p.out", has_text="Petugas segera datang <b>sekarang</b>").wait_for()
 
     manager = console(browser, centre, "manajer", errors, viewport={"width": 1200, "height": 900})
     assert manager.locator("#fig-incidents b").inner_text() == "2"  # the phone call's incident and the SMS's

@@ -79,7 +79,18 @@
     const box = document.getElementById("conversation");
     if (!current || current.channel === "voice") { clear(box); return; }
     const messages = await api("GET", `/calls/${current.id}/messages`).catch(() => []);
-    clear(box, el("div", { class: "chat", id: "chat" }, messages.map((m) => el("p", { class: m.direction }, m.body))));
+    const input = el("input", { id: "reply-text", maxlength: "1000", "aria-label": T.words.reply });
+    const send = async (event) => {
+      event.preventDefault();
+      const body = input.value.trim();
+      if (!body) return;
+      try { await api("POST", `/calls/${current.id}/messages`, { body }); input.value = ""; await renderConversation(); }
+      catch (error) { WR.flash(flashBox, error.message, true); }
+    };
+    clear(box,
+      el("div", { class: "chat", id: "chat" }, messages.map((m) => el("p", { class: m.direction }, m.body))),
+      el("form", { class: "row", id: "reply", onsubmit: send }, input, el("button", { type: "submit" }, T.words.reply)),
+    );
   }
 
   async function renderNearby() {
