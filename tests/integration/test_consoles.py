@@ -278,6 +278,23 @@ def test_every_indonesian_message_is_translated() -> None:
         catalogue = read_po(handle, locale="id")
     untranslated = [m.id for m in catalogue if m.id and not m.string]
     assert len(catalogue) > 50 and untranslated == []
+    from babel.messages.extract import extract_from_dir
+
+    from cad.config import REPO_ROOT
+
+    method_map = [("cad/web/**.py", "python"), ("cad/web/templates/**.html", "jinja2")]
+    in_code = {message for _, _, message, *_ in extract_from_dir(str(REPO_ROOT), method_map)}
+    assert in_code - {m.id for m in catalogue} == set()  # run `pybabel extract` and `update` (README)
+
+
+def test_the_consoles_own_scripts_and_styles_name_no_outside_address() -> None:
+    from cad.web.i18n import TRANSLATIONS
+
+    static = TRANSLATIONS.parent / "static"
+    own = [*static.glob("js/*.js"), *static.glob("css/*.css")]
+    assert len(own) >= 5
+    for path in own:
+        assert re.findall(r"https?://", path.read_text()) == [], path.name
 
 
 def test_a_crews_event_stream_carries_only_its_own_unit() -> None:
