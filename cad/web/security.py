@@ -10,6 +10,7 @@ SIP agent's API) are not a browser's ambient credential and need none.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -26,6 +27,7 @@ from cad.db import db
 from cad.errors import ApiError
 from cad.models import AuditEntry, User
 
+log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Blueprints whose endpoints authenticate with credentials of their own, never a session cookie.
 MACHINE_BLUEPRINTS = frozenset({"gps", "gps_api", "telephony"})
@@ -185,9 +187,7 @@ def _audit_request(response: Response) -> Response:
     try:
         audit(f"{request.method} {request.endpoint or '?'}", user, request.full_path.rstrip("?"), response.status_code)
     except Exception:  # the action happened; a lost audit row must not turn it into an error
-        import logging
-
-        logging.getLogger(__name__).exception("audit row not written for %s %s", request.method, request.path)
+        log.exception("audit row not written for %s %s", request.method, request.path)
         db.session.rollback()
     return response
 
