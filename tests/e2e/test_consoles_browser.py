@@ -2,7 +2,7 @@
 a call arrives, the call-taker opens the incident, the dispatcher sees it appear without reloading and
 dispatches in one click, the crew's phone page shows the job and moves through the statuses, and the
 dispatcher's board follows. Hostile text (caller name, SMS body, notes) is shown as text, never run.
-Screenshots of each console go to $WARROOM_TEST_ARTIFACTS (default tests/artifacts/)."""
+Screenshots of each console go to $WARROOM_TEST_ARTIFACTS (default tests/artifacts/), per database."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 20_000
 
 pytestmark = [
-    pytest.mark.parametrize("backend", ["sqlite"], indirect=True),
+    pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
     pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
 ]
 
@@ -146,12 +146,13 @@ def sms(centre: LiveCentre, body: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any) -> None:
+def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any, backend: str) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     spot = (unit.lat + 0.0008, unit.lon + 0.0008)  # the call comes from beside DMK-01: it is the nearest
     db.session.remove()
     errors: list[str] = []
-    shots = artefacts()
+    shots = artefacts() / backend
+    shots.mkdir(exist_ok=True)
     taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
     dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
     crew = console(
