@@ -177,6 +177,7 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     taker.locator("#address-results li", has_text="Jalan Jenderal Sudirman").first.wait_for()
     taker.fill("#address", "Jalan Jenderal Sudirman 12")
     taker.fill("#description", XSS_NOTES)
+    taker.screenshot(path=str(shots / "calltaker-form.png"), full_page=True)
     taker.click("#create-incident")
     flash = taker.locator("#flash .notice", has_text=re.compile(r"MKS-\d{8}-\d+"))
     flash.wait_for()

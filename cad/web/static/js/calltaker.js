@@ -52,6 +52,7 @@
     );
     renderHistory(current.caller_history);
     document.getElementById("answer").hidden = current.state !== "ringing";
+    document.getElementById("prank").hidden = !!current.incident_id || current.disposition === "prank";
     form.hidden = !!current.incident_id;
     if (!keepForm) { form.reset(); pin = null; if (pinMarker) { pinMarker.remove(); pinMarker = null; } }
     callLayer.clearLayers();
