@@ -59,10 +59,16 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     from cad.api.gps import gps, gps_api
     from cad.scheduler import AckTimers
     from cad.web.crew_link import crew_pages
+    from cad.web.i18n import init_i18n
+    from cad.web.pages import pages
+    from cad.web.security import init_security
     from telephony.agent_api import telephony
 
     app.register_blueprint(api)
     app.register_blueprint(crew_pages)
+    app.register_blueprint(pages)
+    init_security(app)
+    init_i18n(app)
     app.extensions["warroom.timers"] = AckTimers(app)
     app.extensions["warroom.run_cards"] = (
         parse_run_cards(Path(settings.run_cards_path).read_text()) if settings.run_cards_path else RUN_CARDS

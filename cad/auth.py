@@ -32,16 +32,25 @@ def _bearer() -> str:
 
 
 def authenticate_user(roles: frozenset[Role]) -> User:
-    """The user behind the request's bearer token, if their role is one of `roles`."""
-    token_hash = hash_token(_bearer())
-    user = db.session.scalar(select(User).where(User.api_token_hash == token_hash))
-    if user is None or not user.active or not hmac.compare_digest(user.api_token_hash or "", token_hash):
-        raise Unauthorized("the bearer token is not valid", "Authorization")
+    """The user behind the request's bearer token (or, without one, the console's login session),
+    if their role is one of `roles`."""
+    user = _session_user() if not request.headers.get("Authorization") else None
+    if user is None:
+        token_hash = hash_token(_bearer())
+        user = db.session.scalar(select(User).where(User.api_token_hash == token_hash))
+        if user is None or not user.active or not hmac.compare_digest(user.api_token_hash or "", token_hash):
+            raise Unauthorized("the bearer token is not valid", "Authorization")
     if roles and user.role not in roles:
         allowed = ", ".join(sorted(roles))
         raise Forbidden(f"role {user.role} may not do this (allowed: {allowed})", "Authorization")
     g.user = user
     return user
+
+
+def _session_user() -> User | None:
+    from cad.web.security import session_user
+
+    return session_user()
 
 
 def authenticate_device(token: str | None) -> Unit:

@@ -204,6 +204,8 @@ def _print_seed() -> None:
     click.echo("API tokens (shown once; 'warroom users token NAME' makes a new one):")
     for username, token in report.tokens.items():
         click.echo(f"  {username:<11} {token}")
+    logins = ", ".join(f"{username} / {password}" for username, password in report.passwords.items())
+    click.echo(f"Console logins (demo passwords; open / in a browser): {logins}")
 
 
 @main.group()

@@ -59,6 +59,12 @@ class Settings:
     report_targets: str = ""  # JSON file of response-time targets; unset: the NFPA 1221/1710 ones
     report_shifts: str = "07-15,15-23,23-07"  # local (WARROOM_TZ) hours
     report_archive: str = ""  # folder of the scheduled PDFs; unset: <instance>/reports
+    secure_cookies: bool = False
+    map_tiles: str = ""
+    link_radius_m: float = 300.0
+    link_window_s: float = 1800.0
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +109,13 @@ class Settings:
             report_targets=env.get("WARROOM_REPORT_TARGETS", ""),
             report_shifts=env.get("WARROOM_REPORT_SHIFTS", "07-15,15-23,23-07"),
             report_archive=env.get("WARROOM_REPORT_ARCHIVE", ""),
+            secure_cookies=env.get("WARROOM_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes", "on")
+            or env.get("WARROOM_PUBLIC_URL", "").startswith("https://"),
+            map_tiles=env.get("WARROOM_MAP_TILES", "").strip(),
+            link_radius_m=float(env.get("WARROOM_LINK_RADIUS_M", "300")),
+            link_window_s=float(env.get("WARROOM_LINK_WINDOW_S", "1800")),
+            login_max_failures=int(env.get("WARROOM_LOGIN_MAX_FAILURES", "5")),
+            login_lockout_s=float(env.get("WARROOM_LOGIN_LOCKOUT_S", "300")),
         )
 
     @property
@@ -129,6 +142,13 @@ class Settings:
             # a database that restarted leaves dead pooled connections: test each before use
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "SECRET_KEY": self.secret_key,
+            # the consoles' login session: never readable by scripts, not sent on cross-site posts
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_SECURE": self.secure_cookies,
             "WARROOM": self,
         }
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from cad import clock
 from cad.auth import hash_token, new_token
@@ -63,6 +64,9 @@ DEMO_USERS = [
     ("admin", "Administrator", Role.ADMIN),
 ]
 
+#: The demo's console passwords (a demo only: `warroom users create` makes real accounts).
+DEMO_PASSWORDS = {username: f"{username}112" for username, _, _ in DEMO_USERS}
+
 DISTRICT_GRID = [["Barat Laut", "Utara", "Timur Laut"], ["Barat Daya", "Selatan", "Tenggara"]]
 
 
@@ -82,6 +86,7 @@ class SeedReport:
     cameras: int
     tokens: dict[str, str]
     device_tokens: dict[str, str]
+    passwords: dict[str, str]
 
 
 def road_points(path: str) -> tuple[list[RoadPoint], list[tuple[RoadPoint, str]]]:
@@ -191,9 +196,10 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
                 display_name=display,
                 role=role,
                 api_token_hash=hash_token(token),
+                password_hash=generate_password_hash(DEMO_PASSWORDS[username]),
                 created_at=now,
                 unit_id=crew_unit.id if role is Role.CREW and crew_unit else None,
             )
         )
     session.commit()
-    return SeedReport(len(AGENCIES), stations_n, units_n, len(cameras), tokens, device_tokens)
+    return SeedReport(len(AGENCIES), stations_n, units_n, len(cameras), tokens, device_tokens, dict(DEMO_PASSWORDS))

@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -95,7 +95,8 @@ class EventBus:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
-    def stream(self, heartbeat_s: float = 15.0) -> Iterator[str]:
+    def stream(self, heartbeat_s: float = 15.0, accept: Callable[[Change], bool] | None = None) -> Iterator[str]:
+        """The changes as Server-Sent Events; `accept` keeps back those this listener may not see."""
         q = self.subscribe()
         try:
             yield ": connected\n\n"
@@ -107,7 +108,8 @@ class EventBus:
                     continue
                 if change is None:  # the centre is closing
                     return
-                yield change.as_sse()
+                if accept is None or accept(change):
+                    yield change.as_sse()
         finally:
             self.unsubscribe(q)
 

@@ -113,3 +113,39 @@ def ways_from_overpass(document: Mapping[str, Any]) -> Iterator[RawWay]:
             tuple(c[1] for c in coords),
             {str(k): str(v) for k, v in tags.items()},
         )
+
+
+def read_named_nodes(path: Path | str) -> Iterator[Any]:
+    """Named points of an extract (bus stops, hospitals, schools, …) as `routing.places.Place`s;
+    an extract of highway ways only has few or none."""
+    from routing.places import Place
+
+    path = Path(path)
+    if path.name.lower().endswith(OSMIUM_SUFFIXES):
+        import osmium
+
+        processor = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(osmium.filter.KeyFilter("name"))
+        try:
+            for node in processor:
+                if isinstance(node, osmium.osm.Node) and node.location.valid():
+                    tags = {tag.k: tag.v for tag in node.tags}
+                    yield Place(tags["name"], _place_kind(tags), node.location.lat, node.location.lon)
+        except RuntimeError as exc:
+            raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRoadData(f"{path} is neither an OSM file pyosmium reads nor Overpass JSON: {exc}") from exc
+    for element in document.get("elements") or []:
+        tags = element.get("tags") or {}
+        if element.get("type") == "node" and tags.get("name") and "lat" in element and "lon" in element:
+            yield Place(str(tags["name"]), _place_kind(tags), float(element["lat"]), float(element["lon"]))
+
+
+def _place_kind(tags: Mapping[str, str]) -> str:
+    for key in ("amenity", "place", "shop", "tourism", "building", "highway", "public_transport", "leisure"):
+        if key in tags:
+            return str(tags[key])
+    return "place"

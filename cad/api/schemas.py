@@ -233,6 +233,10 @@ class UnitFilter(Query):
     type: UnitType | None = None
 
 
+class CrewJobQuery(Query):
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="the unit (crews: their own, the default)")
+
+
 class UnitStatusChange(Request):
     status: Literal[
         "acknowledged", "en_route", "on_scene", "transporting", "at_hospital", "available", "out_of_service"

@@ -17,6 +17,8 @@ from cad.services.notify import active_assignment_of
 from dispatch.units import UnitStatus
 
 STATUS_SETTERS = (Role.DISPATCHER, Role.CREW, Role.ADMIN)
+#: Crews see their own unit only (`/units/<id>`, `/crew/job`): never the other units' jobs.
+FLEET_VIEWERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 
 
 @operation(
@@ -24,6 +26,7 @@ STATUS_SETTERS = (Role.DISPATCHER, Role.CREW, Role.ADMIN)
     "/units",
     "GET",
     summary="All units with status and live position",
+    roles=FLEET_VIEWERS,
     query=s.UnitFilter,
     response=list[s.UnitOut],
 )
@@ -36,6 +39,8 @@ def list_units(user: User, query: s.UnitFilter) -> list[dict[str, Any]]:
 
 @operation(api, "/units/<int:unit_id>", "GET", summary="One unit", response=s.UnitOut, errors=(404,))
 def get_unit(user: User, unit_id: int) -> dict[str, Any]:
+    if user.role is Role.CREW and user.unit_id != unit_id:
+        raise Forbidden("a crew member sees only their own unit", "unit_id")
     unit = dispatching.get_unit(db.session, unit_id)
     active = dispatching.active_assignments(db.session, [unit.id])
     return render.unit(unit, clock.now(), active[unit.id].incident_id if unit.id in active else None)

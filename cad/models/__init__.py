@@ -1,5 +1,6 @@
 """All tables; import from here."""
 
+from cad.models.audit import AuditEntry
 from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
@@ -9,6 +10,7 @@ from cad.models.organisation import Agency, Role, Station, Unit, User
 __all__ = [
     "Agency",
     "Assignment",
+    "AuditEntry",
     "Call",
     "Caller",
     "CallerFlag",

@@ -40,6 +40,7 @@ def test_upgrade_seed_and_use_the_printed_tokens(cli_env: CliRunner, tmp_path: P
     assert "4 agencies" in seeded.output and "30 cameras" in seeded.output
     tokens = dict(line.split() for line in seeded.output.splitlines() if line.startswith("  "))
     assert set(tokens) == {"operator", "dispatcher", "kru", "manajer", "admin"}
+    assert "operator / operator112" in seeded.output and "kru / kru112" in seeded.output  # console logins
     again = cli_env.invoke(main, ["demo", "seed"])
     assert again.exit_code != 0 and "already holds a centre" in again.output
 

@@ -3,6 +3,7 @@ routes that follow the congestion, and the acknowledgement alert."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,11 +81,13 @@ def test_the_link_page_shows_the_job_and_moves_the_unit(centre: FlaskClient) -> 
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert incident["number"] in html and "Jl. Jenderal Sudirman 5" in html and "Terima" in html
-    moved = centre.post(f"/c/{code}/status", data={"status": "acknowledged"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert centre.post(f"/c/{code}/status", data={"status": "acknowledged"}).status_code == 403  # no CSRF token
+    moved = centre.post(f"/c/{code}/status", data={"status": "acknowledged", "csrf_token": token})
     assert moved.status_code == 303
     assert centre.get(f"/api/v1/units/{assignment['unit_id']}", headers=headers).get_json()["status"] == "acknowledged"
     assert centre.get("/c/not-a-real-code").status_code == 404
-    assert centre.post(f"/c/{code}/status", data={"status": "available"}).status_code == 409
+    assert centre.post(f"/c/{code}/status", data={"status": "available", "csrf_token": token}).status_code == 409
 
 
 def test_the_crew_acknowledges_by_answering_ok(centre: FlaskClient) -> None:

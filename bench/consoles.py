@@ -1,0 +1,139 @@
+"""Benchmark of what the consoles wait for: address search, the map's road layer, a board refresh.
+
+    python bench/consoles.py [--extract PATH] [--runs N]
+
+Default extract: poa_osm.pbf in $WARROOM_DATA_DIR (default <repo>/../shared/data), the larger one.
+* address search: our word-prefix index (routing.places.PlaceIndex) against a baseline measured in
+  the same run: a plain case-folded substring scan over the same names (no accents folded, no ranking).
+* road layer: building the GeoJSON of the extract once per process, and its size.
+* board refresh: what the dispatcher's page fetches on every change (open incidents and all units)
+  with a logged-in session, on the demo centre (SQLite, through Flask's test client: no network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from routing.osm import read_ways
+from routing.places import PlaceIndex, road_geojson
+
+DATA = Path(os.environ.get("WARROOM_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+QUERIES = ["ipiranga", "av bento", "rua da", "sao", "osvaldo aranha", "protasio", "jl sudirman", "zzz", "ca", "borges"]
+
+
+def timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def search_figures(extract: Path, runs: int) -> None:
+    start = time.perf_counter()
+    index = PlaceIndex.from_extract(extract)
+    build_s = time.perf_counter() - start
+    names = [p.name for p in index.places]
+    folded = [n.casefold() for n in names]
+
+    def ours() -> None:
+        for q in QUERIES:
+            index.search(q, 10)
+
+    def baseline() -> None:
+        for q in QUERIES:
+            needle = q.casefold()
+            [names[i] for i, n in enumerate(folded) if needle in n][:10]
+
+    ours_p50, ours_p95 = timed(ours, runs)
+    base_p50, base_p95 = timed(baseline, runs)
+    per = len(QUERIES)
+    print(f"places index: {len(index)} names from {extract.name}, built in {build_s:.2f} s")
+    print(f"address search, per query: ours median {ours_p50 / per:.2f} ms p95 {ours_p95 / per:.2f} ms")
+    print(f"  baseline substring scan:   median {base_p50 / per:.2f} ms p95 {base_p95 / per:.2f} ms")
+
+
+def layer_figures(extract: Path) -> None:
+    start = time.perf_counter()
+    layer = road_geojson(read_ways(extract))
+    build_s = time.perf_counter() - start
+    size = len(json.dumps(layer, separators=(",", ":")))
+    print(f"road layer: {len(layer['features'])} lines, {size / 1e6:.2f} MB JSON, built in {build_s:.2f} s")
+
+
+def board_figures(runs: int) -> None:
+    from werkzeug.security import generate_password_hash
+
+    from cad.app import close_app, create_app
+    from cad.config import Settings
+    from cad.db import db
+    from cad.demo import seed_demo
+    from cad.models import User
+
+    roads = DATA / "balikpapan_kota.overpass.json"
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings.from_env(
+            {
+                "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite",
+                "WARROOM_INSTANCE": folder,
+                "WARROOM_ROADS": str(roads),
+            }
+        )
+        app = create_app(settings=settings)
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            report = seed_demo(db.session, str(roads))
+            user = db.session.query(User).filter_by(username="dispatcher").one()
+            user.password_hash = generate_password_hash("bench")
+            db.session.commit()
+            client = app.test_client()
+            headers = {"Authorization": f"Bearer {report.tokens['dispatcher']}"}
+            for n in range(30):
+                client.post(
+                    "/api/v1/incidents",
+                    json={"type": "medis", "priority": 1 + n % 4, "address": f"Jalan Bench {n}"},
+                    headers=headers,
+                )
+            page = client.get("/login").get_data(as_text=True)
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            client.post("/login", data={"username": "dispatcher", "password": "bench", "csrf_token": token})
+
+            def refresh() -> None:
+                assert client.get("/api/v1/incidents?status=open").status_code == 200
+                assert client.get("/api/v1/units").status_code == 200
+
+            def page_load() -> None:
+                assert client.get("/dispatcher").status_code == 200
+
+            r50, r95 = timed(refresh, runs)
+            p50, p95 = timed(page_load, runs)
+            print(f"board refresh (30 open incidents, {report.units} units): median {r50:.1f} ms p95 {r95:.1f} ms")
+            print(f"dispatcher page shell: median {p50:.1f} ms p95 {p95:.1f} ms")
+        close_app(app)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--extract", type=Path, default=DATA / "poa_osm.pbf")
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    search_figures(args.extract, args.runs)
+    layer_figures(args.extract)
+    board_figures(args.runs)
+
+
+if __name__ == "__main__":
+    main()

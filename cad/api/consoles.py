@@ -1,0 +1,202 @@
+"""What the consoles need beyond the core API: the map's roads, address search, linking a call to
+a nearby incident, the crew's own job, and the audit log."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Response, current_app, jsonify
+from pydantic import Field
+from sqlalchemy import select
+
+from cad import clock
+from cad.api import api, render
+from cad.api import schemas as s
+from cad.api.spec import operation
+from cad.db import db
+from cad.domain.incidents import IncidentType
+from cad.errors import Forbidden, InvalidInput
+from cad.models import AuditEntry, Role, User
+from cad.services import dispatching, linking
+from cad.services.calls import get_call
+from cad.services.notify import active_assignment_of
+from routing.osm import read_ways
+from routing.places import PlaceIndex, road_geojson
+
+TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
+_layers_lock = threading.Lock()
+
+
+class PlaceQuery(s.Query):
+    q: str = Field(min_length=1, max_length=100, description="words of a street or place name")
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+class PlaceOut(s.Reply):
+    name: str
+    kind: str
+    lat: float
+    lon: float
+
+
+class NearbyQuery(s.Query):
+    type: IncidentType | None = Field(default=None, description="only incidents of this type")
+
+
+class NearbyOut(s.IncidentOut):
+    distance_m: float
+    minutes_ago: float
+
+
+class LinkIn(s.Request):
+    incident_id: s.RowId
+
+
+class CrewJob(s.Reply):
+    unit: s.UnitOut
+    assignment: s.AssignmentOut | None
+    incident: s.IncidentOut | None
+
+
+class AuditQuery(s.Query):
+    limit: int = Field(default=100, ge=1, le=1000)
+    before_id: int | None = Field(default=None, ge=1, le=s.MAX_ID)
+
+
+class AuditOut(s.Reply):
+    id: int
+    at: Any
+    user_id: int | None
+    username: str | None
+    action: str
+    target: str | None
+    status: int | None
+    ip: str | None
+
+
+def _layers() -> dict[str, Any]:
+    """The extract's road layer and place index, built once per process (the first map waits)."""
+    settings = current_app.config["WARROOM"]
+    cache = current_app.extensions.setdefault("warroom.map_layers", {})
+    with _layers_lock:
+        if cache.get("path") != settings.roads_path:
+            cache.clear()
+            if settings.roads_path:
+                roads = road_geojson(read_ways(settings.roads_path))
+                cache.update(roads=roads, places=PlaceIndex.from_extract(settings.roads_path))
+            else:
+                cache.update(roads={"type": "FeatureCollection", "features": []}, places=PlaceIndex([]))
+            cache["path"] = settings.roads_path
+    return cache
+
+
+@operation(api, "/roads/geojson", "GET", summary="The loaded extract's roads as GeoJSON, for the consoles' map")
+def roads_geojson(user: User) -> Response:
+    response = jsonify(_layers()["roads"])
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@operation(
+    api,
+    "/places",
+    "GET",
+    summary="Address search: streets and named places of the loaded extract",
+    roles=TAKERS,
+    query=PlaceQuery,
+    response=list[PlaceOut],
+)
+def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
+    return [vars(p) for p in _layers()["places"].search(query.q, query.limit)]
+
+
+@operation(
+    api,
+    "/calls/<int:call_id>/nearby",
+    "GET",
+    summary="Open incidents near this call's location, recent, of the same type: where it may belong",
+    roles=TAKERS,
+    query=NearbyQuery,
+    response=list[NearbyOut],
+    errors=(404,),
+)
+def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]:
+    settings = current_app.config["WARROOM"]
+    call = get_call(db.session, call_id)
+    if call.lat is None or call.lon is None:
+        return []
+    found = linking.nearby_incidents(
+        db.session,
+        call.lat,
+        call.lon,
+        clock.now(),
+        incident_type=query.type,
+        radius_m=settings.link_radius_m,
+        window_s=settings.link_window_s,
+    )
+    return [{**render.incident(n.incident), "distance_m": n.distance_m, "minutes_ago": n.minutes_ago} for n in found]
+
+
+@operation(
+    api,
+    "/calls/<int:call_id>/link",
+    "POST",
+    summary="Link the call to an existing open incident (a second call about the same emergency)",
+    roles=TAKERS,
+    body=LinkIn,
+    response=s.CallOut,
+    errors=(404, 409),
+)
+def link(user: User, call_id: int, body: LinkIn) -> dict[str, Any]:
+    call = linking.link_call(db.session, call_id, body.incident_id, user)
+    return render.call(call, None)
+
+
+@operation(
+    api,
+    "/crew/job",
+    "GET",
+    summary="A unit's current job (crews: only their own unit)",
+    roles=(Role.CREW, Role.DISPATCHER, Role.ADMIN),
+    query=s.CrewJobQuery,
+    response=CrewJob,
+    errors=(404,),
+)
+def crew_job(user: User, query: s.CrewJobQuery) -> dict[str, Any]:
+    if user.role is Role.CREW:
+        if user.unit_id is None:
+            raise Forbidden("this crew account rides no unit", "unit_id")
+        if query.unit_id is not None and query.unit_id != user.unit_id:
+            raise Forbidden("a crew member sees only their own unit's job", "unit_id")
+        unit_id = user.unit_id
+    elif query.unit_id is None:
+        raise InvalidInput("unit_id is required", "unit_id")
+    else:
+        unit_id = query.unit_id
+    unit = dispatching.get_unit(db.session, unit_id)
+    assignment = active_assignment_of(db.session, unit.id)
+    return {
+        "unit": render.unit(unit, clock.now(), assignment.incident_id if assignment else None),
+        "assignment": render.assignment(assignment) if assignment else None,
+        "incident": render.incident(assignment.incident) if assignment else None,
+    }
+
+
+@operation(
+    api,
+    "/audit",
+    "GET",
+    summary="The audit log: who did what, newest first",
+    roles=(Role.ADMIN,),
+    query=AuditQuery,
+    response=list[AuditOut],
+)
+def audit_log(user: User, query: AuditQuery) -> list[dict[str, Any]]:
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
+    if query.before_id is not None:
+        statement = statement.where(AuditEntry.id < query.before_id)
+    return [
+        {c: getattr(e, c) for c in ("id", "at", "user_id", "username", "action", "target", "status", "ip")}
+        for e in db.session.scalars(statement)
+    ]

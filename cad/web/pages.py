@@ -1,0 +1,279 @@
+"""The consoles: login, and one page per role (call-taker, dispatcher, crew, manager, admin audit).
+
+The pages are shells: they render who is logged in and the settings their script needs, and the
+script reads and changes everything through the JSON API with the session cookie and the CSRF
+token, and listens to `/api/v1/events` to follow changes without reloading.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+from sqlalchemy import select
+
+from cad import clock
+from cad.db import db
+from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
+from cad.models import AuditEntry, Role, Unit, User
+from cad.services import figures
+from cad.web.i18n import LANGUAGES, current_language, zone_name
+from cad.web.security import (
+    CSRF_KEY,
+    LoginUser,
+    audit,
+    client_ip,
+    csrf_token,
+    password_matches,
+    session_user,
+)
+from dispatch.timers import parse_ack_timeouts
+from dispatch.units import UnitStatus
+
+pages = Blueprint(
+    "pages", __name__, template_folder="templates", static_folder="static", static_url_path="/static/consoles"
+)
+
+HOME = {
+    Role.CALL_TAKER: "pages.calltaker",
+    Role.DISPATCHER: "pages.dispatcher",
+    Role.CREW: "pages.crew",
+    Role.MANAGER: "pages.manager",
+    Role.ADMIN: "pages.dispatcher",
+}
+
+
+def console(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A page for these roles (and admin): others logged in get 403, nobody logged in goes to login."""
+    allowed = {*roles, Role.ADMIN}
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(*args: Any, **kwargs: Any) -> Any:
+            user = session_user()
+            if user is None:
+                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+            if user.role not in allowed:
+                abort(403)
+            g.user = user
+            return fn(*args, **kwargs)
+
+        return view
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path of this site (no scheme, no host, no `//`): never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def labels() -> dict[str, Any]:
+    """What the scripts show, in the page's language."""
+    return {
+        "types": {str(t): INCIDENT_TYPE_LABELS[t][current_language()] for t in IncidentType},
+        "unit_status": {
+            "available": _("available"),
+            "assigned": _("assigned"),
+            "acknowledged": _("acknowledged"),
+            "en_route": _("en route"),
+            "on_scene": _("on scene"),
+            "transporting": _("transporting"),
+            "at_hospital": _("at hospital"),
+            "out_of_service": _("out of service"),
+        },
+        "incident_status": {
+            "new": _("new"),
+            "dispatched": _("dispatched"),
+            "on_scene": _("on scene"),
+            "closed": _("closed"),
+            "cancelled": _("cancelled"),
+        },
+        "call_state": {
+            "ringing": _("ringing"),
+            "answered": _("answered"),
+            "ended": _("ended"),
+            "abandoned": _("abandoned"),
+        },
+        "congestion": {
+            "free": _("free"),
+            "slow": _("slow"),
+            "heavy": _("heavy"),
+            "jam": _("jam"),
+            "closed": _("road closed"),
+        },
+        "words": {
+            "dispatch": _("Dispatch"),
+            "dispatch_all": _("Dispatch run card"),
+            "no_units": _("No capable unit available"),
+            "waiting": _("waiting"),
+            "ack_overdue": _("not acknowledged!"),
+            "min": _("min"),
+            "km": _("km"),
+            "answer": _("Answer"),
+            "link": _("Link to this incident"),
+            "no_nearby": _("No open incident nearby"),
+            "earlier_calls": _("Earlier calls"),
+            "prank_flags": _("Prank flags"),
+            "no_history": _("First call from this number"),
+            "unknown_caller": _("Number withheld"),
+            "saved": _("Saved"),
+            "error": _("Error"),
+            "no_assignment": _("No assignment. Stay available."),
+            "reconnecting": _("Connection lost: reconnecting…"),
+            "live": _("Live"),
+            "select_incident": _("Select an incident in the queue"),
+            "no_location": _("no location"),
+            "incident_created": _("Incident created"),
+            "call_linked": _("Call linked"),
+            "marked_prank": _("Marked as prank"),
+            "route": _("Route"),
+            "units": _("Units"),
+            "reply": _("Reply"),
+            "close": _("Close incident"),
+            "cancel": _("Cancel incident"),
+            "cancel_confirm": _("Cancel this incident and call back every unit?"),
+        },
+    }
+
+
+def page_config(**extra: Any) -> dict[str, Any]:
+    settings = current_app.config["WARROOM"]
+    user = session_user()
+    return {
+        "api": "/api/v1",
+        "csrf": csrf_token(),
+        "tz": settings.timezone,
+        "zone": zone_name(settings.timezone),
+        "lang": current_language(),
+        "tiles": settings.map_tiles,
+        "leaflet": url_for("pages.static", filename="vendor/leaflet/"),
+        "ack_timeouts": {str(k): v for k, v in parse_ack_timeouts(settings.ack_timeouts).items()},
+        "role": str(user.role) if user else None,
+        "unit_id": user.unit_id if user else None,
+        "labels": labels(),
+        **extra,
+    }
+
+
+@pages.get("/")
+def home() -> Response:
+    user = session_user()
+    if user is None:
+        return redirect(url_for("pages.login"))  # type: ignore[return-value]
+    return redirect(url_for(HOME[user.role]))  # type: ignore[return-value]
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    next_page = _safe_next(request.values.get("next"))
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()[:64]
+        password = request.form.get("password", "")[:1024]
+        throttle = current_app.extensions["warroom.login_throttle"]
+        keys = (f"user:{username.lower()}", f"ip:{client_ip()}")
+        wait = throttle.locked_for(*keys)
+        if wait > 0:
+            audit("login_locked", None, None, 429, username=username)
+            error = _("Too many failed logins. Try again in %(minutes)s minutes.", minutes=int(wait // 60) + 1)
+            return render_template("login.html", error=error, next=next_page), 429
+        user = db.session.scalar(select(User).where(User.username == username)) if username else None
+        if not password_matches(user, password):
+            throttle.failed(*keys)
+            audit("login_failed", None, None, 401, username=username)
+            error = _("Wrong user name or password.")
+            return render_template("login.html", error=error, next=next_page), 401
+        assert user is not None
+        throttle.succeeded(*keys)
+        lang = session.get("lang")
+        session.clear()  # a fresh session (and CSRF token) for the logged-in person
+        if lang:
+            session["lang"] = lang
+        session.permanent = True
+        login_user(LoginUser(user))
+        g.audited = True
+        audit("login", user, None, 303)
+        return redirect(next_page or url_for(HOME[user.role]), code=303)
+    return render_template("login.html", error=error, next=next_page)
+
+
+@pages.post("/logout")
+def logout() -> Response:
+    user = session_user()
+    if user is not None:
+        g.audited = True
+        audit("logout", user, None, 303)
+    logout_user()
+    session.pop(CSRF_KEY, None)
+    return redirect(url_for("pages.login"), code=303)  # type: ignore[return-value]
+
+
+@pages.post("/language")
+def language() -> Response:
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    g.audited = True  # a preference, not an action on the centre's data
+    return redirect(_safe_next(request.form.get("next")) or url_for("pages.home"), code=303)  # type: ignore[return-value]
+
+
+@pages.get("/calltaker")
+@console(Role.CALL_TAKER, Role.DISPATCHER)
+def calltaker() -> str:
+    return render_template(
+        "calltaker.html", cfg=page_config(link_radius_m=current_app.config["WARROOM"].link_radius_m), types=_types()
+    )
+
+
+@pages.get("/dispatcher")
+@console(Role.DISPATCHER)
+def dispatcher() -> str:
+    return render_template("dispatcher.html", cfg=page_config())
+
+
+@pages.get("/crew")
+@console(Role.CREW, Role.DISPATCHER)
+def crew() -> str:
+    user = g.user
+    if user.role is Role.CREW:
+        if user.unit_id is None:
+            abort(403)
+        unit_id = user.unit_id
+    else:  # a dispatcher or admin looks at one unit's crew page
+        unit_id = request.args.get("unit", type=int) or 0
+    unit = db.session.get(Unit, unit_id)
+    if unit is None:
+        abort(404)
+    moves = [s for s in UnitStatus if s not in (UnitStatus.ASSIGNED, UnitStatus.OUT_OF_SERVICE)]
+    return render_template("crew.html", cfg=page_config(unit_id=unit.id), unit=unit, moves=[str(m) for m in moves])
+
+
+@pages.get("/manager")
+@console(Role.MANAGER)
+def manager() -> str:
+    settings = current_app.config["WARROOM"]
+    today = figures.today(db.session, clock.now(), settings.timezone)
+    return render_template("manager.html", cfg=page_config(), today=today, types=_types(), now=clock.now())
+
+
+@pages.get("/admin/audit")
+@console()
+def audit_log() -> str:
+    before = request.args.get("before", type=int)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)
+    if before:
+        query = query.where(AuditEntry.id < before)
+    return render_template("audit.html", cfg=page_config(), entries=list(db.session.scalars(query)))
+
+
+def _types() -> list[tuple[str, str]]:
+    return [(str(t), INCIDENT_TYPE_LABELS[t][current_language()]) for t in IncidentType]

@@ -1,0 +1,127 @@
+// War Room 112: what every console shares. Plain JS, no build step.
+// Text from the centre (names, SMS bodies, notes) only ever goes into the page as text nodes:
+// `el()` sets textContent, never innerHTML.
+"use strict";
+
+const WR = (() => {
+  const cfg = JSON.parse(document.getElementById("config").textContent);
+  const L_ = cfg.labels;
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clear(node, ...children) {
+    node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") options.headers["X-CSRFToken"] = cfg.csrf;
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(cfg.api + path, options);
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      const message = data && data.error ? data.error.message : response.statusText;
+      const error = new Error(message);
+      error.status = response.status;
+      error.field = data && data.error ? data.error.field : null;
+      throw error;
+    }
+    return data;
+  }
+
+  const timeFormat = new Intl.DateTimeFormat(cfg.lang === "en" ? "en-GB" : "id-ID", {
+    timeZone: cfg.tz, hour: "2-digit", minute: "2-digit", hour12: false,
+  });
+  function time(iso) {
+    if (!iso) return "—";
+    return timeFormat.format(new Date(iso)).replace(".", ":") + " " + cfg.zone;
+  }
+  function seconds(iso) {
+    return Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  }
+  function duration(s) {
+    s = Math.max(0, Math.round(s));
+    const m = Math.floor(s / 60), r = s % 60;
+    return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${String(r).padStart(2, "0")}`
+      : `${m}:${String(r).padStart(2, "0")}`;
+  }
+  function minutes(s) { return `${Math.max(1, Math.round(s / 60))} ${L_.words.min}`; }
+
+  function flash(node, text, isError) {
+    clear(node, el("p", { class: isError ? "error" : "notice", role: "status" }, text));
+  }
+
+  // One stream of changes; `handlers[kind](data)`; a debounced `refresh()` runs after any.
+  function live(handlers, refresh) {
+    const badge = document.getElementById("live");
+    let timer = null;
+    const later = () => { clearTimeout(timer); timer = setTimeout(refresh, 150); };
+    const source = new EventSource(cfg.api + "/events");
+    source.onopen = () => { badge.hidden = false; badge.className = "live"; badge.textContent = L_.words.live; later(); };
+    source.onerror = () => { badge.hidden = false; badge.className = "live down"; badge.textContent = L_.words.reconnecting; };
+    for (const kind of ["call", "incident", "unit", "assignment", "alert", "message", "congestion", "route"]) {
+      source.addEventListener(kind, (event) => {
+        const data = JSON.parse(event.data);
+        const handled = handlers[kind] ? handlers[kind](data) : false;
+        if (handled !== true && refresh) later();
+      });
+    }
+    return source;
+  }
+
+  // A map of the loaded extract's roads (no tile server needed); tiles only when configured.
+  let roadsPromise = null;
+  function map(id) {
+    const m = L.map(id, { preferCanvas: true, zoomControl: true });
+    m.attributionControl.setPrefix(false);
+    m.attributionControl.addAttribution("© OpenStreetMap contributors");
+    if (cfg.tiles) L.tileLayer(cfg.tiles, { maxZoom: 19 }).addTo(m);
+    m.setView([0, 0], 2);
+    roadsPromise = roadsPromise || api("GET", "/roads/geojson").catch(() => null);
+    roadsPromise.then((roads) => {
+      if (!roads || !roads.features || !roads.features.length) return;
+      const layer = L.geoJSON(roads, {
+        style: (f) => ({ color: f.properties.major ? "#8a8f98" : "#b9bec6", weight: f.properties.major ? 3 : 1.5, interactive: false }),
+      }).addTo(m);
+      layer.bringToBack();
+      if (!m._wrFitted) m.fitBounds(layer.getBounds());
+    });
+    return m;
+  }
+  function fit(m, latlngs) {
+    if (!latlngs.length) return;
+    m._wrFitted = true;
+    if (latlngs.length === 1) m.setView(latlngs[0], 16);
+    else m.fitBounds(L.latLngBounds(latlngs).pad(0.2));
+  }
+
+  const PRIORITY_COLOURS = { 1: "#d7263d", 2: "#f46036", 3: "#e2b714", 4: "#2e86ab" };
+  const STATUS_COLOURS = {
+    available: "#1f8a3b", assigned: "#b45309", acknowledged: "#7c3aed", en_route: "#2457c5", on_scene: "#d7263d",
+    transporting: "#0e7490", at_hospital: "#0e7490", out_of_service: "#6b7280",
+  };
+  const CONGESTION_COLOURS = { free: "#1f8a3b", slow: "#e2b714", heavy: "#f46036", jam: "#d7263d", closed: "#111111" };
+
+  function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
+  function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
+
+  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge,
+    PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
+})();

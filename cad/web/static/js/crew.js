@@ -1,0 +1,87 @@
+// Crew page (a phone screen): the unit's current job, its address and route, and the status buttons.
+"use strict";
+
+(() => {
+  const { el, clear, api, L: T, cfg } = WR;
+  const jobBox = document.getElementById("job");
+  const statusBadge = document.getElementById("unit-status");
+  const flashBox = document.getElementById("flash");
+  const map = WR.map("map");
+  const jobLayer = L.layerGroup().addTo(map);
+  // the moves a crew makes from each status (the server's state machine has the last word)
+  const NEXT = {
+    assigned: ["acknowledged", "en_route"], acknowledged: ["en_route"], en_route: ["on_scene"],
+    on_scene: ["transporting", "available"], transporting: ["at_hospital", "available"], at_hospital: ["available"],
+  };
+  let job = null, routeKey = null, unitMarker = null;
+
+  function renderButtons(status) {
+    const allowed = job && job.assignment ? NEXT[status] || [] : [];
+    for (const button of document.querySelectorAll("button.move")) {
+      const s = button.dataset.status;
+      button.textContent = T.unit_status[s] || s;
+      button.hidden = !allowed.includes(s);
+      button.className = `move st-${s}`;
+    }
+  }
+
+  async function refresh() {
+    job = await api("GET", `/crew/job?unit_id=${cfg.unit_id}`);
+    const u = job.unit;
+    statusBadge.className = `badge st-${u.status}`;
+    statusBadge.textContent = T.unit_status[u.status] || u.status;
+    renderButtons(u.status);
+    jobLayer.clearLayers();
+    if (!job.incident) { clear(jobBox, el("p", { class: "muted", id: "no-job" }, T.words.no_assignment)); routeKey = null; return; }
+    const i = job.incident;
+    clear(jobBox,
+      el("h1", { id: "job-title" }, WR.prio(i.priority), " ", T.types[i.type] || i.type, " · ", i.number),
+      el("p", { class: "address" }, i.address || T.words.no_location, i.district ? `, ${i.district}` : ""),
+      i.description ? el("p", { class: "description" }, i.description) : null,
+      i.location ? el("p", {}, el("a", { href: `geo:${i.location.lat.toFixed(6)},${i.location.lon.toFixed(6)}` }, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)}`)) : null,
+      el("p", { id: "route-info", class: "muted" }),
+    );
+    const points = [];
+    if (i.location) {
+      const ll = [i.location.lat, i.location.lon];
+      points.push(ll);
+      L.circleMarker(ll, { radius: 11, color: "#fff", weight: 2, fillColor: WR.PRIORITY_COLOURS[i.priority], fillOpacity: 1 }).addTo(jobLayer);
+    }
+    if (u.position) {
+      const ll = [u.position.lat, u.position.lon];
+      points.push(ll);
+      unitMarker = L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
+    }
+    try {
+      const route = await api("GET", `/units/${u.id}/route`);
+      const line = L.geoJSON(route.geometry || route, { style: { color: "#2f80ff", weight: 6, opacity: 0.85 } }).addTo(jobLayer);
+      document.getElementById("route-info").textContent = `${T.words.route}: ${(route.distance_m / 1000).toFixed(1)} ${T.words.km} · ${WR.minutes(route.eta_s)}`;
+      const key = String(job.assignment.id);
+      if (routeKey !== key) { map.fitBounds(line.getBounds().pad(0.15)); routeKey = key; }
+    } catch (error) {
+      if (routeKey !== String(job.assignment.id)) { WR.fit(map, points); routeKey = String(job.assignment.id); }
+    }
+  }
+
+  for (const button of document.querySelectorAll("button.move")) {
+    button.addEventListener("click", async () => {
+      for (const b of document.querySelectorAll("button.move")) b.disabled = true;
+      try {
+        await api("POST", `/units/${cfg.unit_id}/status`, { status: button.dataset.status });
+        clear(flashBox);
+      } catch (error) { WR.flash(flashBox, error.message, true); }
+      for (const b of document.querySelectorAll("button.move")) b.disabled = false;
+      await refresh();
+    });
+  }
+
+  WR.live({
+    // a new GPS fix only moves the marker; the route is asked for again when it changes ("route")
+    unit: (data) => {
+      if (!data.position || data.status) return false;
+      if (unitMarker) unitMarker.setLatLng([data.position.lat, data.position.lon]);
+      return true;
+    },
+  }, refresh);
+  refresh();
+})();

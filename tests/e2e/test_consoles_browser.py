@@ -1,0 +1,247 @@
+"""A whole incident through the consoles in a real browser (Debian's Chromium driven by Playwright):
+a call arrives, the call-taker opens the incident, the dispatcher sees it appear without reloading and
+dispatches in one click, the crew's phone page shows the job and moves through the statuses, and the
+dispatcher's board follows. Hostile text (caller name, SMS body, notes) is shown as text, never run.
+Screenshots of each console go to $WARROOM_TEST_ARTIFACTS (default tests/artifacts/), per database."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from live import INTAKE_TOKEN, LiveCentre, require_tool, serve
+from twilio.request_validator import RequestValidator
+
+from cad.app import create_app
+from cad.config import SHARED_DATA, Settings
+from cad.db import db
+from cad.demo import DEMO_PASSWORDS, seed_demo
+from cad.models import Unit
+
+ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
+TWILIO_TOKEN = "browser-test-twilio"
+XSS_NAME = "Budi <img src=x onerror=window.__xss=1>"
+XSS_NOTES = "Asap tebal <script>window.__xss=2</script><img src=x onerror=window.__xss=3>"
+XSS_SMS = "Tolong <img src=x onerror=window.__xss=4><script>window.__xss=5</script>"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
+    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+]
+
+
+def artefacts() -> Path:
+    folder = Path(os.environ.get("WARROOM_TEST_ARTIFACTS") or Path(__file__).parent.parent / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "WARROOM_INSTANCE": str(tmp_path),
+            "WARROOM_ROADS": str(ROADS),
+            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        }
+    )
+    app = create_app({"TESTING": True}, settings=settings)
+    with app.app_context():
+        seed_demo(db.session, str(ROADS))
+        db.session.remove()
+    yield from serve(app, tmp_path)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def failed(response: Any) -> bool:
+    """A request the page should not have had refused. A route asked for just as the job ends is
+    404 (no active assignment): a race the crew page expects and handles."""
+    return response.status >= 400 and not (response.status == 404 and response.url.endswith("/route"))
+
+
+def console(browser: Any, centre: LiveCentre, username: str, errors: list[str], **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    page.on("dialog", lambda dialog: errors.append(f"{username}: dialog {dialog.message}"))
+    page.on(  # failed requests are judged by `failed` above; every other console error counts
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and errors.append(f"{username}: {m.text}")
+        ),
+    )
+    page.on("response", lambda r: failed(r) and errors.append(f"{username}: {r.status} {r.url}"))
+    page.goto(centre.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORDS[username])
+    page.click("main.login button")
+    page.wait_for_selector("#live:not([hidden])") if username != "manajer" else page.wait_for_load_state()
+    page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
+    return page
+
+
+def sip_invite(centre: LiveCentre, lat: float, lon: float) -> int:
+    now = datetime.now(UTC).isoformat()
+    event = {
+        "id": "browser-e1",
+        "kind": "invite",
+        "sip_call_id": "browser-call@10.0.0.1",
+        "phone": "+6281234567890",
+        "name": XSS_NAME,
+        "received_at": now,
+        "contact": "<sip:0812@10.0.0.1:5062>",
+        "location": {"lat": lat, "lon": lon, "accuracy_m": 25, "address": None},
+    }
+    response = requests.post(
+        centre.url + "/telephony/sip/events",
+        json=event,
+        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["call_id"])
+
+
+def sms(centre: LiveCentre, body: str) -> None:
+    url = centre.url + "/telephony/twilio/sms"
+    form = {"MessageSid": "SMbrowser1", "AccountSid": "AC" + "0" * 32, "From": "+6285299990000", "To": "+62112"}
+    form |= {"Body": body, "NumMedia": "0"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    response = requests.post(
+        url,
+        data=urlencode(form),
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any, backend: str) -> None:
+    unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
+    spot = (unit.lat + 0.0008, unit.lon + 0.0008)  # the call comes from beside DMK-01: it is the nearest
+    db.session.remove()
+    errors: list[str] = []
+    shots = artefacts() / backend
+    shots.mkdir(exist_ok=True)
+    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
+    crew = console(
+        browser, centre, "kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    assert crew.url.endswith("/crew") and crew.locator("#no-job").is_visible()
+
+    # a 112 call rings: the call-taker sees it live, with its caller shown as text
+    sip_invite(centre, *spot)
+    row = taker.locator("#calls tbody tr", has_text="Budi")
+    row.wait_for()
+    assert "<img src=x onerror=window.__xss=1>" in row.inner_text()
+    row.click()
+    taker.locator("#call-location", has_text="pidf-lo").wait_for()
+    taker.click("#answer")
+    taker.locator("#calls tbody tr", has_text="Budi").filter(has_text=re.compile("answered|dijawab")).wait_for()
+
+    # one form: type, priority, address search over the extract's streets, notes
+    taker.select_option("#type", "kebakaran")
+    taker.check("input[name=priority][value='1']")
+    taker.fill("#address", "sudirman")
+    taker.locator("#address-results li", has_text="Jalan Jenderal Sudirman").first.wait_for()
+    taker.fill("#address", "Jalan Jenderal Sudirman 12")
+    taker.fill("#description", XSS_NOTES)
+    taker.screenshot(path=str(shots / "calltaker-form.png"), full_page=True)
+    taker.click("#create-incident")
+    flash = taker.locator("#flash .notice", has_text=re.compile(r"MKS-\d{8}-\d+"))
+    flash.wait_for()
+    number = re.search(r"MKS-\d{8}-\d+", flash.inner_text())
+    assert number, flash.inner_text()
+    number_text = number.group(0)
+    taker.screenshot(path=str(shots / "calltaker.png"), full_page=True)
+
+    # the dispatcher's queue shows it without reloading; one click sends DMK-01
+    queued = dispatcher.locator(f"#queue tbody tr[data-number='{number_text}']")
+    queued.wait_for()
+    queued.click()
+    dispatcher.locator("#detail .description").wait_for()
+    assert dispatcher.locator("#detail .description").inner_text() == XSS_NOTES
+    dispatcher.click("#recommendations button.dispatch[data-unit='DMK-01']")
+    badge = queued.locator("[data-unit='DMK-01']")
+    badge.wait_for()
+    assert badge.locator(".timer.ack").count() == 1  # the acknowledgement timer runs
+    dispatcher.screenshot(path=str(shots / "dispatcher.png"), full_page=True)
+
+    # the crew's phone shows the job, then the crew moves through the statuses; the board follows
+    crew.locator("#job-title", has_text=number_text).wait_for()
+    assert crew.locator(".description").inner_text() == XSS_NOTES
+    crew.locator("#route-info", has_text="km").wait_for()
+    crew.screenshot(path=str(shots / "crew.png"), full_page=True)
+    for status in ("acknowledged", "en_route", "on_scene"):
+        crew.click(f"button.move[data-status='{status}']")
+        crew.locator(f"#unit-status.st-{status}").wait_for()
+        queued.locator(f".badge.st-{status}[data-unit='DMK-01']").wait_for()
+    queued.locator(".badge.st-on_scene").first.wait_for()  # the incident is on scene too
+    assert queued.locator(".timer.ack").count() == 0  # acknowledged: the timer stopped
+    crew.screenshot(path=str(shots / "crew-on-scene.png"), full_page=True)
+    for status in ("transporting", "at_hospital", "available"):
+        crew.click(f"button.move[data-status='{status}']")
+        crew.locator(f"#unit-status.st-{status}").wait_for()
+    crew.locator("#no-job").wait_for()
+    queued.locator("[data-unit='DMK-01']").wait_for(state="detached")
+    dispatcher.screenshot(path=str(shots / "dispatcher-after.png"), full_page=True)
+    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it
+    queued.wait_for(state="detached")
+
+    # an SMS with markup in it reaches the call-taker as text
+    sms(centre, XSS_SMS)
+    sms_row = taker.locator("#calls tbody tr", has_text="+6285299990000")
+    sms_row.wait_for()
+    sms_row.click()
+    taker.locator("#chat p", has_text="Tolong").wait_for()
+    assert taker.locator("#chat p").first.inner_text() == XSS_SMS
+    taker.fill("#reply-text", "Petugas segera datang <b>sekarang</b>")
+    taker.click("#reply button")
+    taker.locator("#chat p.out", has_text="Petugas segera datang <b>sekarang</b>").wait_for()
+
+    manager = console(browser, centre, "manajer", errors, viewport={"width": 1200, "height": 900})
+    assert manager.locator("#fig-incidents b").inner_text() == "2"  # the phone call's incident and the SMS's
+    assert manager.locator("#fig-open b").inner_text() == "1"  # the SMS's is still open
+    assert manager.locator("#fig-median b").inner_text() != "—"
+    manager.screenshot(path=str(shots / "manager.png"), full_page=True)
+    assert manager.locator("h1", has_text="Hari ini").count() == 1
+    manager.select_option("header select[name=lang]", "en")  # English on request: the page comes back in it
+    manager.locator("h1", has_text="Today").wait_for()
+    manager.evaluate("window.__sameDocument = true")
+
+    for page in (taker, dispatcher, crew, manager):
+        assert page.evaluate("window.__xss") is None, page.url
+        assert page.evaluate("window.__sameDocument") is True, page.url
+        assert page.locator("img[src=x]").count() == 0
+    assert errors == []
