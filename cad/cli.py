@@ -74,31 +74,68 @@ def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
 @click.option("--bind", default="0.0.0.0", show_default=True)
 @click.option("--rtp-port", type=int, default=None, help="first RTP port; default 4000 + 10 × SIP port offset")
 @click.option("--pjsip-log-level", type=int, default=1, show_default=True)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="run a supervised pool of N agents on the ports above --port, behind Kamailio when installed; "
+    "default WARROOM_SIP_WORKERS (0: one agent on --port)",
+)
+@click.option("--proxy/--no-proxy", default=True, show_default=True, help="with --workers: Kamailio in front")
+@click.option("--behind-proxy", is_flag=True, hidden=True, help="a pool worker: a full agent answers 503")
 @with_appcontext
-def sip(port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int) -> None:
+def sip(
+    port: int | None,
+    bind: str,
+    rtp_port: int | None,
+    pjsip_log_level: int,
+    workers: int | None,
+    proxy: bool,
+    behind_proxy: bool,
+) -> None:
     """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre."""
-    from telephony.sip_agent import AgentConfig
     from telephony.sip_agent import serve as serve_sip
+    from telephony.worker import agent_config
 
     settings = current_app.config["WARROOM"]
     port = port or settings.sip_port
-    config = AgentConfig(
-        port=port,
-        allow=settings.sip_allow,
-        centre_url=settings.centre_url,
-        intake_token=settings.shared_intake_token(),
-        journal_dir=settings.instance_path / "sip-journal" / str(port),
-        bind=bind,
-        rtp_port=rtp_port or 40000 + (port % 100) * 100,
-        log_level=pjsip_log_level,
-        ring_s=settings.sip_ring_s,
-        registrar=settings.sip_registrar,
-        account_uri=settings.sip_account,
-        auth_user=settings.sip_auth_user,
-        auth_password=settings.sip_auth_password,
+    workers = settings.sip_workers if workers is None else workers
+    if workers > 0:
+        _sip_pool(port, bind, workers, proxy, pjsip_log_level)
+        return
+    config = agent_config(
+        settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level, behind_proxy=behind_proxy
     )
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)
+
+
+def _sip_pool(port: int, bind: str, workers: int, proxy: bool, pjsip_log_level: int) -> None:
+    from telephony.pool import PoolLayout
+    from telephony.supervisor import PoolConfig, serve_pool
+
+    settings = current_app.config["WARROOM"]
+    env = {
+        **os.environ,
+        "WARROOM_CENTRE_URL": settings.centre_url,
+        "WARROOM_INTAKE_TOKEN": settings.shared_intake_token(),
+        "WARROOM_INSTANCE": str(settings.instance_path),
+        "DATABASE_URL": settings.database_url,
+        # the agents hear the proxy on this host as well as whoever the centre allows
+        "WARROOM_SIP_ALLOW": ",".join(dict.fromkeys([*settings.sip_allow, "127.0.0.1"])),
+    }
+    serve_pool(
+        PoolConfig(
+            layout=PoolLayout(port, workers),
+            instance=settings.instance_path,
+            bind=bind,
+            overflow=settings.sip_overflow,
+            proxy=proxy,
+            invite_rate=settings.sip_invite_rate,
+            pjsip_log_level=pjsip_log_level,
+            env=env,
+        )
+    )
 
 
 @main.command()
