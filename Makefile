@@ -16,7 +16,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config setup.cfg
-	$(BIN)/mypy --strict routing dispatch telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py
+	$(BIN)/mypy --strict routing dispatch telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py telephony/pool.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -80,7 +80,7 @@ class RestartPolicy:
         self._deaths[worker] = recent
         if len(recent) == 1:
             return self.first_delay_s
-        return min(0.1 * 2 ** (len(recent) - 2), self.max_delay_s)
+        return min(0.1 * 2.0 ** (len(recent) - 2), self.max_delay_s)
 
     def restarts(self, worker: int) -> int:
         return len(self._deaths.get(worker, []))

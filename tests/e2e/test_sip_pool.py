@@ -155,3 +155,74 @@ def test_a_flood_is_shed_with_503_never_busy_and_every_answered_call_is_on_recor
         timeout_s=20,
     )
     assert got_200 <= recorded
+
+
+def _four_calls_to_one_worker(pool: PoolProcess, folder: Path, name: str, hold_ms: int) -> threading.Thread:
+    folder.mkdir()
+    caller = threading.Thread(
+        target=sipp,
+        args=("call_routed.xml", f"127.0.0.1:{pool.port}"),
+        kwargs={
+            "calls": 4,
+            "rate": 20,
+            "limit": 4,
+            "keys": {"phone": "081500000004", "caller_name": name, "hold_ms": str(hold_ms)},
+            "extra": ["-trace_logs"],
+            "cwd": folder,
+        },
+    )
+    caller.start()
+    return caller
+
+
+def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
+    live_centre: LiveCentre, tmp_path: Path
+) -> None:
+    require_tool("sipp")
+    require_tool("kamailio")
+    token = token_of_call_taker()
+    pool = start_pool(live_centre.url, live_centre.instance, 1)
+    try:
+        time.sleep(1.5)
+        caller = _four_calls_to_one_worker(pool, tmp_path / "queue", "Antre", 3000)
+        waiting = wait_for(
+            lambda: (
+                len(answered(tmp_path / "queue")) == 3
+                and [c for c in calls_of(live_centre, token) if c["state"] == "waiting"]
+            ),
+            timeout_s=10,
+        )
+        assert len(waiting) == 1 and waiting[0]["sip_call_id"] not in answered(tmp_path / "queue")
+        caller.join(30)
+        assert len(answered(tmp_path / "queue")) == 4  # a line freed: the queued caller was taken
+        calls = wait_for(
+            lambda: (lambda cs: cs if len(cs) == 4 and {c["state"] for c in cs} == {"abandoned"} else None)(
+                [c for c in calls_of(live_centre, token) if c["caller_name"] == "Antre"]
+            )
+        )
+        assert {c["sip_call_id"] for c in calls} == answered(tmp_path / "queue")
+        assert "SHED" not in sipp_log(tmp_path / "queue")
+    finally:
+        assert pool.stop() == 0
+
+
+def test_when_every_line_is_taken_and_an_overflow_centre_is_set_the_call_is_redirected_there(
+    live_centre: LiveCentre, tmp_path: Path
+) -> None:
+    require_tool("sipp")
+    require_tool("kamailio")
+    token = token_of_call_taker()
+    overflow = "sip:112@pusat-cadangan.example"
+    pool = start_pool(live_centre.url, live_centre.instance, 1, extra_env={"WARROOM_SIP_OVERFLOW": overflow})
+    try:
+        time.sleep(1.5)
+        _four_calls_to_one_worker(pool, tmp_path / "moved", "Limpah", 1500).join(30)
+        moved = re.findall(r"MOVED 302 (\S+)", sipp_log(tmp_path / "moved"))
+        assert len(moved) == 1 and len(answered(tmp_path / "moved")) == 3
+        call = wait_for(
+            lambda: [c for c in calls_of(live_centre, token) if c["sip_call_id"] == moved[0]] or None, timeout_s=10
+        )[0]
+        assert call["state"] == "overflowed" and call["phone"] == "+6281500000004"
+        assert f"redirected to {overflow}" in pool.worker_log(0)
+    finally:
+        assert pool.stop() == 0
