@@ -49,6 +49,7 @@ class AgentConfig:
     auth_password: str = ""
     overflow: str = ""  # WARROOM_SIP_OVERFLOW: where calls go when every agent is full (302)
     behind_proxy: bool = False  # a full agent hands calls back to the proxy (503) until it says all are full
+    queue_announcement: str = ""  # a WAV file played (looped, early media) to a caller waiting in the queue
 
 
 class AgentCall(pj.Call):  # type: ignore[misc]
@@ -57,6 +58,10 @@ class AgentCall(pj.Call):  # type: ignore[misc]
         self.agent = agent
         self.sip_call_id = sip_call_id
         self.confirmed = False
+        self.announcing: Any = None
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.agent.media_ready(self)
 
     def onCallState(self, prm: Any) -> None:
         info = self.getInfo()
@@ -131,6 +136,7 @@ class SipAgent:
         self.ringing: dict[int, float] = {}  # pjsua call index → when to answer 200
         self.refused: dict[int, AgentCall] = {}
         self.queued: list[int] = []  # calls in the reserved slot, waiting for a slot to free
+        self.announcement: Any = None  # the queue announcement's player, when one is configured
         self._next_reg_check = 0.0
         self._reg_status = -1
         self.commands: queue.Queue[Any] = queue.Queue()
@@ -171,6 +177,13 @@ class SipAgent:
         account_cfg.mediaConfig.transportConfig.portRange = self.config.rtp_ports
         self.account = AgentAccount(self)
         self.account.create(account_cfg, True)
+        if self.config.queue_announcement:
+            try:
+                self.announcement = pj.AudioMediaPlayer()
+                self.announcement.createPlayer(self.config.queue_announcement, 0)  # 0: loop
+            except pj.Error as error:
+                log.error("queue announcement %s unusable: %s", self.config.queue_announcement, error.info())
+                self.announcement = None
         for sip_call_id in self.journal.unfinished_calls():
             # an earlier run died holding these calls: their media died with it
             self.journal.append(
@@ -220,6 +233,7 @@ class SipAgent:
             self.calls.clear()
             self.refused.clear()
             self.buddies.clear()
+            self.announcement = None
             gc.collect()  # every Call and Buddy wrapper goes before libDestroy, or pjsua asserts
             if self.account is not None:
                 self.account.shutdown()
@@ -278,7 +292,7 @@ class SipAgent:
         self.journal.append("invite", {**screened.payload, "queued": True} if queued else screened.payload, now)
         self.courier.notify()
         self.calls[prm.callId] = call
-        op.statusCode = 180
+        op.statusCode = 183 if queued and self.announcement is not None else 180
         call.answer(op)
         if queued:
             self.queued.append(prm.callId)
@@ -336,6 +350,19 @@ class SipAgent:
         if self.queued and not was_queued:
             self._connect_queued()
         self.courier.notify()
+
+    def media_ready(self, call: AgentCall) -> None:
+        """A queued caller's early media is up: play the announcement to them until a line frees."""
+        index = call.getId()
+        if self.announcement is None or index not in self.queued or call.announcing is not None:
+            return
+        info = call.getInfo()
+        for slot, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                call.announcing = call.getAudioMedia(slot)
+                self.announcement.startTransmit(call.announcing)
+                log.info("call %s: queue announcement playing", call.sip_call_id)
+                return
 
     def _connect_queued(self) -> None:
         """A slot freed: the caller who waited longest in the queue is taken now."""

@@ -39,6 +39,7 @@ def agent_config(
         auth_password=settings.sip_auth_password,
         overflow=settings.sip_overflow,
         behind_proxy=behind_proxy,
+        queue_announcement=settings.sip_queue_announcement,
     )
 
 

@@ -6,11 +6,14 @@ over four pjsua2 workers, and every call that was answered must be in GET /api/v
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
+import struct
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,7 +184,17 @@ def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
     require_tool("sipp")
     require_tool("kamailio")
     token = token_of_call_taker()
-    pool = start_pool(live_centre.url, live_centre.instance, 1)
+    announcement = tmp_path / "mohon-tunggu.wav"
+    with wave.open(str(announcement), "wb") as wav:  # stands in for "please hold, a call-taker will answer"
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(i / 8000 * 2 * math.pi * 440))) for i in range(8000))
+        )
+    pool = start_pool(
+        live_centre.url, live_centre.instance, 1, extra_env={"WARROOM_SIP_QUEUE_ANNOUNCEMENT": str(announcement)}
+    )
     try:
         time.sleep(1.5)
         caller = _four_calls_to_one_worker(pool, tmp_path / "queue", "Antre", 3000)
@@ -202,6 +215,9 @@ def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
         )
         assert {c["sip_call_id"] for c in calls} == answered(tmp_path / "queue")
         assert "SHED" not in sipp_log(tmp_path / "queue")
+        early = re.findall(r"EARLY MEDIA (\S+)", sipp_log(tmp_path / "queue"))
+        assert early == [waiting[0]["sip_call_id"]]  # the queued caller heard the announcement
+        assert "queue announcement playing" in pool.worker_log(0)
     finally:
         assert pool.stop() == 0
 
