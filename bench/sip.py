@@ -201,6 +201,7 @@ def main() -> None:
     parser.add_argument("--flood-rate", type=float, default=200.0)
     parser.add_argument("--flood-s", type=float, default=10.0)
     parser.add_argument("--baseline-s", type=float, default=20.0, help="--pool: the single agent's runs, s")
+    parser.add_argument("--keep", action="store_true", help="--pool: keep the working folder (logs) afterwards")
     args = parser.parse_args()
     if args.pool:
         from sip_pool import run_pool_bench

@@ -196,8 +196,11 @@ def deaths(supervisor_log: str, pool_dir: Path, after: float) -> list[tuple[str,
 def run_pool_bench(args: argparse.Namespace) -> None:
     if shutil.which("kamailio") is None:
         raise SystemExit("kamailio is not installed: apt-get install kamailio")
+    keep = args.keep
     with tempfile.TemporaryDirectory(prefix="warroom-bench-sip-pool-") as folder:
-        workdir = Path(folder)
+        workdir = Path(tempfile.mkdtemp(prefix="warroom-bench-sip-pool-")) if keep else Path(folder)
+        if keep:
+            print(f"working folder (kept): {workdir}", flush=True)
         centre = Centre(workdir, args.database_url)
         token = centre.start()
         console = Console(centre.url, token)

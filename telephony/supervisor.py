@@ -25,6 +25,7 @@ from telephony.pool import RETRY_AFTER_S, PoolLayout, RestartPolicy
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).parent / "kamailio" / "kamailio.cfg"
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
 
 
@@ -88,7 +89,14 @@ class Child:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # the supervisor waits for its stop signals with them blocked; its children must not inherit that
+                preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
+            )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -194,9 +202,20 @@ class Supervisor:
                 log.warning("%s restarted as pid %s", child.name, child.pid)
 
     def run(self, poll_s: float = 0.05) -> None:
+        """Watch the children until SIGTERM or SIGINT (blocked, and waited for, so the log can say
+        which process asked the pool to stop)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         while not self._stopping:
             self.check()
-            time.sleep(poll_s)
+            info = signal.sigtimedwait(STOP_SIGNALS, poll_s)
+            if info is not None:
+                log.warning(
+                    "signal %d from pid %d (%s): stopping the pool",
+                    info.si_signo,
+                    info.si_pid,
+                    _command_of(info.si_pid),
+                )
+                self._stopping = True
 
     def stop(self, *_args: Any) -> None:
         self._stopping = True
@@ -214,6 +233,13 @@ class Supervisor:
                 process.kill()
                 process.wait(5)
         log.info("SIP pool stopped")
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
+    except OSError:
+        return "gone"
 
 
 def serve_pool(config: PoolConfig) -> Supervisor:
