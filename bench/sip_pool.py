@@ -236,6 +236,8 @@ def run_pool_bench(args: argparse.Namespace) -> None:
             phone="081100000011",
         )
         assert isinstance(base_rate, Run)
+        time.sleep(2)
+        base_lat = latencies_ms(all_calls(centre.url, token), console, "+6281100000011")
         agent.send_signal(15)
         agent.wait(20)
         lines.append(
@@ -245,7 +247,8 @@ def run_pool_bench(args: argparse.Namespace) -> None:
         )
         lines.append(
             f"baseline, one agent: {TARGET_RATE:g} calls/s for {args.baseline_s:g} s: "
-            f"{len(base_rate.answered)}/{base_rate.calls} answered, {base_rate.failed} failed"
+            f"{len(base_rate.answered)}/{base_rate.calls} answered, {base_rate.failed} failed; INVITE → visible "
+            f"p50 {pct(base_lat, 50):.1f} ms, p95 {pct(base_lat, 95):.1f} ms"
         )
 
         # --- the pool ---------------------------------------------------------------------

@@ -82,16 +82,9 @@ def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
     "default WARROOM_SIP_WORKERS (0: one agent on --port)",
 )
 @click.option("--proxy/--no-proxy", default=True, show_default=True, help="with --workers: Kamailio in front")
-@click.option("--behind-proxy", is_flag=True, hidden=True, help="a pool worker: a full agent answers 503")
 @with_appcontext
 def sip(
-    port: int | None,
-    bind: str,
-    rtp_port: int | None,
-    pjsip_log_level: int,
-    workers: int | None,
-    proxy: bool,
-    behind_proxy: bool,
+    port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int, workers: int | None, proxy: bool
 ) -> None:
     """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre."""
     from telephony.sip_agent import serve as serve_sip
@@ -101,41 +94,13 @@ def sip(
     port = port or settings.sip_port
     workers = settings.sip_workers if workers is None else workers
     if workers > 0:
-        _sip_pool(port, bind, workers, proxy, pjsip_log_level)
+        from telephony.supervisor import pool_config, serve_pool
+
+        serve_pool(pool_config(settings, port, workers, bind=bind, proxy=proxy, log_level=pjsip_log_level))
         return
-    config = agent_config(
-        settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level, behind_proxy=behind_proxy
-    )
+    config = agent_config(settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level)
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)
-
-
-def _sip_pool(port: int, bind: str, workers: int, proxy: bool, pjsip_log_level: int) -> None:
-    from telephony.pool import PoolLayout
-    from telephony.supervisor import PoolConfig, serve_pool
-
-    settings = current_app.config["WARROOM"]
-    env = {
-        **os.environ,
-        "WARROOM_CENTRE_URL": settings.centre_url,
-        "WARROOM_INTAKE_TOKEN": settings.shared_intake_token(),
-        "WARROOM_INSTANCE": str(settings.instance_path),
-        "DATABASE_URL": settings.database_url,
-        # the agents hear the proxy on this host as well as whoever the centre allows
-        "WARROOM_SIP_ALLOW": ",".join(dict.fromkeys([*settings.sip_allow, "127.0.0.1"])),
-    }
-    serve_pool(
-        PoolConfig(
-            layout=PoolLayout(port, workers),
-            instance=settings.instance_path,
-            bind=bind,
-            overflow=settings.sip_overflow,
-            proxy=proxy,
-            invite_rate=settings.sip_invite_rate,
-            pjsip_log_level=pjsip_log_level,
-            env=env,
-        )
-    )
 
 
 @main.command()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cad.config import Settings
 from telephony.pool import RETRY_AFTER_S, PoolLayout, RestartPolicy
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,31 @@ class PoolConfig:
     queue_timeout_s: int = 300
     pjsip_log_level: int = 1
     env: dict[str, str] = field(default_factory=dict)
+
+
+def pool_config(
+    settings: Settings, port: int, workers: int, *, bind: str = "0.0.0.0", proxy: bool = True, log_level: int = 1
+) -> PoolConfig:
+    """The pool `warroom sip --workers N` runs, from the environment (`Settings`)."""
+    env = {
+        **os.environ,
+        "WARROOM_CENTRE_URL": settings.centre_url,
+        "WARROOM_INTAKE_TOKEN": settings.shared_intake_token(),
+        "WARROOM_INSTANCE": str(settings.instance_path),
+        "DATABASE_URL": settings.database_url,
+        # the agents hear the proxy on this host as well as whoever the centre allows
+        "WARROOM_SIP_ALLOW": ",".join(dict.fromkeys([*settings.sip_allow, "127.0.0.1"])),
+    }
+    return PoolConfig(
+        layout=PoolLayout(port, workers),
+        instance=settings.instance_path,
+        bind=bind,
+        overflow=settings.sip_overflow,
+        proxy=proxy,
+        invite_rate=settings.sip_invite_rate,
+        pjsip_log_level=log_level,
+        env=env,
+    )
 
 
 def kamailio_binary() -> str | None:
