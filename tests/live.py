@@ -185,7 +185,13 @@ class PoolProcess:
 
 
 def start_pool(
-    centre_url: str, instance: Path, workers: int, *, ring_s: float = 0.2, extra_env: dict[str, str] | None = None
+    centre_url: str,
+    instance: Path,
+    workers: int,
+    *,
+    ring_s: float = 0.2,
+    extra_env: dict[str, str] | None = None,
+    proxy: bool = True,
 ) -> PoolProcess:
     port = free_udp_ports(workers + 1)
     log = instance / f"sip-pool-{port}.log"
@@ -201,7 +207,8 @@ def start_pool(
     }
     handle = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", "127.0.0.1"],
+        [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", "127.0.0.1"]
+        + ([] if proxy else ["--no-proxy"]),
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

@@ -242,3 +242,30 @@ def test_when_every_line_is_taken_and_an_overflow_centre_is_set_the_call_is_redi
         assert f"redirected to {overflow}" in pool.worker_log(0)
     finally:
         assert pool.stop() == 0
+
+
+def test_without_a_proxy_the_pool_says_so_and_each_worker_answers_on_its_own_port(
+    live_centre: LiveCentre, tmp_path: Path
+) -> None:
+    require_tool("sipp")
+    token = token_of_call_taker()
+    pool = start_pool(live_centre.url, live_centre.instance, 2, proxy=False)
+    try:
+        assert "NO PROXY fronts them" in pool.output() and "behind Kamailio" not in pool.output()
+        assert not (live_centre.instance / "sip-pool" / "kamailio.cfg").exists()
+        for index in range(2):
+            run = sipp(
+                "call.xml",
+                f"127.0.0.1:{pool.port + 1 + index}",
+                keys={"phone": f"08150000003{index}", "caller_name": f"Langsung {index}", "hold_ms": "100"},
+                cwd=tmp_path,
+            )
+            assert run.returncode == 0, run.stdout[-2000:]
+        calls = wait_for(
+            lambda: (lambda cs: cs if len(cs) == 2 else None)(
+                [c for c in calls_of(live_centre, token) if c["caller_name"].startswith("Langsung")]
+            )
+        )
+        assert {c["caller_name"] for c in calls} == {"Langsung 0", "Langsung 1"}
+    finally:
+        assert pool.stop() == 0
