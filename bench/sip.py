@@ -1,6 +1,13 @@
 """SIP intake benchmark: calls per second with zero failures, and INVITE → visible in the API.
 
     python bench/sip.py [--rate 20] [--duration 60] [--database-url URL] [--steps 30,40]
+    python bench/sip.py --pool 21 [--hold 60] [--duration 60] [--flood-s 10]
+
+With `--pool N` the pool (`warroom sip --workers N`: Kamailio in front of N pjsua2 agents) is
+measured through the proxy: simultaneous calls held, calls per second sustained with zero
+failures, INVITE → visible latency, a flood at 200 calls/s (shed, on record, workers that
+died), CPU and memory per process; one agent on its own, measured first in the same run,
+is the baseline.
 
 Starts, as separate processes, the centre (`warroom serve`, a fresh database) and one SIP
 agent (`warroom sip`, pjsua2), then drives it with sipp: `--rate` calls per second for
@@ -32,7 +39,8 @@ from _proc import cpu_s, free_port, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "e2e" / "sipp" / "call.xml"
-TARGET_RATE, TARGET_P95_MS = 20.0, 200.0
+ROUTED = REPO / "tests" / "e2e" / "sipp" / "call_routed.xml"
+TARGET_RATE, TARGET_P95_MS, TARGET_HELD = 20.0, 200.0, 60
 
 
 class Centre:
@@ -187,7 +195,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--steps", default="30,40,50", help="higher rates tried for 15 s each")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--pool", type=int, default=0, help="measure a pool of N agents behind Kamailio")
+    parser.add_argument("--calls", type=int, default=TARGET_HELD, help="--pool: calls held at once")
+    parser.add_argument("--hold", type=float, default=60.0, help="--pool: how long each of them is held, s")
+    parser.add_argument("--flood-rate", type=float, default=200.0)
+    parser.add_argument("--flood-s", type=float, default=10.0)
+    parser.add_argument("--baseline-s", type=float, default=20.0, help="--pool: the single agent's runs, s")
+    parser.add_argument("--keep", action="store_true", help="--pool: keep the working folder (logs) afterwards")
     args = parser.parse_args()
+    if args.pool:
+        from sip_pool import run_pool_bench
+
+        run_pool_bench(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="warroom-bench-sip-") as folder:
         workdir = Path(folder)

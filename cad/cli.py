@@ -92,29 +92,31 @@ def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
 @click.option("--bind", default="0.0.0.0", show_default=True)
 @click.option("--rtp-port", type=int, default=None, help="first RTP port; default 4000 + 10 × SIP port offset")
 @click.option("--pjsip-log-level", type=int, default=1, show_default=True)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="run a supervised pool of N agents on the ports above --port, behind Kamailio when installed; "
+    "default WARROOM_SIP_WORKERS (0: one agent on --port)",
+)
+@click.option("--proxy/--no-proxy", default=True, show_default=True, help="with --workers: Kamailio in front")
 @with_appcontext
-def sip(port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int) -> None:
+def sip(
+    port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int, workers: int | None, proxy: bool
+) -> None:
     """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre."""
-    from telephony.sip_agent import AgentConfig
     from telephony.sip_agent import serve as serve_sip
+    from telephony.worker import agent_config
 
     settings = current_app.config["WARROOM"]
     port = port or settings.sip_port
-    config = AgentConfig(
-        port=port,
-        allow=settings.sip_allow,
-        centre_url=settings.centre_url,
-        intake_token=settings.shared_intake_token(),
-        journal_dir=settings.instance_path / "sip-journal" / str(port),
-        bind=bind,
-        rtp_port=rtp_port or 40000 + (port % 100) * 100,
-        log_level=pjsip_log_level,
-        ring_s=settings.sip_ring_s,
-        registrar=settings.sip_registrar,
-        account_uri=settings.sip_account,
-        auth_user=settings.sip_auth_user,
-        auth_password=settings.sip_auth_password,
-    )
+    workers = settings.sip_workers if workers is None else workers
+    if workers > 0:
+        from telephony.supervisor import pool_config, serve_pool
+
+        serve_pool(pool_config(settings, port, workers, bind=bind, proxy=proxy, log_level=pjsip_log_level))
+        return
+    config = agent_config(settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level)
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)
 

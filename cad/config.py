@@ -32,6 +32,9 @@ class Settings:
     sip_port: int = 5060
     sip_allow: tuple[str, ...] = ("127.0.0.1",)
     sip_overflow: str = ""
+    sip_workers: int = 0
+    sip_queue_announcement: str = ""
+    sip_invite_rate: int = 0
     sip_ring_s: float = 0.5
     sip_registrar: str = ""
     sip_account: str = ""
@@ -82,6 +85,9 @@ class Settings:
             sip_port=int(env.get("WARROOM_SIP_PORT", "5060")),
             sip_allow=tuple(a.strip() for a in env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",") if a.strip()),
             sip_overflow=env.get("WARROOM_SIP_OVERFLOW", ""),
+            sip_workers=int(env.get("WARROOM_SIP_WORKERS", "0")),
+            sip_queue_announcement=env.get("WARROOM_SIP_QUEUE_ANNOUNCEMENT", ""),
+            sip_invite_rate=int(env.get("WARROOM_SIP_INVITE_RATE", "0")),
             sip_ring_s=float(env.get("WARROOM_SIP_RING_S", "0.5")),
             sip_registrar=env.get("WARROOM_SIP_REGISTRAR", ""),
             sip_account=env.get("WARROOM_SIP_ACCOUNT", ""),

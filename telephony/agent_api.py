@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 
 from cad.api.spec import parse_body
 from cad.db import db
@@ -24,7 +25,9 @@ from cad.services.intake import (
     record_delivery,
     storable,
     text_received,
+    voice_call_connected,
     voice_call_ended,
+    voice_call_overflowed,
     voice_call_received,
 )
 
@@ -44,12 +47,15 @@ class SipLocation(BaseModel):
 class SipEvent(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
     id: str = Field(min_length=1, max_length=64)
-    kind: Literal["invite", "end", "message"]
+    kind: Literal["invite", "end", "message", "connected", "overflow"]
     sip_call_id: str | None = Field(default=None, min_length=1, max_length=255)
     phone: str | None = Field(default=None, max_length=64)
     name: str | None = Field(default=None, max_length=120)
     received_at: datetime | None = None
     ended_at: datetime | None = None
+    connected_at: datetime | None = None
+    queued: bool = False  # every agent was full: the caller waits in the queue
+    target: str | None = Field(default=None, max_length=255)  # where an overflowed call was redirected
     reason: str | None = Field(default=None, max_length=32)
     contact: str | None = Field(default=None, max_length=255)
     location: SipLocation | None = None
@@ -84,11 +90,42 @@ def sip_event() -> Response:
     _check_token()
     event = parse_body(SipEvent)
     assert isinstance(event, SipEvent)
+    try:
+        return _store(event)
+    except IntegrityError:
+        # the same call reported twice at once (a journal replay racing the first try, two workers
+        # of a pool): the other request stored it; the event is idempotent, so storing it again finds it
+        db.session.rollback()
+        return _store(event)
+
+
+def _store(event: SipEvent) -> Response:
+    loc = event.location
+    fix = None
+    if loc is not None and loc.lat is not None and loc.lon is not None:
+        fix = Fix(loc.lat, loc.lon, loc.accuracy_m, "pidf-lo", loc.at)
+    if event.kind == "overflow":
+        call = voice_call_overflowed(
+            db.session,
+            sip_call_id=_need(event.sip_call_id, "sip_call_id"),
+            phone=_phone(event.phone),
+            name=event.name,
+            received_at=_need(event.received_at, "received_at"),
+            fix=fix,
+            address=loc.address if loc else None,
+            target=_need(event.target, "target"),
+        )
+        return jsonify({"call_id": call.id, "state": call.state})
+    if event.kind == "connected":
+        connected = voice_call_connected(
+            db.session,
+            sip_call_id=_need(event.sip_call_id, "sip_call_id"),
+            at=_need(event.connected_at, "connected_at"),
+        )
+        return jsonify(
+            {"call_id": connected.id if connected else None, "state": connected.state if connected else None}
+        )
     if event.kind == "invite":
-        loc = event.location
-        fix = None
-        if loc is not None and loc.lat is not None and loc.lon is not None:
-            fix = Fix(loc.lat, loc.lon, loc.accuracy_m, "pidf-lo", loc.at)
         call = voice_call_received(
             db.session,
             sip_call_id=_need(event.sip_call_id, "sip_call_id"),
@@ -99,6 +136,7 @@ def sip_event() -> Response:
             address=loc.address if loc else None,
             contact=event.contact,
             location_note=event.location_warning,
+            queued=event.queued,
         )
         return jsonify({"call_id": call.id, "state": call.state})
     if event.kind == "end":

@@ -49,10 +49,16 @@ class Journal:
         self._delivered = set(self._read_delivered())
         self._pending: dict[str, Entry] = {}
         self._seq = 0
+        self._unfinished: dict[str, None] = {}
         for entry in self._read_entries():
             self._seq = max(self._seq, entry.seq)
             if entry.id not in self._delivered:
                 self._pending[entry.id] = entry
+            call_id = str(entry.payload.get("sip_call_id") or "")
+            if entry.kind == "invite" and call_id:
+                self._unfinished[call_id] = None
+            elif entry.kind == "end":
+                self._unfinished.pop(call_id, None)
         self._entries = open(self.folder / ENTRIES, "a", encoding="utf-8")  # noqa: SIM115
         self._acks = open(self.folder / DELIVERED, "a", encoding="utf-8")  # noqa: SIM115
 
@@ -75,6 +81,10 @@ class Journal:
             self._write(dead, json.dumps({"reason": reason, "entry": json.loads(entry.to_json())}))
             if self._pending.pop(entry.id, None) is not None:
                 self._write(self._acks, entry.id)
+
+    def unfinished_calls(self) -> list[str]:
+        """SIP Call-IDs of calls an earlier run took and never saw end (it died holding them)."""
+        return list(self._unfinished)
 
     def pending(self) -> list[Entry]:
         """Undelivered entries, oldest first."""

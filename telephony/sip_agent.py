@@ -25,6 +25,7 @@ import requests
 
 from telephony.courier import Courier
 from telephony.journal import Journal
+from telephony.pool import RETRY_AFTER_S, Placement, offered_as_pool_full, place_call
 from telephony.screening import Network, allowed_networks, screen_invite, screen_message
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class AgentConfig:
     account_uri: str = ""
     auth_user: str = ""
     auth_password: str = ""
+    overflow: str = ""  # WARROOM_SIP_OVERFLOW: where calls go when every agent is full (302)
+    behind_proxy: bool = False  # a full agent hands calls back to the proxy (503) until it says all are full
+    queue_announcement: str = ""  # a WAV file played (looped, early media) to a caller waiting in the queue
 
 
 class AgentCall(pj.Call):  # type: ignore[misc]
@@ -54,6 +58,10 @@ class AgentCall(pj.Call):  # type: ignore[misc]
         self.agent = agent
         self.sip_call_id = sip_call_id
         self.confirmed = False
+        self.announcing: Any = None
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.agent.media_ready(self)
 
     def onCallState(self, prm: Any) -> None:
         info = self.getInfo()
@@ -127,6 +135,8 @@ class SipAgent:
         self.buddies: dict[str, pj.Buddy] = {}
         self.ringing: dict[int, float] = {}  # pjsua call index → when to answer 200
         self.refused: dict[int, AgentCall] = {}
+        self.queued: list[int] = []  # calls in the reserved slot, waiting for a slot to free
+        self.announcement: Any = None  # the queue announcement's player, when one is configured
         self._next_reg_check = 0.0
         self._reg_status = -1
         self.commands: queue.Queue[Any] = queue.Queue()
@@ -167,6 +177,24 @@ class SipAgent:
         account_cfg.mediaConfig.transportConfig.portRange = self.config.rtp_ports
         self.account = AgentAccount(self)
         self.account.create(account_cfg, True)
+        if self.config.queue_announcement:
+            try:
+                self.announcement = pj.AudioMediaPlayer()
+                self.announcement.createPlayer(self.config.queue_announcement, 0)  # 0: loop
+            except pj.Error as error:
+                log.error("queue announcement %s unusable: %s", self.config.queue_announcement, error.info())
+                self.announcement = None
+        for sip_call_id in self.journal.unfinished_calls():
+            # an earlier run died holding these calls: their media died with it
+            self.journal.append(
+                "end",
+                {
+                    "sip_call_id": sip_call_id,
+                    "ended_at": datetime.now(UTC).isoformat(),
+                    "reason": "agent_died",
+                    "status": 0,
+                },
+            )
         self.courier.start()
         self.outbox.start()
         self.courier.notify()  # replay whatever an earlier run left undelivered
@@ -205,6 +233,7 @@ class SipAgent:
             self.calls.clear()
             self.refused.clear()
             self.buddies.clear()
+            self.announcement = None
             gc.collect()  # every Call and Buddy wrapper goes before libDestroy, or pjsua asserts
             if self.account is not None:
                 self.account.shutdown()
@@ -235,12 +264,41 @@ class SipAgent:
             return
         if screened.warning:
             log.warning("call %s: %s", sip_call_id, screened.warning)
-        self.journal.append("invite", screened.payload, now)
+        placement = place_call(
+            len(self.calls) + len(self.refused),
+            behind_proxy=self.config.behind_proxy,
+            pool_full=offered_as_pool_full(prm.rdata.wholeMsg),
+            overflow=self.config.overflow,
+            queued=len(self.queued),
+        )
+        if placement is Placement.HAND_ON:
+            op.statusCode = 503
+            op.reason = "All lines of this agent busy"
+            op.txOption.headers.append(_header("Retry-After", str(RETRY_AFTER_S)))
+            self.refused[prm.callId] = call
+            call.hangup(op)
+            return
+        if placement is Placement.REDIRECT:
+            self.journal.append("overflow", {**screened.payload, "target": self.config.overflow}, now)
+            self.courier.notify()
+            op.statusCode = 302
+            op.reason = "Every call-taker busy: overflow centre"
+            op.txOption.headers.append(_header("Contact", f"<{self.config.overflow}>"))
+            self.refused[prm.callId] = call
+            call.hangup(op)
+            log.warning("call %s redirected to %s: every agent full", sip_call_id, self.config.overflow)
+            return
+        queued = placement is Placement.QUEUE
+        self.journal.append("invite", {**screened.payload, "queued": True} if queued else screened.payload, now)
         self.courier.notify()
         self.calls[prm.callId] = call
-        op.statusCode = 180
+        op.statusCode = 183 if queued and self.announcement is not None else 180
         call.answer(op)
-        self.ringing[prm.callId] = time.monotonic() + self.config.ring_s
+        if queued:
+            self.queued.append(prm.callId)
+            log.warning("call %s queued: every agent full, the caller keeps ringing", sip_call_id)
+        else:
+            self.ringing[prm.callId] = time.monotonic() + self.config.ring_s
 
     def _check_registration(self) -> None:
         """Log each change of the registration at the PBX (read once a second: the PyPI build
@@ -272,6 +330,9 @@ class SipAgent:
     def call_ended(self, call: AgentCall, reason: str, status: int) -> None:
         index = call.getId()
         self.ringing.pop(index, None)
+        was_queued = index in self.queued
+        if was_queued:
+            self.queued.remove(index)
         # The last reference goes now, inside the callback: pjsua2 reuses the slot at once, and a
         # wrapper freed later would clear the user data of the next call in it (which then gets 603).
         if self.calls.pop(index, None) is None:  # one we refused: nothing to record
@@ -286,7 +347,33 @@ class SipAgent:
                 "status": status,
             },
         )
+        if self.queued and not was_queued:
+            self._connect_queued()
         self.courier.notify()
+
+    def media_ready(self, call: AgentCall) -> None:
+        """A queued caller's early media is up: play the announcement to them until a line frees."""
+        index = call.getId()
+        if self.announcement is None or index not in self.queued or call.announcing is not None:
+            return
+        info = call.getInfo()
+        for slot, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                call.announcing = call.getAudioMedia(slot)
+                self.announcement.startTransmit(call.announcing)
+                log.info("call %s: queue announcement playing", call.sip_call_id)
+                return
+
+    def _connect_queued(self) -> None:
+        """A slot freed: the caller who waited longest in the queue is taken now."""
+        index = self.queued.pop(0)
+        call = self.calls.get(index)
+        if call is None:
+            return
+        self.journal.append(
+            "connected", {"sip_call_id": call.sip_call_id, "connected_at": datetime.now(UTC).isoformat()}
+        )
+        self.ringing[index] = time.monotonic()
 
     def instant_message(self, prm: Any) -> None:
         now = datetime.now(UTC)
@@ -319,6 +406,13 @@ class SipAgent:
             self.outbox.reports.put((message_id, "failed"))
             return
         self.outbox.reports.put((message_id, "sent"))
+
+
+def _header(name: str, value: str) -> pj.SipHeader:
+    header = pj.SipHeader()
+    header.hName = name
+    header.hValue = value
+    return header
 
 
 def serve(config: AgentConfig) -> None:

@@ -63,6 +63,28 @@ def free_udp_port() -> int:
     raise RuntimeError("no free port")
 
 
+def free_udp_ports(count: int) -> int:
+    """The first of `count` consecutive ports free for UDP and TCP (a pool: proxy, then workers)."""
+    import socket
+
+    for _ in range(200):
+        first = free_udp_port()
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    sockets.append(s)
+                    s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free block of ports")
+
+
 @dataclass
 class AgentProcess:
     process: subprocess.Popen[str]
@@ -116,6 +138,90 @@ def start_agent(
             raise RuntimeError(f"SIP agent did not start:\n{agent.output()[-3000:]}")
         time.sleep(0.05)
     return agent
+
+
+@dataclass
+class PoolProcess:
+    """`warroom sip --workers N` as its own process: the supervisor, its workers, Kamailio."""
+
+    process: subprocess.Popen[str]
+    port: int
+    workers: int
+    instance: Path
+    log: Path
+    handle: Any = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def worker_log(self, index: int) -> str:
+        path = self.instance / "sip-pool" / f"worker-{self.port + 1 + index}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """The live worker processes, by port (read from /proc: the supervisor's children)."""
+        pids: dict[int, int] = {}
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        for pid in children:
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"telephony.worker" in args:
+                pids[int(args[args.index(b"--port") + 1])] = int(pid)
+        return [pids.get(self.port + 1 + i, 0) for i in range(self.workers)]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.handle is not None:
+            self.handle.close()
+        return self.process.returncode
+
+
+def start_pool(
+    centre_url: str,
+    instance: Path,
+    workers: int,
+    *,
+    ring_s: float = 0.2,
+    extra_env: dict[str, str] | None = None,
+    proxy: bool = True,
+) -> PoolProcess:
+    port = free_udp_ports(workers + 1)
+    log = instance / f"sip-pool-{port}.log"
+    env = {
+        **os.environ,
+        "WARROOM_INSTANCE": str(instance),
+        "WARROOM_CENTRE_URL": centre_url,
+        "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+        "WARROOM_SIP_ALLOW": "127.0.0.1",
+        "WARROOM_SIP_RING_S": str(ring_s),
+        "WARROOM_ROADS": "",
+        **(extra_env or {}),
+    }
+    handle = open(log, "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", "127.0.0.1"]
+        + ([] if proxy else ["--no-proxy"]),
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    pool = PoolProcess(process, port, workers, instance, log, handle)
+    deadline = time.monotonic() + 40
+    while not all("(UDP+TCP)" in pool.worker_log(i) for i in range(workers)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            pool.stop()
+            raise RuntimeError(f"SIP pool did not start:\n{pool.output()[-3000:]}")
+        time.sleep(0.05)
+    return pool
 
 
 def sipp_listener(scenario: str, port: int, log: Path, *, timeout_s: int = 30) -> subprocess.Popen[str]:

@@ -262,7 +262,7 @@ class CallDispositionIn(Request):
 class CallFilter(Query):
     state: str | None = Field(
         default=None,
-        description="a state, or 'active' for ringing/answered",
+        description="a state, or 'active' for waiting/ringing/answered",
         json_schema_extra={"enum": [*CallState, "active"]},
     )
     limit: int = Field(default=100, ge=1, le=1000)

@@ -7,10 +7,12 @@ from enum import StrEnum
 
 
 class CallState(StrEnum):
+    WAITING = "waiting"  # every SIP agent was full: the caller hears ringing in the queue
     RINGING = "ringing"
     ANSWERED = "answered"
     ENDED = "ended"
     ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"  # every SIP agent was full: redirected to WARROOM_SIP_OVERFLOW
 
 
 class Channel(StrEnum):
@@ -44,10 +46,12 @@ FLAGGING_DISPOSITIONS = frozenset({CallDisposition.PRANK, CallDisposition.GHOST}
 
 C = CallState
 CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    C.WAITING: frozenset({C.RINGING, C.ABANDONED, C.OVERFLOWED}),
     C.RINGING: frozenset({C.ANSWERED, C.ABANDONED}),
     C.ANSWERED: frozenset({C.ENDED}),
     C.ENDED: frozenset(),
     C.ABANDONED: frozenset(),
+    C.OVERFLOWED: frozenset(),
 }
 
 
@@ -65,8 +69,8 @@ def change_call_state(current: CallState, requested: CallState) -> CallState:
 
 
 def end_state(current: CallState) -> CallState:
-    """A hang-up: `ended` after a call-taker answered, `abandoned` while still ringing."""
-    return change_call_state(current, C.ABANDONED if current is C.RINGING else C.ENDED)
+    """A hang-up: `ended` after a call-taker answered, `abandoned` while still ringing or queued."""
+    return change_call_state(current, C.ABANDONED if current in (C.WAITING, C.RINGING) else C.ENDED)
 
 
 _PHONE_CHARS = re.compile(r"[\s\-().]")

@@ -82,6 +82,7 @@ def register_call(
     received_at: datetime | None = None,
     actor: str = "system",
     commit: bool = True,
+    state: CallState = CallState.RINGING,
 ) -> Call:
     """A new call, ringing. Idempotent on the SIP Call-ID. `commit=False` leaves the
     transaction open for the caller's own use case to finish."""
@@ -93,7 +94,7 @@ def register_call(
     call = Call(
         caller=caller,
         channel=channel,
-        state=CallState.RINGING,
+        state=state,
         sip_call_id=sip_call_id,
         received_at=received_at or clock.now(),
     )
@@ -216,7 +217,7 @@ def list_calls(session: Session, state: str | None, limit: int, before_id: int |
     if before_id is not None:
         query = query.where(Call.id < before_id)
     if state == "active":
-        query = query.where(Call.state.in_([CallState.RINGING, CallState.ANSWERED]))
+        query = query.where(Call.state.in_([CallState.WAITING, CallState.RINGING, CallState.ANSWERED]))
     elif state:
         query = query.where(Call.state == CallState(state))
     return list(session.scalars(query))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cad import clock
-from cad.domain.calls import CallState, Channel, MessageDirection, MessageKind, end_state
+from cad.domain.calls import CallState, Channel, MessageDirection, MessageKind, change_call_state, end_state
 from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
@@ -24,7 +24,7 @@ from cad.timeline import record_event
 
 #: A text that arrives this long after the last one of an open conversation starts a new one.
 CONVERSATION_IDLE = timedelta(hours=2)
-OPEN = (CallState.RINGING, CallState.ANSWERED)
+OPEN = (CallState.WAITING, CallState.RINGING, CallState.ANSWERED)
 
 
 def storable(text: str) -> str:
@@ -62,8 +62,10 @@ def voice_call_received(
     address: str | None,
     contact: str | None,
     location_note: str | None,
+    queued: bool = False,
 ) -> Call:
-    """A 112 INVITE reached the agent. Idempotent on the SIP Call-ID."""
+    """A 112 INVITE reached the agent (`queued`: every agent was full, the caller waits in the
+    queue). Idempotent on the SIP Call-ID."""
     existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if existing is not None:
         return existing
@@ -77,6 +79,7 @@ def voice_call_received(
         received_at=received_at,
         actor="sip",
         commit=False,
+        state=CallState.WAITING if queued else CallState.RINGING,
     )
     if address and not call.location_address:
         call.location_address = address[:255]
@@ -90,6 +93,58 @@ def voice_call_received(
             source="pidf-lo",
             data={"warning": location_note},
         )
+    session.commit()
+    return call
+
+
+def voice_call_connected(session: Session, *, sip_call_id: str, at: datetime) -> Call | None:
+    """A queued caller got an agent: `waiting` becomes `ringing` for the call-takers. Repeats are no-ops."""
+    call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
+    if call is None or call.state is not CallState.WAITING:
+        return call
+    call.state = change_call_state(call.state, CallState.RINGING)
+    record_event(session, EventKind.CALL_CONNECTED, at=at, actor="sip", call_id=call.id)
+    publish_after_commit(session, "call", {"id": call.id, "state": call.state})
+    session.commit()
+    return call
+
+
+def voice_call_overflowed(
+    session: Session,
+    *,
+    sip_call_id: str,
+    phone: str,
+    name: str | None,
+    received_at: datetime,
+    fix: Fix | None,
+    address: str | None,
+    target: str,
+) -> Call:
+    """Every agent was full and the caller was redirected to the overflow centre: on record as
+    `overflowed`, with where it went. Idempotent on the SIP Call-ID."""
+    call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
+    if call is None:
+        call = register_call(
+            session,
+            phone=phone,
+            channel=Channel.VOICE,
+            name=name,
+            fix=fix,
+            sip_call_id=sip_call_id,
+            received_at=received_at,
+            actor="sip",
+            commit=False,
+            state=CallState.OVERFLOWED,
+        )
+        if address and not call.location_address:
+            call.location_address = address[:255]
+    elif call.state is CallState.WAITING:
+        call.state = change_call_state(call.state, CallState.OVERFLOWED)
+    else:
+        return call
+    call.ended_at = received_at
+    record_event(session, EventKind.CALL_OVERFLOWED, at=received_at, actor="sip", call_id=call.id, data={"to": target})
+    publish_after_commit(session, "call", {"id": call.id, "state": call.state})
     session.commit()
     return call
 

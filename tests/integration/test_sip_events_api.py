@@ -42,6 +42,14 @@ def agent_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
     yield from running(create_app({"TESTING": True}, settings=settings))
 
 
+def _call_taker() -> dict[str, str]:
+    import factories as f
+
+    from cad.models import Role
+
+    return f.user(Role.CALL_TAKER)[1]
+
+
 def post(client: FlaskClient, body: object, headers: dict[str, str] = AUTH):
     return client.post("/telephony/sip/events", json=body, headers=headers)
 
@@ -68,6 +76,38 @@ def test_a_delivered_twice_invite_is_one_call_and_its_end_once(agent_client: Fla
     assert post(agent_client, end).status_code == 200
     kinds = [e.kind for e in db.session.query(TimelineEvent).order_by(TimelineEvent.id)]
     assert kinds == ["call_received", "call_abandoned"]
+
+
+def test_a_queued_call_waits_then_rings_when_an_agent_takes_it(agent_client: FlaskClient) -> None:
+    queued = {**INVITE, "id": "q1", "sip_call_id": "queued@x", "queued": True}
+    assert post(agent_client, queued).get_json()["state"] == "waiting"
+    listed = agent_client.get("/api/v1/calls?state=active", headers=_call_taker()).get_json()
+    assert [c["state"] for c in listed] == ["waiting"]
+    connected = {"id": "q2", "kind": "connected", "sip_call_id": "queued@x", "connected_at": "2026-11-24T01:00:09Z"}
+    assert post(agent_client, connected).get_json()["state"] == "ringing"
+    assert post(agent_client, connected).get_json()["state"] == "ringing"  # a replay changes nothing
+    end = {"id": "q3", "kind": "end", "sip_call_id": "queued@x", "ended_at": "2026-11-24T01:00:20Z"}
+    assert post(agent_client, end).get_json()["state"] == "abandoned"
+    kinds = [e.kind for e in db.session.query(TimelineEvent).order_by(TimelineEvent.id)]
+    assert kinds == ["call_received", "call_connected", "call_abandoned"]
+
+
+def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(agent_client: FlaskClient) -> None:
+    post(agent_client, {**INVITE, "id": "q1", "sip_call_id": "gave-up@x", "queued": True})
+    end = {"id": "q2", "kind": "end", "sip_call_id": "gave-up@x", "ended_at": "2026-11-24T01:00:20Z"}
+    assert post(agent_client, end).get_json()["state"] == "abandoned"
+
+
+def test_an_overflowed_call_is_on_record_with_where_it_went(agent_client: FlaskClient) -> None:
+    overflow = {**INVITE, "id": "o1", "kind": "overflow", "sip_call_id": "over@x", "target": "sip:112@tetangga.id"}
+    first, again = post(agent_client, overflow), post(agent_client, overflow)
+    assert first.get_json() == again.get_json() and first.get_json()["state"] == "overflowed"
+    call = db.session.query(Call).one()
+    assert call.lat == -1.265 and call.ended_at is not None and call.caller is not None
+    events = db.session.query(TimelineEvent).order_by(TimelineEvent.id).all()
+    assert [e.kind for e in events] == ["call_received", "call_overflowed"]
+    assert events[1].data == {"to": "sip:112@tetangga.id"}
+    assert post(agent_client, {**overflow, "id": "o2", "target": None}).get_json()["error"]["field"] == "target"
 
 
 def test_an_anonymous_caller_has_no_caller_record(agent_client: FlaskClient) -> None:

@@ -14,7 +14,14 @@ from cad.domain.calls import (
 )
 
 C = CallState
-LEGAL = {(C.RINGING, C.ANSWERED), (C.RINGING, C.ABANDONED), (C.ANSWERED, C.ENDED)}
+LEGAL = {
+    (C.RINGING, C.ANSWERED),
+    (C.RINGING, C.ABANDONED),
+    (C.ANSWERED, C.ENDED),
+    (C.WAITING, C.RINGING),
+    (C.WAITING, C.ABANDONED),
+    (C.WAITING, C.OVERFLOWED),
+}
 
 
 @pytest.mark.parametrize(("current", "requested"), list(itertools.product(C, C)))
@@ -33,8 +40,11 @@ def test_table_matches() -> None:
 def test_hang_up_while_ringing_is_abandoned_after_answer_is_ended() -> None:
     assert end_state(C.RINGING) is C.ABANDONED
     assert end_state(C.ANSWERED) is C.ENDED
+    assert end_state(C.WAITING) is C.ABANDONED  # hung up in the queue
     with pytest.raises(IllegalCallTransition):
         end_state(C.ENDED)
+    with pytest.raises(IllegalCallTransition):
+        end_state(C.OVERFLOWED)
 
 
 @pytest.mark.parametrize(

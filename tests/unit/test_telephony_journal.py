@@ -64,3 +64,19 @@ def test_concurrent_appends_keep_unique_sequence_numbers(tmp_path: Path) -> None
     assert sorted(seqs) == list(range(1, 201))
     with Journal(tmp_path) as again:
         assert len(again.pending()) == 200
+
+
+def test_calls_an_agent_died_holding_are_known_after_the_restart(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.append("invite", {"sip_call_id": "done"})
+    journal.append("end", {"sip_call_id": "done"})
+    first = journal.append("invite", {"sip_call_id": "held"})
+    journal.append("invite", {"sip_call_id": "queued", "queued": True})
+    journal.append("message", {"external_id": "m"})
+    journal.mark_delivered(first.id)  # delivered or not, it never ended
+    journal.close()
+    with Journal(tmp_path) as again:
+        assert again.unfinished_calls() == ["held", "queued"]
+        again.append("end", {"sip_call_id": "held"})
+    with Journal(tmp_path) as third:
+        assert third.unfinished_calls() == ["queued"]

@@ -1,0 +1,284 @@
+"""`warroom sip --workers N`: a pool of SIP agent processes, supervised, behind Kamailio.
+
+Each worker is an ordinary `warroom sip` process (its own pjsua2 endpoint, SIP port and RTP
+port range, its own journal). The supervisor restarts a worker that dies at once (a
+worker's journal replays what it had not delivered, and closes the calls it died holding),
+starts Kamailio in front when it is installed (telephony/kamailio/kamailio.cfg, rendered
+with the ports), and passes SIGTERM on for a clean stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cad.config import Settings
+from telephony.pool import RETRY_AFTER_S, PoolLayout, RestartPolicy
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = Path(__file__).parent / "kamailio" / "kamailio.cfg"
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    layout: PoolLayout
+    instance: Path
+    bind: str = "0.0.0.0"
+    overflow: str = ""
+    proxy: bool = True  # Kamailio in front when installed
+    invite_rate: int = 0  # INVITEs per second the proxy lets through; 0: 20 per worker
+    worker_rate: int = 20  # INVITEs per second one pjsua2 worker is offered at most (it aborts near 100)
+    queue_timeout_s: int = 300
+    pjsip_log_level: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def pool_config(
+    settings: Settings, port: int, workers: int, *, bind: str = "0.0.0.0", proxy: bool = True, log_level: int = 1
+) -> PoolConfig:
+    """The pool `warroom sip --workers N` runs, from the environment (`Settings`)."""
+    env = {
+        **os.environ,
+        "WARROOM_CENTRE_URL": settings.centre_url,
+        "WARROOM_INTAKE_TOKEN": settings.shared_intake_token(),
+        "WARROOM_INSTANCE": str(settings.instance_path),
+        "DATABASE_URL": settings.database_url,
+        # the agents hear the proxy on this host as well as whoever the centre allows
+        "WARROOM_SIP_ALLOW": ",".join(dict.fromkeys([*settings.sip_allow, "127.0.0.1"])),
+    }
+    return PoolConfig(
+        layout=PoolLayout(port, workers),
+        instance=settings.instance_path,
+        bind=bind,
+        overflow=settings.sip_overflow,
+        proxy=proxy,
+        invite_rate=settings.sip_invite_rate,
+        pjsip_log_level=log_level,
+        env=env,
+    )
+
+
+def kamailio_binary() -> str | None:
+    return shutil.which("kamailio") or ((os.path.exists("/usr/sbin/kamailio") and "/usr/sbin/kamailio") or None)
+
+
+def render_kamailio(config: PoolConfig, dispatcher_list: Path) -> str:
+    """The Kamailio configuration for this pool (the template with ports, rates and overflow)."""
+    if config.overflow:
+        full = (
+            f'\tappend_to_reply("Contact: <{config.overflow}>\\r\\n");\n'
+            '\tsend_reply("302", "Every call-taker busy: overflow centre");'
+        )
+    else:
+        full = f'\tappend_to_reply("Retry-After: {RETRY_AFTER_S}\\r\\n");\n\tsend_reply("503", "Every line busy");'
+    modules = next((m for m in KAMAILIO_MODULES if os.path.isdir(m)), KAMAILIO_MODULES[0])
+    layout = config.layout
+    values = {
+        "debug": "1",
+        "children": "2",
+        "bind": "127.0.0.1" if config.bind in ("0.0.0.0", "") else config.bind,
+        "port": str(layout.sip_port),
+        "modules": modules,
+        "queue_timeout_ms": str(config.queue_timeout_s * 1000),
+        "invite_rate": str(config.invite_rate or 20 * layout.workers),
+        "worker_rate": str(config.worker_rate),
+        "retry_after_s": str(RETRY_AFTER_S),
+        "dispatcher_list": str(dispatcher_list),
+        "pool_full_action": full,
+    }
+    text = TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restart_at: float | None = None
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # the supervisor waits for its stop signals with them blocked; its children must not inherit that
+                preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
+            )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+class Supervisor:
+    def __init__(self, config: PoolConfig) -> None:
+        self.config = config
+        self.policy = RestartPolicy()
+        self.folder = config.instance / "sip-pool"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.children: list[Child] = []
+        self.proxy: Child | None = None
+        self._stopping = False
+
+    def plan(self) -> None:
+        layout = self.config.layout
+        proxy_binary = kamailio_binary() if self.config.proxy else None
+        behind_proxy = proxy_binary is not None
+        worker_bind = "127.0.0.1" if behind_proxy else self.config.bind
+        for index in range(layout.workers):
+            port = layout.worker_port(index)
+            command = [
+                sys.executable,
+                "-m",
+                "telephony.worker",
+                "--port",
+                str(port),
+                "--bind",
+                worker_bind,
+                "--rtp-port",
+                str(layout.rtp_port(index)),
+                "--pjsip-log-level",
+                str(self.config.pjsip_log_level),
+            ]
+            if behind_proxy:
+                command.append("--behind-proxy")
+            self.children.append(
+                Child(f"worker {index + 1} (port {port})", command, self.config.env, self.folder / f"worker-{port}.log")
+            )
+        if proxy_binary is not None:
+            dispatcher = self.folder / "dispatcher.list"
+            dispatcher.write_text(
+                "".join(f"1 sip:127.0.0.1:{port}\n" for port in layout.worker_ports()), encoding="utf-8"
+            )
+            cfg = self.folder / "kamailio.cfg"
+            cfg.write_text(render_kamailio(self.config, dispatcher), encoding="utf-8")
+            run = self.folder / "run"
+            run.mkdir(exist_ok=True)
+            command = [proxy_binary, "-DD", "-E", "-f", str(cfg), "-P", str(run / "kamailio.pid"), "-Y", str(run)]
+            command += ["-w", str(self.folder)]
+            self.proxy = Child("kamailio", command, self.config.env, self.folder / "kamailio.log")
+
+    def describe(self) -> str:
+        layout = self.config.layout
+        ports = f"{layout.worker_port(0)}-{layout.worker_port(layout.workers - 1)}"
+        if self.proxy is not None:
+            return (
+                f"SIP pool: {layout.workers} agents on 127.0.0.1:{ports} behind Kamailio on "
+                f"{self.config.bind}:{layout.sip_port} (UDP+TCP); overflow: {self.config.overflow or 'queue'}"
+            )
+        why = "disabled (--no-proxy)" if not self.config.proxy else "kamailio is not installed"
+        return (
+            f"SIP pool: {layout.workers} agents on {self.config.bind}:{ports}; NO PROXY fronts them ({why}): "
+            "point the PBX at every agent (each registers as a contact of WARROOM_SIP_ACCOUNT when "
+            "WARROOM_SIP_REGISTRAR is set)"
+        )
+
+    def start(self) -> None:
+        self.plan()
+        for child in self.children:
+            child.start()
+        if self.proxy is not None:
+            self.proxy.start()
+
+    def everyone(self) -> list[Child]:
+        return self.children + ([self.proxy] if self.proxy else [])
+
+    def check(self, now: float | None = None) -> None:
+        """Reap the dead, restart those whose time has come."""
+        now = time.monotonic() if now is None else now
+        for index, child in enumerate(self.everyone()):
+            process = child.process
+            if process is not None and child.restart_at is None and process.poll() is not None:
+                code = process.returncode
+                how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                delay = self.policy.died(index, now)
+                child.restart_at = now + delay
+                log.error(
+                    "%s (pid %d) died (%s) after %.1f s; restarting in %.2f s (restart %d)",
+                    child.name,
+                    process.pid,
+                    how,
+                    now - child.started_at,
+                    delay,
+                    self.policy.restarts(index),
+                )
+            if child.restart_at is not None and now >= child.restart_at and not self._stopping:
+                child.start()
+                log.warning("%s restarted as pid %s", child.name, child.pid)
+
+    def run(self, poll_s: float = 0.05) -> None:
+        """Watch the children until SIGTERM or SIGINT (blocked, and waited for, so the log can say
+        which process asked the pool to stop)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        while not self._stopping:
+            self.check()
+            info = signal.sigtimedwait(STOP_SIGNALS, poll_s)
+            if info is not None:
+                log.warning(
+                    "signal %d from pid %d (%s): stopping the pool",
+                    info.si_signo,
+                    info.si_pid,
+                    _command_of(info.si_pid),
+                )
+                self._stopping = True
+
+    def stop(self, *_args: Any) -> None:
+        self._stopping = True
+
+    def shutdown(self, grace_s: float = 15.0) -> None:
+        self._stopping = True
+        live = [c.process for c in self.everyone() if c.process is not None and c.process.poll() is None]
+        for process in live:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in live:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        log.info("SIP pool stopped")
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
+    except OSError:
+        return "gone"
+
+
+def serve_pool(config: PoolConfig) -> Supervisor:
+    """Run the pool until SIGTERM/SIGINT."""
+    supervisor = Supervisor(config)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    supervisor.start()
+    print(supervisor.describe(), flush=True)
+    for child in supervisor.everyone():
+        print(f"  {child.name}: pid {child.pid}, log {child.log_path}", flush=True)
+    try:
+        supervisor.run()
+    finally:
+        supervisor.shutdown()
+    return supervisor

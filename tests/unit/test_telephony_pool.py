@@ -1,0 +1,96 @@
+"""Where a new 112 call goes in a pool of four-call pjsua2 agents, and how dead workers restart."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from telephony.pool import (
+    PJSUA2_CALLS,
+    Placement,
+    PoolLayout,
+    RestartPolicy,
+    offered_as_pool_full,
+    place_call,
+)
+from telephony.supervisor import PoolConfig, render_kamailio
+
+P = Placement
+
+
+@pytest.mark.parametrize("held", [0, 1, 2])
+@pytest.mark.parametrize("behind_proxy", [True, False])
+def test_a_worker_with_a_free_line_takes_the_call(held: int, behind_proxy: bool) -> None:
+    assert place_call(held, behind_proxy=behind_proxy, pool_full=False, overflow="", queued=0) is P.TAKE
+
+
+@pytest.mark.parametrize(
+    ("behind_proxy", "pool_full", "overflow", "queued", "expected"),
+    [
+        (True, False, "", 0, P.HAND_ON),  # the proxy will try another worker
+        (True, False, "sip:112@tetangga", 0, P.HAND_ON),  # other workers first, overflow last
+        (True, True, "", 0, P.QUEUE),  # the whole pool is full: the reserved slot queues it
+        (True, True, "sip:112@tetangga", 0, P.REDIRECT),
+        (True, True, "", 1, P.HAND_ON),  # the reserved slot is taken: the proxy answers 503
+        (False, False, "", 0, P.QUEUE),  # on its own, a worker cannot hand on
+        (False, False, "sip:112@tetangga", 0, P.REDIRECT),
+    ],
+)
+def test_a_full_worker_never_answers_busy(
+    behind_proxy: bool, pool_full: bool, overflow: str, queued: int, expected: Placement
+) -> None:
+    held = PJSUA2_CALLS - 1 + queued
+    placed = place_call(held, behind_proxy=behind_proxy, pool_full=pool_full, overflow=overflow, queued=queued)
+    assert placed is expected
+
+
+def test_the_library_limit_is_never_reached_by_a_queue() -> None:
+    assert place_call(PJSUA2_CALLS, behind_proxy=False, pool_full=True, overflow="", queued=0) is P.HAND_ON
+
+
+INVITE = "INVITE sip:112@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\n{extra}Content-Length: {n}\r\n\r\n{body}"
+
+
+@pytest.mark.parametrize(
+    ("extra", "body", "expected"),
+    [
+        ("X-Warroom-Pool-Full: yes\r\n", "", True),
+        ("x-warroom-pool-full:yes\r\n", "", True),
+        ("", "", False),
+        ("", "X-Warroom-Pool-Full: yes", False),  # in the body is not a header
+        ("X-Warroom-Pool-Fuller: yes\r\n", "", False),
+    ],
+)
+def test_the_proxy_says_the_pool_is_full_by_a_header(extra: str, body: str, expected: bool) -> None:
+    raw = INVITE.format(extra=extra, n=len(body), body=body)
+    assert offered_as_pool_full(raw) is expected
+    assert offered_as_pool_full(raw.encode()) is expected
+
+
+def test_a_dead_worker_restarts_at_once_and_a_crash_loop_backs_off_under_two_seconds() -> None:
+    policy = RestartPolicy()
+    assert policy.died(0, 100.0) == 0.0
+    delays = [policy.died(0, 100.0 + i) for i in range(1, 8)]
+    assert delays == sorted(delays) and delays[0] > 0 and max(delays) <= 1.0 < 2.0
+    assert policy.restarts(0) == 8
+    assert policy.died(1, 105.0) == 0.0  # workers are counted apart
+    assert policy.died(0, 200.0) == 0.0  # a death long after the last starts afresh
+
+
+def test_pool_ports_the_proxy_on_the_centre_port_workers_above_each_its_own_rtp_range() -> None:
+    layout = PoolLayout(5060, 4)
+    assert layout.worker_ports() == [5061, 5062, 5063, 5064]
+    rtp = [layout.rtp_port(i) for i in range(4)]
+    assert len(set(rtp)) == 4 and all(b - a >= layout.rtp_ports for a, b in itertools.pairwise(rtp))
+
+
+def test_the_kamailio_configuration_is_rendered_with_ports_rates_and_overflow(tmp_path: Path) -> None:
+    listing = tmp_path / "dispatcher.list"
+    plain = render_kamailio(PoolConfig(PoolLayout(25060, 4), tmp_path), listing)
+    assert not re.search(r"\{\{\w+\}\}", plain) and "listen=udp:127.0.0.1:25060" in plain and str(listing) in plain
+    assert 'pl_check("pool", "TAILDROP", "80")' in plain and 'send_reply("503"' in plain
+    moved = render_kamailio(PoolConfig(PoolLayout(25060, 4), tmp_path, overflow="sip:112@tetangga.id"), listing)
+    assert "Contact: <sip:112@tetangga.id>" in moved and 'send_reply("302"' in moved
