@@ -168,7 +168,11 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, gunicorn)
-        warm = run_wrk(wrk, base, work, single_script(work, 2, datetime.now(UTC)), 2.0, args.connections)
+        # steady state: every worker has met the devices (a phone reports every few seconds, and a
+        # worker keeps a token WARROOM_GPS_TOKEN_TTL_S); 2,000 devices need a few seconds of that
+        warm_s = max(2.0, args.devices / 250)
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)  # each phase newer than the last: fixes move units
+        warm = run_wrk(wrk, base, work, single_script(work, 2, hour_ago), warm_s, args.connections)
         cpu0, pg0 = worker_cpu_s(gunicorn.pid), postgres_cpu()
         single = run_wrk(
             wrk,
@@ -183,7 +187,7 @@ def main() -> int:
             wrk,
             base,
             work,
-            batch_script(work, 2, args.batch, datetime.now(UTC) - timedelta(hours=2)),
+            batch_script(work, 2, args.batch, datetime.now(UTC) - timedelta(minutes=20)),
             args.duration,
             args.connections,
         )
@@ -207,7 +211,7 @@ def main() -> int:
         f"GPS intake: gunicorn -w {args.workers}, PostgreSQL, {args.devices} devices, "
         f"wrk 2 threads x {args.connections} connections, {args.duration:g} s each, {os.cpu_count()} CPUs"
     )
-    print(f"  warm-up: {warm.requests} requests")
+    print(f"  warm-up: {warm.requests} requests ({warm.duration_s:.0f} s, so each worker knows the devices' tokens)")
     rows = [
         ("single fixes  /gps/osmand", single, single_rate, TARGET_SINGLE, cpu1 - cpu0),
         (f"batches of {args.batch} /api/v1/positions", batch, batch_rate, TARGET_BATCH, cpu2 - cpu1),

@@ -108,7 +108,10 @@ class DeviceDirectory:
             hit = self._known.get(token_hash)
         if hit is not None and hit[1] > now_s:
             return hit[0]
-        unit_id = session.scalar(sa.select(_UNITS.c.id).where(_UNITS.c.device_token_hash == token_hash))
+        lookup = sa.select(_UNITS.c.id).where(_UNITS.c.device_token_hash == token_hash)
+        # on a connection of its own, outside the request's transaction: returned to the pool at once
+        with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            unit_id = connection.scalar(lookup)
         if unit_id is None:
             self.forget(token)
             raise Unauthorized("the device token is not valid", field)
