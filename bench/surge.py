@@ -35,7 +35,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from _proc import cpu_s, free_port, rss_mb  # noqa: E402
-from live import DisposablePostgres, free_udp_port  # noqa: E402
+from live import DisposablePostgres, free_udp_ports  # noqa: E402
 
 from cad.app import close_app, create_app  # noqa: E402
 from cad.config import SHARED_DATA, Settings  # noqa: E402
@@ -56,14 +56,28 @@ class Process:
     cpu0: float = 0.0
 
     def pids(self) -> list[int]:
-        children = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
-        return [self.popen.pid, *(int(p) for p in children.read_text().split())] if children.exists() else []
+        """The process and all its descendants (a pool's workers, Kamailio's children)."""
+        found, todo = [], [self.popen.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                todo += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except OSError:
+                continue
+            found.append(pid)
+        return found
 
     def cpu(self) -> float:
-        return sum(cpu_s(pid) for pid in self.pids())
+        return sum(_cpu_or_0(pid) for pid in self.pids())
 
     def rss(self) -> float:
-        return sum(rss_mb(pid) for pid in self.pids())
+        total = 0.0
+        for pid in self.pids():
+            try:
+                total += rss_mb(pid)
+            except OSError:
+                continue
+        return total
 
 
 def postgres_pids(cluster: DisposablePostgres) -> list[int]:
@@ -84,7 +98,10 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the surge lasts (real time)")
     parser.add_argument("--compress", type=float, default=10.0, help="run it this many times faster")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
-    parser.add_argument("--hold", type=float, default=0.3, help="seconds a caller stays on the line")
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds a caller stays on the line")
+    parser.add_argument(
+        "--sip-workers", type=int, default=4, help="SIP agents in the pool behind Kamailio (0: one agent alone)"
+    )
     parser.add_argument("--skip-restart", action="store_true", help="only the first run")
     args = parser.parse_args()
     if not ROADS.exists() or not shutil.which("sipp"):
@@ -94,8 +111,9 @@ def main() -> int:
     duration_s = args.minutes * 60 / args.compress
     print(
         f"surge: {args.factor:g}× a normal {args.normal_rate:g} calls/min for {args.minutes:g} min, compressed "
-        f"{args.compress:g}× → {rate:g} calls/min for {duration_s:g} s; gunicorn -w {args.workers}, "
-        f"PostgreSQL, SIP agent and scheduler as processes; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        f"{args.compress:g}× → {rate:g} calls/min for {duration_s:g} s; gunicorn -w {args.workers}, PostgreSQL, "
+        f"{f'{args.sip_workers} SIP agents behind Kamailio' if args.sip_workers else 'one SIP agent'} and the "
+        f"scheduler as processes; callers hold {args.hold:g} s; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
     )
     failed = False
     for restart in (False, True) if not args.skip_restart else (False,):
@@ -124,20 +142,25 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
         with app.app_context():
             seed_demo(db.session, str(ROADS))
             keys = issue_simulator_keys(db.session)
-        port, sip_port = free_port(), free_udp_port()
+        port, sip_port = free_port(), free_udp_ports(args.sip_workers + 1)
         env["WARROOM_CENTRE_URL"] = url = f"http://127.0.0.1:{port}"
         env["WARROOM_INTAKE_TOKEN"] = settings.shared_intake_token()
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         logs = open(work / "processes.log", "wb")  # noqa: SIM115
         for name, command in (
             ("gunicorn", [gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "wsgi:app"]),
-            ("SIP agent", [sys.executable, "-m", "cad.cli", "sip", "--port", str(sip_port), "--bind", "127.0.0.1"]),
+            ("SIP", sip_command(args.sip_workers, sip_port)),
             ("scheduler", [sys.executable, "-m", "cad.cli", "scheduler"]),
         ):
             popen = subprocess.Popen(command, env=env, cwd=REPO, stdout=logs, stderr=subprocess.STDOUT)
             processes.append(Process(name, popen))
         access = Access(url, keys.api_token, keys.devices, keys.crews, TWILIO, None, f"127.0.0.1:{sip_port}")
         wait_until_ready(Centre(access, timeout_s=60))
+        agents_up = time.monotonic() + 60
+        while not sip_ready(work, sip_port, args.sip_workers):
+            if time.monotonic() > agents_up:
+                raise RuntimeError("the SIP agents did not start; see the processes' log")
+            time.sleep(0.2)
         options = Options(
             rate_per_min=rate, duration_s=duration_s, grace_s=0.0, daily_pattern=False, hold_s=args.hold,
             gps_every_s=5.0, camera_every_s=30.0, speed=args.compress, report_every_s=1e9,
@@ -172,6 +195,20 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
                 process.popen.kill()
         cluster.drop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def sip_ready(work: Path, port: int, workers: int) -> bool:
+    """Every agent says it listens (a pool's workers log to files of their own)."""
+    logs = [work / "processes.log"] if workers == 0 else [
+        work / "sip-pool" / f"worker-{port + 1 + i}.log" for i in range(workers)
+    ]  # fmt: skip
+    return all(log.exists() and "(UDP+TCP)" in log.read_text(errors="replace") for log in logs)
+
+
+def sip_command(workers: int, port: int) -> list[str]:
+    """The SIP intake: a supervised pool behind Kamailio on `port`, or one agent on it."""
+    command = [sys.executable, "-m", "cad.cli", "sip", "--port", str(port), "--bind", "127.0.0.1"]
+    return command + (["--workers", str(workers)] if workers > 0 else [])
 
 
 def wait_until_ready(centre: Centre) -> None:
