@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds a caller stays on the line")
     parser.add_argument(
-        "--sip-workers", type=int, default=4, help="SIP agents in the pool behind Kamailio (0: one agent alone)"
+        "--sip-workers", type=int, default=8, help="SIP agents in the pool behind Kamailio (0: one agent alone)"
     )
     parser.add_argument("--skip-restart", action="store_true", help="only the first run")
     args = parser.parse_args()
