@@ -22,6 +22,8 @@ from typing import Any
 
 from cad.config import Settings
 from telephony.pool import RETRY_AFTER_S, PoolLayout, RestartPolicy
+from telephony.screening import allowed_networks
+from telephony.turned_away import TurnedAway
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,7 @@ class Supervisor:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         self.proxy: Child | None = None
+        self.turned_away: TurnedAway | None = None
         self._stopping = False
 
     def plan(self) -> None:
@@ -199,6 +202,15 @@ class Supervisor:
         for child in self.children:
             child.start()
         if self.proxy is not None:
+            env = self.config.env
+            self.turned_away = TurnedAway(
+                self.proxy.log_path,
+                self.config.instance / "sip-journal" / str(self.config.layout.sip_port),
+                env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000"),
+                env.get("WARROOM_INTAKE_TOKEN", ""),
+                allowed_networks(env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",")),
+                self.config.overflow or "none: every line busy, the caller heard 503",
+            )
             self.proxy.start()
 
     def everyone(self) -> list[Child]:
@@ -233,6 +245,8 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         while not self._stopping:
             self.check()
+            if self.turned_away is not None:
+                self.turned_away.poll()
             info = signal.sigtimedwait(STOP_SIGNALS, poll_s)
             if info is not None:
                 log.warning(
@@ -258,6 +272,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        if self.turned_away is not None:
+            self.turned_away.poll()
+            self.turned_away.close()
         log.info("SIP pool stopped")
 
 

@@ -244,6 +244,40 @@ def test_when_every_line_is_taken_and_an_overflow_centre_is_set_the_call_is_redi
         assert pool.stop() == 0
 
 
+def test_a_call_kamailio_turns_away_with_every_line_taken_is_still_on_record(
+    live_centre: LiveCentre, tmp_path: Path
+) -> None:
+    """One worker: three lines, the reserved fourth queues a caller; the fifth caller meets a pool
+    with no line at all and Kamailio answers 503 itself. That call is on record all the same."""
+    require_tool("sipp")
+    require_tool("kamailio")
+    token = token_of_call_taker()
+    pool = start_pool(live_centre.url, live_centre.instance, 1)
+    try:
+        time.sleep(1.5)
+        folder = tmp_path / "full"
+        folder.mkdir()
+        run = sipp(
+            "call_routed.xml",
+            f"127.0.0.1:{pool.port}",
+            calls=5,
+            rate=20,
+            limit=5,
+            keys={"phone": "081500000005", "caller_name": "Penuh", "hold_ms": "2500"},
+            extra=["-trace_logs"],
+            cwd=folder,
+        )
+        shed = re.findall(r"SHED 503 (\S+)", sipp_log(folder))
+        assert len(shed) == 1 and len(answered(folder)) == 4, run.stdout[-2000:]
+        call = wait_for(
+            lambda: [c for c in calls_of(live_centre, token) if c["sip_call_id"] == shed[0]] or None, timeout_s=10
+        )[0]
+        assert call["state"] == "overflowed" and call["phone"] == "+6281500000005" and call["caller_name"] == "Penuh"
+        assert "every agent full" in pool.output()
+    finally:
+        assert pool.stop() == 0
+
+
 def test_without_a_proxy_the_pool_says_so_and_each_worker_answers_on_its_own_port(
     live_centre: LiveCentre, tmp_path: Path
 ) -> None:

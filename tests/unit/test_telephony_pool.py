@@ -94,3 +94,15 @@ def test_the_kamailio_configuration_is_rendered_with_ports_rates_and_overflow(tm
     assert 'pl_check("pool", "TAILDROP", "80")' in plain and 'send_reply("503"' in plain
     moved = render_kamailio(PoolConfig(PoolLayout(25060, 4), tmp_path, overflow="sip:112@tetangga.id"), listing)
     assert "Contact: <sip:112@tetangga.id>" in moved and 'send_reply("302"' in moved
+
+
+def test_a_pool_full_line_of_kamailios_log_gives_back_the_invite_as_received() -> None:
+    import base64
+
+    from telephony.turned_away import turned_away_invite
+
+    invite = b"INVITE sip:112@centre SIP/2.0\r\nCall-ID: abc\r\n\r\n"
+    line = f" 0(4242) WARNING: <script>: WARROOM-POOL-FULL 10.0.0.7:5062 {base64.b64encode(invite).decode()}"
+    assert turned_away_invite(line) == ("10.0.0.7:5062", invite)
+    assert turned_away_invite(" 0(4242) WARNING: <script>: every SIP agent full or down") is None
+    assert turned_away_invite("WARROOM-POOL-FULL 10.0.0.7:5062 not*base64") is None
