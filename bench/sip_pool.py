@@ -6,7 +6,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -15,29 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from _proc import cpu_s, rss_mb
+from _proc import cpu_s, free_block, rss_mb
 from sip import ROUTED, TARGET_HELD, TARGET_P95_MS, TARGET_RATE, Centre, Console, all_calls
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
-
-
-def free_block(count: int) -> int:
-    """The first of `count` consecutive ports free for UDP and TCP."""
-    for first in range(21000, 60000 - count, count + 7):
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    sockets.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass

@@ -34,8 +34,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from _proc import cpu_s, free_port, rss_mb  # noqa: E402
-from live import DisposablePostgres, free_udp_ports  # noqa: E402
+from _proc import cpu_s, free_block, free_port, rss_mb  # noqa: E402
+from live import DisposablePostgres  # noqa: E402
 
 from cad.app import close_app, create_app  # noqa: E402
 from cad.config import SHARED_DATA, Settings  # noqa: E402
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
         with app.app_context():
             seed_demo(db.session, str(ROADS))
             keys = issue_simulator_keys(db.session)
-        port, sip_port = free_port(), free_udp_ports(args.sip_workers + 1)
+        port, sip_port = free_port(), free_block(args.sip_workers + 1)
         env["WARROOM_CENTRE_URL"] = url = f"http://127.0.0.1:{port}"
         env["WARROOM_INTAKE_TOKEN"] = settings.shared_intake_token()
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))

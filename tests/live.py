@@ -410,3 +410,28 @@ def serve(app: Flask, instance: Path, before_stop: Callable[[], None] | None = N
     if before_stop is not None:
         before_stop()
     close_app(app)
+
+
+def demo_centre(database_url: str, instance: Path, env: dict[str, str]) -> Iterator[LiveCentre]:
+    """The demo city (agencies, stations, 41 units, cameras) seeded on the Balikpapan extract and
+    served over real HTTP; `env` adds to the settings (Twilio token, GPS dwell …)."""
+    from cad.app import create_app
+    from cad.config import SHARED_DATA, Settings
+    from cad.db import db
+    from cad.demo import seed_demo
+
+    roads = str(SHARED_DATA / "balikpapan_kota.overpass.json")
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "WARROOM_INSTANCE": str(instance),
+            "WARROOM_ROADS": roads,
+            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+            **env,
+        }
+    )
+    app = create_app({"TESTING": True}, settings=settings)
+    with app.app_context():
+        seed_demo(db.session, roads)
+        db.session.remove()
+    yield from serve(app, instance)

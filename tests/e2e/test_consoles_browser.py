@@ -16,13 +16,12 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from live import INTAKE_TOKEN, LiveCentre, require_tool, serve
+from live import INTAKE_TOKEN, LiveCentre, demo_centre, require_tool
 from twilio.request_validator import RequestValidator
 
-from cad.app import create_app
-from cad.config import SHARED_DATA, Settings
+from cad.config import SHARED_DATA
 from cad.db import db
-from cad.demo import DEMO_PASSWORDS, seed_demo
+from cad.demo import DEMO_PASSWORDS
 from cad.models import Unit
 
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
@@ -54,20 +53,7 @@ def artefacts() -> Path:
 
 @pytest.fixture
 def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": str(ROADS),
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        }
-    )
-    app = create_app({"TESTING": True}, settings=settings)
-    with app.app_context():
-        seed_demo(db.session, str(ROADS))
-        db.session.remove()
-    yield from serve(app, tmp_path)
+    yield from demo_centre(database_url, tmp_path, {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
 
 
 @pytest.fixture

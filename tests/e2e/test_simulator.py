@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from live import INTAKE_TOKEN, AgentProcess, LiveCentre, free_udp_port, require_tool, serve, start_agent
+from live import AgentProcess, LiveCentre, demo_centre, free_udp_port, require_tool, start_agent
 
-from cad.app import create_app
-from cad.config import SHARED_DATA, Settings
+from cad.config import SHARED_DATA
 from cad.db import db
-from cad.demo import seed_demo
 from cad.models import Assignment, Call, CongestionReading, Incident, Position, TimelineEvent
 from cad.services.simulation import issue_simulator_keys
 from simulator.centre import Access, Centre
@@ -30,37 +28,24 @@ pytestmark = [
 
 
 @pytest.fixture
-def demo_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": str(ROADS),
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-            "TWILIO_AUTH_TOKEN": TWILIO,
-            "WARROOM_GPS_DWELL_S": "3",
-        }
-    )
-    app = create_app({"TESTING": True}, settings=settings)
-    with app.app_context():
-        seed_demo(db.session, str(ROADS))
-    yield from serve(app, tmp_path)
+def city(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
+    yield from demo_centre(database_url, tmp_path, {"TWILIO_AUTH_TOKEN": TWILIO, "WARROOM_GPS_DWELL_S": "3"})
 
 
 @pytest.fixture
-def agent(demo_centre: LiveCentre) -> Iterator[AgentProcess]:
+def agent(city: LiveCentre) -> Iterator[AgentProcess]:
     require_tool("sipp")
-    process = start_agent(demo_centre.url, demo_centre.instance, free_udp_port())
+    process = start_agent(city.url, city.instance, free_udp_port())
     yield process
     assert process.stop() == 0, process.output()[-2000:]
 
 
 def test_the_city_runs_through_the_centres_interfaces_and_nothing_is_lost(
-    demo_centre: LiveCentre, agent: AgentProcess
+    city: LiveCentre, agent: AgentProcess
 ) -> None:
     keys = issue_simulator_keys(db.session)
     access = Access(
-        url=demo_centre.url,
+        url=city.url,
         api_token=keys.api_token,
         devices=keys.devices,
         crews=keys.crews,
