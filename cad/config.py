@@ -9,7 +9,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: The folder of road extracts beside the checkout (`../shared/data`), or where WARROOM_SHARED_DATA says
+#: (a clone elsewhere, as CI makes one). Read once at import: the demo, the tests and the benches use it.
+SHARED_DATA = Path(os.environ.get("WARROOM_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 DEFAULT_ROADS_FILES = ("balikpapan_kota.overpass.json", "poa_osm.pbf")
 
 
