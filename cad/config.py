@@ -9,9 +9,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
-#: The folder of road extracts beside the checkout (`../shared/data`), or where WARROOM_SHARED_DATA says
+#: The folder of road extracts beside the checkout (`../shared/data`), or where WARROOM_DATA_DIR says
 #: (a clone elsewhere, as CI makes one). Read once at import: the demo, the tests and the benches use it.
-SHARED_DATA = Path(os.environ.get("WARROOM_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+SHARED_DATA = Path(os.environ.get("WARROOM_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 DEFAULT_ROADS_FILES = ("balikpapan_kota.overpass.json", "poa_osm.pbf")
 
 
