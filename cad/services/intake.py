@@ -69,20 +69,8 @@ def voice_call_received(
     existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if existing is not None:
         return existing
-    call = register_call(
-        session,
-        phone=phone,
-        channel=Channel.VOICE,
-        name=name,
-        fix=fix,
-        sip_call_id=sip_call_id,
-        received_at=received_at,
-        actor="sip",
-        commit=False,
-        state=CallState.WAITING if queued else CallState.RINGING,
-    )
-    if address and not call.location_address:
-        call.location_address = address[:255]
+    state = CallState.WAITING if queued else CallState.RINGING
+    call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, state)
     call.sip_contact = contact
     if location_note:
         record_event(
@@ -94,6 +82,34 @@ def voice_call_received(
             data={"warning": location_note},
         )
     session.commit()
+    return call
+
+
+def _new_voice_call(
+    session: Session,
+    sip_call_id: str,
+    phone: str,
+    name: str | None,
+    received_at: datetime,
+    fix: Fix | None,
+    address: str | None,
+    state: CallState,
+) -> Call:
+    """A voice call the SIP agents report, in `state`, its civic address kept; not committed."""
+    call = register_call(
+        session,
+        phone=phone,
+        channel=Channel.VOICE,
+        name=name,
+        fix=fix,
+        sip_call_id=sip_call_id,
+        received_at=received_at,
+        actor="sip",
+        commit=False,
+        state=state,
+    )
+    if address and not call.location_address:
+        call.location_address = address[:255]
     return call
 
 
@@ -124,20 +140,7 @@ def voice_call_overflowed(
     `overflowed`, with where it went. Idempotent on the SIP Call-ID."""
     call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if call is None:
-        call = register_call(
-            session,
-            phone=phone,
-            channel=Channel.VOICE,
-            name=name,
-            fix=fix,
-            sip_call_id=sip_call_id,
-            received_at=received_at,
-            actor="sip",
-            commit=False,
-            state=CallState.OVERFLOWED,
-        )
-        if address and not call.location_address:
-            call.location_address = address[:255]
+        call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, CallState.OVERFLOWED)
     elif call.state is CallState.WAITING:
         call.state = change_call_state(call.state, CallState.OVERFLOWED)
     else:
