@@ -85,6 +85,34 @@ def free_udp_ports(count: int) -> int:
     raise RuntimeError("no free block of ports")
 
 
+def _agent_env(centre_url: str, instance: Path, ring_s: float, extra_env: dict[str, str] | None) -> dict[str, str]:
+    """What a SIP agent (or a pool of them) started by a test runs with."""
+    return {
+        **os.environ,
+        "WARROOM_INSTANCE": str(instance),
+        "WARROOM_CENTRE_URL": centre_url,
+        "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
+        "WARROOM_SIP_ALLOW": "127.0.0.1",
+        "WARROOM_SIP_RING_S": str(ring_s),
+        "WARROOM_ROADS": "",
+        **(extra_env or {}),
+    }
+
+
+def _terminate(process: subprocess.Popen[str], handle: Any, wait_s: float) -> int:
+    """SIGTERM, the exit code (killed if it takes longer than `wait_s`); its log closed."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if handle is not None:
+        handle.close()
+    return process.returncode
+
+
 @dataclass
 class AgentProcess:
     process: subprocess.Popen[str]
@@ -96,32 +124,14 @@ class AgentProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.handle is not None:
-            self.handle.close()
-        return self.process.returncode
+        return _terminate(self.process, self.handle, 15)
 
 
 def start_agent(
     centre_url: str, instance: Path, port: int, *, ring_s: float = 0.2, extra_env: dict[str, str] | None = None
 ) -> AgentProcess:
     log = instance / f"sip-{port}.log"
-    env = {
-        **os.environ,
-        "WARROOM_INSTANCE": str(instance),
-        "WARROOM_CENTRE_URL": centre_url,
-        "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-        "WARROOM_SIP_ALLOW": "127.0.0.1",
-        "WARROOM_SIP_RING_S": str(ring_s),
-        "WARROOM_ROADS": "",
-        **(extra_env or {}),
-    }
+    env = _agent_env(centre_url, instance, ring_s, extra_env)
     handle = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "cad.cli", "sip", "--port", str(port), "--bind", "127.0.0.1"],
@@ -172,16 +182,7 @@ class PoolProcess:
         return [pids.get(self.port + 1 + i, 0) for i in range(self.workers)]
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.handle is not None:
-            self.handle.close()
-        return self.process.returncode
+        return _terminate(self.process, self.handle, 30)
 
 
 def start_pool(
@@ -195,16 +196,7 @@ def start_pool(
 ) -> PoolProcess:
     port = free_udp_ports(workers + 1)
     log = instance / f"sip-pool-{port}.log"
-    env = {
-        **os.environ,
-        "WARROOM_INSTANCE": str(instance),
-        "WARROOM_CENTRE_URL": centre_url,
-        "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-        "WARROOM_SIP_ALLOW": "127.0.0.1",
-        "WARROOM_SIP_RING_S": str(ring_s),
-        "WARROOM_ROADS": "",
-        **(extra_env or {}),
-    }
+    env = _agent_env(centre_url, instance, ring_s, extra_env)
     handle = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", "127.0.0.1"]
