@@ -140,39 +140,41 @@ def all_calls(url: str, token: str) -> list[dict[str, object]]:
         query = f"limit=1000&before_id={page[-1]['id']}"
 
 
+def sipp_command(
+    scenario: Path,
+    port: int,
+    *,
+    calls: int,
+    rate: float,
+    limit: int,
+    hold_ms: int,
+    phone: str,
+    timeout_s: float,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """sipp placing `calls` bench calls from `phone` at `rate`/s, `limit` at once, each held `hold_ms`."""
+    return [
+        "sipp", "-sf", str(scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0",
+        "-m", str(calls), "-r", str(rate), "-l", str(limit), "-d", str(hold_ms),
+        "-key", "phone", phone, "-key", "caller_name", "bench", "-nostdin", "-timeout", f"{int(timeout_s)}s",
+        *extra,
+    ]  # fmt: skip
+
+
 def run_sipp(port: int, rate: float, duration_s: float, workdir: Path, phone: str) -> dict[str, int]:
     calls = int(rate * duration_s)
     done = subprocess.run(
-        [
-            "sipp",
-            "-sf",
-            str(SCENARIO),
-            f"127.0.0.1:{port}",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-m",
-            str(calls),
-            "-r",
-            str(rate),
-            "-l",
-            "4",
-            "-d",
-            "100",
-            "-key",
-            "phone",
-            phone,
-            "-key",
-            "caller_name",
-            "bench",
-            "-nostdin",
-            "-timeout",
-            f"{int(duration_s + 60)}s",
-            "-trace_stat",
-            "-stf",
-            str(workdir / "stat.csv"),
-        ],
+        sipp_command(
+            SCENARIO,
+            port,
+            calls=calls,
+            rate=rate,
+            limit=4,
+            hold_ms=100,
+            phone=phone,
+            timeout_s=duration_s + 60,
+            extra=("-trace_stat", "-stf", str(workdir / "stat.csv")),
+        ),
         capture_output=True,
         text=True,
         cwd=workdir,

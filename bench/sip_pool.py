@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from _proc import cpu_s, free_block, rss_mb
-from sip import ROUTED, TARGET_HELD, TARGET_P95_MS, TARGET_RATE, Centre, Console, all_calls
+from sip import ROUTED, TARGET_HELD, TARGET_P95_MS, TARGET_RATE, Centre, Console, all_calls, sipp_command
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
@@ -36,38 +36,11 @@ def sipp_run(
 ) -> subprocess.Popen[str] | Run:
     folder = workdir / f"sipp-{phone}-{time.monotonic_ns()}"
     folder.mkdir()
-    command = [
-        "sipp",
-        "-sf",
-        str(ROUTED),
-        f"127.0.0.1:{port}",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "0",
-        "-m",
-        str(calls),
-        "-r",
-        str(rate),
-        "-l",
-        str(limit),
-        "-d",
-        str(hold_ms),
-        "-key",
-        "phone",
-        phone,
-        "-key",
-        "caller_name",
-        "bench",
-        "-nostdin",
-        "-timeout",
-        f"{int(calls / rate + hold_ms / 1000 + 90)}s",
-        "-trace_logs",
-        "-trace_err",
-        "-trace_stat",
-        "-stf",
-        "stat.csv",
-    ]
+    timeout_s = calls / rate + hold_ms / 1000 + 90
+    command = sipp_command(
+        ROUTED, port, calls=calls, rate=rate, limit=limit, hold_ms=hold_ms, phone=phone, timeout_s=timeout_s,
+        extra=("-trace_logs", "-trace_err", "-trace_stat", "-stf", "stat.csv"),
+    )  # fmt: skip
     process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     process.folder = folder  # type: ignore[attr-defined]
     process.calls = calls  # type: ignore[attr-defined]
