@@ -202,7 +202,7 @@ def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: dateti
     event = {"id": unit_id, "position": _position_data(here)}
     event_json = json.dumps(event, default=str)
     engine = session.get_bind()
-    session.commit()  # hand back the connection the token lookup took: waiting requests must not drain the pool
+    session.commit()  # this request holds no pooled connection while it waits: waiters must not drain the pool
     row = fix_writer(engine).write(engine, {**_row(unit_id, fix, received_at), "event": event_json})
     if not row.known:
         raise Unauthorized("the device token belongs to no unit", "token")
