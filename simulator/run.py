@@ -117,6 +117,7 @@ class City:
         self.places: list[tuple[float, float]] = []
         self.stories: dict[str, tuple[city.Story, tuple[float, float]]] = {}
         self.cameras: dict[str, tuple[float, str | None, float]] = {}  # code → bias, last level, last sent
+        self.dispatched: set[int] = set()  # incidents the simulated dispatcher sent units to
         self.unplaced: dict[int, float] = {}  # incidents without a location (when last tried): wait for one
 
     # --- the agenda ------------------------------------------------------------------
@@ -318,8 +319,10 @@ class City:
                 created = datetime.fromisoformat(incident["created_at"].replace("Z", "+00:00"))
                 if (now - created).total_seconds() >= self.options.grace_s:
                     self._dispatch(incident["id"], None)
-            elif not any(a["active"] for a in assignments):
+            elif incident["id"] in self.dispatched and not any(a["active"] for a in assignments):
+                # its own jobs only: an incident a dispatcher at a console runs is theirs to close
                 self.centre.api("POST", f"/incidents/{incident['id']}/status", body={"status": "closed"})
+                self.dispatched.discard(incident["id"])
 
     def _dispatch(self, incident_id: int, created: float | None) -> None:
         try:
@@ -339,25 +342,26 @@ class City:
             try:
                 self.centre.api("POST", f"/incidents/{incident_id}/dispatch", body={"unit_ids": units})
                 self.stats.dispatches += 1
+                self.dispatched.add(incident_id)
             except CentreError as error:  # someone at a console was quicker, or a unit just left
                 log.info("simulator: dispatch of %s not taken: %s", incident_id, error)
 
     # --- crews ------------------------------------------------------------------------
 
     def _assigned(self, unit_id: int) -> None:
+        """The crew opens its job (its own page's API, with its own token) and sets off in time."""
+        job = self.centre.api("GET", "/crew/job", token=self.centre.access.crews.get(unit_id))
+        incident = job.get("incident")
+        place = (incident or {}).get("location") or {}
+        if incident is None or place.get("lat") is None:
+            return
         vehicle = self.vehicles[unit_id]
-        for incident in self.centre.api("GET", "/incidents", status="open"):
-            if any(a["unit_id"] == unit_id and a["active"] for a in incident["assignments"]):
-                place = incident.get("location") or {}
-                if place.get("lat") is None:
-                    return
-                vehicle.job, vehicle.job_place = incident["id"], (place["lat"], place["lon"])
-                vehicle.job_type = incident["type"]
-                speed = self.options.speed
-                self.at(self.rng.uniform(4, 12) / speed, lambda: self._crew(unit_id, "acknowledged"))
-                turnout = city.turnout_s(self.rng, incident["priority"]) / speed
-                self.at(turnout, lambda job=incident["id"]: self._roll(unit_id, job))
-                return
+        vehicle.job, vehicle.job_place = incident["id"], (place["lat"], place["lon"])
+        vehicle.job_type = incident["type"]
+        speed = self.options.speed
+        self.at(self.rng.uniform(4, 12) / speed, lambda: self._crew(unit_id, "acknowledged"))
+        turnout = city.turnout_s(self.rng, incident["priority"]) / speed
+        self.at(turnout, lambda: self._roll(unit_id, incident["id"]))
 
     def _crew(self, unit_id: int, status: str) -> None:
         token = self.centre.access.crews.get(unit_id)
@@ -378,7 +382,7 @@ class City:
         vehicle = self.vehicles[unit_id]
         if vehicle.job != incident_id:
             return
-        unit = self.centre.api("GET", f"/units/{unit_id}")
+        unit = self.centre.api("GET", f"/units/{unit_id}", token=self.centre.access.crews.get(unit_id))
         if unit["status"] == "en_route":  # the geofence did not see it arrive: the crew presses the button
             self._crew(unit_id, "on_scene")
         work_s = city.on_scene_s(self.rng, vehicle.job_type) / self.options.speed
