@@ -178,8 +178,7 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
         me_cpu = time.process_time() - me0
         time.sleep(5 if not restart else 20)  # journals replay, crews get told
         with app.app_context():
-            report(stats, restart, duration_s, cpu, pg_cpu, me_cpu)
-            lost = missing_calls(stats)
+            lost = report(stats, restart, duration_s, cpu, pg_cpu, me_cpu)
         close_app(app)
         return bool(lost)
     finally:
@@ -250,7 +249,8 @@ def missing_calls(stats: Stats) -> list[str]:
 
 def report(
     stats: Stats, restart: bool, duration_s: float, cpu: dict[str, tuple[float, float]], pg_cpu: float, me_cpu: float
-) -> None:
+) -> list[str]:
+    """Print one run's figures; the phones of the calls placed but not on record."""
     from cad.models import Assignment, Call, Incident
 
     lost = missing_calls(stats)
@@ -284,6 +284,7 @@ def report(
         print(f"  {name:<11} CPU {used / duration_s:5.2f} cores  RSS {memory:6.0f} MB")
     print(f"  {'PostgreSQL':<11} CPU {pg_cpu / duration_s:5.2f} cores")
     print(f"  {'simulator':<11} CPU {me_cpu / duration_s:5.2f} cores (in this process, sipp not counted)")
+    return lost
 
 
 if __name__ == "__main__":

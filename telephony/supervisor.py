@@ -1,10 +1,12 @@
 """`warroom sip --workers N`: a pool of SIP agent processes, supervised, behind Kamailio.
 
-Each worker is an ordinary `warroom sip` process (its own pjsua2 endpoint, SIP port and RTP
-port range, its own journal). The supervisor restarts a worker that dies at once (a
-worker's journal replays what it had not delivered, and closes the calls it died holding),
-starts Kamailio in front when it is installed (telephony/kamailio/kamailio.cfg, rendered
-with the ports), and passes SIGTERM on for a clean stop.
+Each worker is a SIP agent process of its own (`python -m telephony.worker`: its own pjsua2
+endpoint, SIP port and RTP port range, its own journal). The supervisor restarts a worker
+that dies at once (a worker's journal replays what it had not delivered, and closes the
+calls it died holding), starts Kamailio in front when it is installed
+(telephony/kamailio/kamailio.cfg, rendered with the ports), puts the calls Kamailio turns
+away with every line taken on record (telephony/turned_away.py), and passes SIGTERM on for
+a clean stop.
 """
 
 from __future__ import annotations
