@@ -197,11 +197,13 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
 
 
 def sip_ready(work: Path, port: int, workers: int) -> bool:
-    """Every agent says it listens (a pool's workers log to files of their own)."""
+    """Every agent says it listens (a pool's workers log to files of their own), and Kamailio too."""
     logs = [work / "processes.log"] if workers == 0 else [
         work / "sip-pool" / f"worker-{port + 1 + i}.log" for i in range(workers)
     ]  # fmt: skip
-    return all(log.exists() and "(UDP+TCP)" in log.read_text(errors="replace") for log in logs)
+    proxy = work / "sip-pool" / "kamailio.log"  # Kamailio in front: it says when it listens
+    ready = workers == 0 or (proxy.exists() and "Listening on" in proxy.read_text(errors="replace"))
+    return ready and all(log.exists() and "(UDP+TCP)" in log.read_text(errors="replace") for log in logs)
 
 
 def sip_command(workers: int, port: int) -> list[str]:

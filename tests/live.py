@@ -99,6 +99,10 @@ def _agent_env(centre_url: str, instance: Path, ring_s: float, extra_env: dict[s
     }
 
 
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def _terminate(process: subprocess.Popen[str], handle: Any, wait_s: float) -> int:
     """SIGTERM, the exit code (killed if it takes longer than `wait_s`); its log closed."""
     if process.poll() is None:
@@ -208,7 +212,13 @@ def start_pool(
     )
     pool = PoolProcess(process, port, workers, instance, log, handle)
     deadline = time.monotonic() + 40
-    while not all("(UDP+TCP)" in pool.worker_log(i) for i in range(workers)):
+    kamailio = instance / "sip-pool" / "kamailio.log"
+
+    def listening() -> bool:
+        proxy_up = not proxy or shutil.which("kamailio") is None or "Listening on" in _text(kamailio)
+        return proxy_up and all("(UDP+TCP)" in pool.worker_log(i) for i in range(workers))
+
+    while not listening():
         if process.poll() is not None or time.monotonic() > deadline:
             pool.stop()
             raise RuntimeError(f"SIP pool did not start:\n{pool.output()[-3000:]}")
