@@ -41,6 +41,10 @@ class Call(db.Model):  # type: ignore[name-defined]
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     location_address: Mapped[str | None] = mapped_column(sa.String(255))
     sip_contact: Mapped[str | None] = mapped_column(sa.String(255))
+    # header values longer than their column, whole as the network sent them ({"name": "…"}, JSON)
+    sip_headers: Mapped[str | None] = mapped_column(sa.Text)
+    # location by reference (RFC 6442 Geolocation with an http(s) URI): where the network keeps it
+    location_ref: Mapped[str | None] = mapped_column(sa.Text)
     notes: Mapped[str | None] = mapped_column(sa.Text)
     caller: Mapped[Caller | None] = relationship()
     incident: Mapped[Any] = relationship("Incident", foreign_keys=[incident_id])
