@@ -87,7 +87,7 @@ def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cad.cli", "sip"], env=env)
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--port", type=int, default=None, help="SIP port (UDP and TCP); default WARROOM_SIP_PORT")
 @click.option("--bind", default="0.0.0.0", show_default=True)
 @click.option("--rtp-port", type=int, default=None, help="first RTP port; default 4000 + 10 × SIP port offset")
@@ -100,11 +100,21 @@ def _start_sip_agent(host: str, port: int) -> subprocess.Popen[bytes]:
     "default WARROOM_SIP_WORKERS (0: one agent on --port)",
 )
 @click.option("--proxy/--no-proxy", default=True, show_default=True, help="with --workers: Kamailio in front")
+@click.pass_context
 @with_appcontext
 def sip(
-    port: int | None, bind: str, rtp_port: int | None, pjsip_log_level: int, workers: int | None, proxy: bool
+    ctx: click.Context,
+    port: int | None,
+    bind: str,
+    rtp_port: int | None,
+    pjsip_log_level: int,
+    workers: int | None,
+    proxy: bool,
 ) -> None:
-    """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre."""
+    """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre.
+    `warroom sip redeliver` sends again what the centre refused."""
+    if ctx.invoked_subcommand is not None:
+        return
     from telephony.sip_agent import serve as serve_sip
     from telephony.worker import agent_config
 
@@ -119,6 +129,35 @@ def sip(
     config = agent_config(settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level)
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)
+
+
+@sip.command("redeliver")
+@click.option(
+    "--journal",
+    "journals",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="an agent's journal folder; default every one under the instance's sip-journal/",
+)
+@with_appcontext
+def sip_redeliver(journals: tuple[str, ...]) -> None:
+    """Send the calls and texts the centre refused once more (the consoles' "could not be recorded" alerts)."""
+    from pathlib import Path
+
+    from telephony.redeliver import journal_folders, redeliver
+
+    settings = current_app.config["WARROOM"]
+    folders = [Path(j) for j in journals] or journal_folders(settings.instance_path)
+    url = f"{settings.centre_url.rstrip('/')}/telephony/sip/events"
+    outcomes = redeliver(folders, url, settings.shared_intake_token())
+    for o in outcomes:
+        mark = "delivered" if o.delivered else "STILL REFUSED"
+        click.echo(f"{mark}: {o.kind} {o.entry_id} from {o.phone or 'unknown'} ({o.journal.name}): {o.answer}")
+    refused = sum(not o.delivered for o in outcomes)
+    delivered = len(outcomes) - refused
+    click.echo(f"{len(outcomes)} refused entries sent again: {delivered} delivered, {refused} still refused")
+    if refused:
+        raise SystemExit(1)
 
 
 @main.command()

@@ -11,15 +11,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 
 from cad.api.spec import parse_body
 from cad.db import db
-from cad.domain.calls import Channel
+from cad.domain.calls import Channel, fitted, fitted_identifier
 from cad.errors import Forbidden, InvalidInput, Unauthorized
 from cad.services.calls import ANONYMOUS, Fix, phone_or_error
 from cad.services.intake import (
+    CallExtras,
     InboundText,
     claim_sip_outbox,
     record_delivery,
@@ -30,6 +31,7 @@ from cad.services.intake import (
     voice_call_overflowed,
     voice_call_received,
 )
+from cad.services.intake_failures import intake_failed, redelivered
 
 telephony = Blueprint("telephony", __name__, url_prefix="/telephony")
 
@@ -39,29 +41,72 @@ class SipLocation(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0)
-    address: str | None = Field(default=None, max_length=255)
+    address: str | None = None
     method: str | None = None
     at: datetime | None = None
 
 
+#: Columns the network's text lands in, and how long they are; a longer value is cut to fit and kept
+#: whole beside the call (`calls.sip_headers`), never refused: the call is recorded whatever it carried.
+FITS = {"phone": 32, "name": 120, "contact": 255, "target": 255, "reason": 32, "location_warning": 500}
+IDENTIFIERS = {"sip_call_id": 255, "external_id": 255}
+
+
 class SipEvent(BaseModel):
+    """A journal entry of a SIP agent. Whatever the caller's network put in it is taken: overlong
+    values are fitted (the originals kept in `overlong`), an unusable location is dropped with a
+    warning. Only what the agent itself writes (`id`, `kind`, times) can make it a 400."""
+
     model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
     id: str = Field(min_length=1, max_length=64)
-    kind: Literal["invite", "end", "message", "connected", "overflow"]
-    sip_call_id: str | None = Field(default=None, min_length=1, max_length=255)
-    phone: str | None = Field(default=None, max_length=64)
-    name: str | None = Field(default=None, max_length=120)
+    kind: Literal["invite", "end", "message", "connected", "overflow", "set_aside"]
+    sip_call_id: str | None = Field(default=None, min_length=1)
+    phone: str | None = None
+    name: str | None = None
     received_at: datetime | None = None
     ended_at: datetime | None = None
     connected_at: datetime | None = None
     queued: bool = False  # every agent was full: the caller waits in the queue
-    target: str | None = Field(default=None, max_length=255)  # where an overflowed call was redirected
-    reason: str | None = Field(default=None, max_length=32)
-    contact: str | None = Field(default=None, max_length=255)
+    target: str | None = None  # where an overflowed call was redirected
+    reason: str | None = None
+    contact: str | None = None
     location: SipLocation | None = None
-    location_warning: str | None = Field(default=None, max_length=500)
-    external_id: str | None = Field(default=None, max_length=255)
-    body: str | None = Field(default=None, max_length=5000)
+    location_ref: str | None = None  # RFC 6442 location by reference (an http(s) URI)
+    location_warning: str | None = None
+    external_id: str | None = None
+    body: str | None = Field(default=None, max_length=64 * 1024)
+    entry: dict[str, Any] | None = None  # kind set_aside: the entry the centre refused
+    reason_text: str | None = None  # kind set_aside: why
+    redelivery: bool = False  # sent again by `warroom sip redeliver` after the centre had refused it
+    overlong: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        data = dict(raw)
+        overlong = {}
+        for name, limit in (FITS | IDENTIFIERS).items():
+            value = data.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                overlong[name] = storable(value)
+                data[name] = fitted_identifier(value, limit) if name in IDENTIFIERS else fitted(value, limit)
+        location = data.get("location")
+        if isinstance(location, dict):
+            address = location.get("address")
+            if isinstance(address, str) and len(address) > 255:
+                overlong["address"] = storable(address)
+                data["location"] = {**location, "address": fitted(address, 255)}
+            try:
+                SipLocation.model_validate(data["location"])
+            except ValidationError as error:
+                data["location"] = None
+                problem = f"location unusable ({error.errors(include_url=False)[0]['msg']}); call taken without it"
+                data["location_warning"] = fitted(problem, FITS["location_warning"])
+        if overlong:
+            data["overlong"] = overlong
+        return data
 
     @field_validator("*", mode="after")
     @classmethod
@@ -91,12 +136,15 @@ def sip_event() -> Response:
     event = parse_body(SipEvent)
     assert isinstance(event, SipEvent)
     try:
-        return _store(event)
+        stored = _store(event)
     except IntegrityError:
         # the same call reported twice at once (a journal replay racing the first try, two workers
         # of a pool): the other request stored it; the event is idempotent, so storing it again finds it
         db.session.rollback()
-        return _store(event)
+        stored = _store(event)
+    if event.redelivery:
+        redelivered(db.session, event.id, "warroom sip redeliver")
+    return stored
 
 
 def _store(event: SipEvent) -> Response:
@@ -113,7 +161,8 @@ def _store(event: SipEvent) -> Response:
             received_at=_need(event.received_at, "received_at"),
             fix=fix,
             address=loc.address if loc else None,
-            target=_need(event.target, "target"),
+            target=event.target or "none",
+            extras=_extras(event),
         )
         return jsonify({"call_id": call.id, "state": call.state})
     if event.kind == "connected":
@@ -137,6 +186,7 @@ def _store(event: SipEvent) -> Response:
             contact=event.contact,
             location_note=event.location_warning,
             queued=event.queued,
+            extras=_extras(event),
         )
         return jsonify({"call_id": call.id, "state": call.state})
     if event.kind == "end":
@@ -147,18 +197,29 @@ def _store(event: SipEvent) -> Response:
             reason=event.reason or "bye",
         )
         return jsonify({"call_id": ended.id if ended else None, "state": ended.state if ended else None})
+    if event.kind == "set_aside":
+        failure = intake_failed(
+            db.session,
+            entry=_need(event.entry, "entry"),
+            reason=_need(event.reason_text or event.reason, "reason"),
+        )
+        return jsonify({"failure_id": failure.id})
     outcome = text_received(
         db.session,
         InboundText(
             channel=Channel.SIP_MESSAGE,
             external_id=_need(event.external_id, "external_id"),
             phone=_phone(event.phone),
-            body=_need(event.body, "body"),
+            body=event.body or "",
             received_at=_need(event.received_at, "received_at"),
             peer=event.contact,
         ),
     )
     return jsonify({"call_id": outcome.call.id, "message_id": outcome.message.id, "duplicate": outcome.duplicate})
+
+
+def _extras(event: SipEvent) -> CallExtras:
+    return CallExtras(overlong=event.overlong, location_ref=event.location_ref)
 
 
 def _phone(raw: str | None) -> str:

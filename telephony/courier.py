@@ -1,17 +1,19 @@
 """Carries journal entries to the centre, in order, until each is acknowledged.
 
-The centre answers 2xx (stored), 4xx (refused for good: kept aside in the journal), or
-5xx / no answer (database or centre down: retried with backoff, nothing dropped).
+The centre answers 2xx (stored), 4xx (refused: kept aside in the journal, and reported to the
+centre as a `set_aside` entry that the consoles show as an alert until `warroom sip redeliver`
+delivers it), or 5xx / no answer (database or centre down: retried with backoff, nothing dropped).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
 import requests
 
-from telephony.journal import Entry, Journal
+from telephony.journal import SET_ASIDE, Entry, Journal
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,12 @@ class Courier(threading.Thread):
             self.delivered += 1
             return True
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            log.error("centre refused journal entry %s (%s): %s", entry.id, response.status_code, response.text[:300])
-            self.journal.refuse(entry, f"{response.status_code} {response.text[:300]}")
+            reason = f"{response.status_code} {response.text[:300]}"
+            log.error("centre refused journal entry %s (%s): %s", entry.id, entry.kind, reason)
+            self.journal.refuse(entry, reason)
+            if entry.kind != SET_ASIDE:  # the consoles hear of it: an alert until it is re-delivered
+                self.journal.append(SET_ASIDE, {"entry": json.loads(entry.to_json()), "reason_text": reason})
+                self._wake.set()
             return True
         self._failed(entry, f"centre answered {response.status_code}")
         return False

@@ -20,6 +20,9 @@ from typing import Any
 ENTRIES = "journal.jsonl"
 DELIVERED = "delivered.txt"
 DEAD = "refused.jsonl"
+REDELIVERED = "redelivered.txt"
+#: The entry an agent writes when the centre refused one of its entries: the consoles show it.
+SET_ASIDE = "set_aside"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,28 @@ class Journal:
             if self._pending.pop(entry.id, None) is not None:
                 self._write(self._acks, entry.id)
 
+    def refused(self) -> list[tuple[Entry, str]]:
+        """Entries the centre refused and nobody has re-delivered yet, oldest first, with the reason."""
+        done = set(_lines(self.folder / REDELIVERED))
+        found: dict[str, tuple[Entry, str]] = {}
+        for line in _lines(self.folder / DEAD):
+            try:
+                raw = json.loads(line)
+                entry = _entry(raw["entry"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if entry.id not in done and entry.kind != SET_ASIDE:
+                found[entry.id] = (entry, str(raw.get("reason", "")))
+        return sorted(found.values(), key=lambda pair: pair[0].seq)
+
+    def entries_of_call(self, sip_call_id: str) -> list[Entry]:
+        """Every entry this journal holds about one call, in order (for re-delivering it whole)."""
+        return [e for e in self._read_entries() if e.payload.get("sip_call_id") == sip_call_id]
+
+    def mark_redelivered(self, entry_id: str) -> None:
+        with self._lock, open(self.folder / REDELIVERED, "a", encoding="utf-8") as done:
+            self._write(done, entry_id)
+
     def unfinished_calls(self) -> list[str]:
         """SIP Call-IDs of calls an earlier run took and never saw end (it died holding them)."""
         return list(self._unfinished)
@@ -115,15 +140,19 @@ class Journal:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    raw = json.loads(line)
-                    yield Entry(
-                        raw["id"], int(raw["seq"]), raw["kind"], datetime.fromisoformat(raw["at"]), raw["payload"]
-                    )
+                    yield _entry(json.loads(line))
                 except (ValueError, KeyError, TypeError):
                     continue  # a line torn by a crash mid-write: it was never acknowledged to anyone
 
     def _read_delivered(self) -> Iterator[str]:
-        path = self.folder / DELIVERED
-        if path.exists():
-            with open(path, encoding="utf-8") as handle:
-                yield from (line.strip() for line in handle if line.strip())
+        return _lines(self.folder / DELIVERED)
+
+
+def _entry(raw: Any) -> Entry:
+    return Entry(str(raw["id"]), int(raw["seq"]), str(raw["kind"]), datetime.fromisoformat(raw["at"]), raw["payload"])
+
+
+def _lines(path: Path) -> Iterator[str]:
+    if path.exists():
+        with open(path, encoding="utf-8") as handle:
+            yield from (line.strip() for line in handle if line.strip())

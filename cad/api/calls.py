@@ -13,7 +13,7 @@ from cad.auth import actor_of
 from cad.db import db
 from cad.domain.calls import Channel
 from cad.models import Role, User
-from cad.services import calls, intake
+from cad.services import calls, intake, intake_failures
 from cad.services.calls import Fix
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
@@ -154,3 +154,28 @@ def send_message(user: User, call_id: int, body: s.MessageCreate) -> dict[str, A
         sent = current_app.extensions["warroom.sms"].send(message.peer, message.body)
         message = intake.record_delivery(db.session, message.id, sent.status, sent.sid)
     return render.message(message)
+
+
+@operation(
+    api,
+    "/intake-failures",
+    "GET",
+    summary="Calls and texts taken but not recorded (an alert on the consoles until handled)",
+    roles=READERS,
+    response=list[s.IntakeFailureOut],
+)
+def list_intake_failures(user: User) -> list[dict[str, Any]]:
+    return [intake_failures.render(f) for f in intake_failures.open_failures(db.session)]
+
+
+@operation(
+    api,
+    "/intake-failures/<int:failure_id>/resolve",
+    "POST",
+    summary="Mark an unrecorded call handled (the caller was called back)",
+    roles=TAKERS,
+    response=s.IntakeFailureOut,
+    errors=(404,),
+)
+def resolve_intake_failure(user: User, failure_id: int) -> dict[str, Any]:
+    return intake_failures.render(intake_failures.resolve(db.session, failure_id, actor_of(user)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +129,8 @@ def call(c: Call, history: CallerRecord | None) -> dict[str, Any]:
         "ended_at": c.ended_at,
         "location": location(c.lat, c.lon, c.location_accuracy_m, c.location_source),
         "location_address": c.location_address,
+        "location_ref": c.location_ref,
+        "sip_headers": json.loads(c.sip_headers) if c.sip_headers else None,
         "disposition": c.disposition,
         "incident_id": c.incident_id,
         "caller_history": caller_history(history) if history else None,

@@ -312,9 +312,25 @@ class CallOut(Reply):
     ended_at: datetime | None
     location: Location | None
     location_address: str | None
+    location_ref: str | None = Field(description="location by reference (RFC 6442): where the network keeps it")
+    sip_headers: dict[str, str] | None = Field(description="header values too long to show, whole as they came")
     disposition: CallDisposition | None
     incident_id: int | None
     caller_history: CallerHistory | None
+
+
+class IntakeFailureOut(Reply):
+    """A call or text the intake took but could not record: the consoles alert until it is handled."""
+
+    id: int
+    entry_id: str
+    kind: str
+    phone: str | None
+    received_at: datetime | None
+    reason: str
+    reported_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
 
 
 class MessageCreate(Request):

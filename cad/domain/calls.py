@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import StrEnum
 
@@ -90,3 +91,17 @@ def normalise_phone(raw: str, country_code: str = "62") -> str:
     if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
         raise ValueError(f"not a phone number: {raw!r}")
     return value
+
+
+def fitted(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, marked with `…` where it was cut."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def fitted_identifier(value: str, limit: int) -> str:
+    """An identifier (a SIP Call-ID) too long for its column, made to fit and stay unique: its start,
+    then a digest of the whole, so every later report of the same call finds the same row."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{value[: limit - len(digest) - 1]}~{digest}"

@@ -3,8 +3,8 @@
 from cad.models.audit import AuditEntry
 from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, Position
-from cad.models.intake import IntakeFailure
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
+from cad.models.intake import IntakeFailure
 from cad.models.live import LiveEvent, SchedulerLease, apscheduler_jobs
 from cad.models.organisation import Agency, Role, Station, Unit, User
 

@@ -6,7 +6,8 @@ MessageSid), because both the SIP agent's journal and Twilio deliver at least on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -44,6 +45,15 @@ class InboundText:
 
 
 @dataclass(frozen=True)
+class CallExtras:
+    """What a voice call carried beyond the columns: header values too long for them (whole), and
+    a location by reference (RFC 6442)."""
+
+    overlong: dict[str, str] = field(default_factory=dict)
+    location_ref: str | None = None
+
+
+@dataclass(frozen=True)
 class TextOutcome:
     call: Call
     message: Message
@@ -63,15 +73,37 @@ def voice_call_received(
     contact: str | None,
     location_note: str | None,
     queued: bool = False,
+    extras: CallExtras | None = None,
 ) -> Call:
     """A 112 INVITE reached the agent (`queued`: every agent was full, the caller waits in the
-    queue). Idempotent on the SIP Call-ID."""
+    queue). Idempotent on the SIP Call-ID; a second report of the call (the proxy's copy of a big
+    INVITE, whose location the agent could not receive, sent as `queued` until an agent reports
+    it) fills in what the first one lacked."""
     existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if existing is not None:
+        changed = False
+        if existing.state is CallState.WAITING and not queued:  # an agent has it now (the proxy's copy came first)
+            existing.state = change_call_state(existing.state, CallState.RINGING)
+            changed = True
+        if _fill_in(existing, fix, address, extras, name):
+            changed = True
+            record_event(
+                session,
+                EventKind.CALL_LOCATED,
+                actor="sip",
+                call_id=existing.id,
+                incident_id=existing.incident_id,
+                source="pidf-lo",
+                data={"lat": existing.lat, "lon": existing.lon, "accuracy_m": existing.location_accuracy_m},
+            )
+        if changed:
+            publish_after_commit(session, "call", {"id": existing.id, "state": existing.state})
+        session.commit()
         return existing
     state = CallState.WAITING if queued else CallState.RINGING
     call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, state)
     call.sip_contact = contact
+    _keep_extras(call, extras)
     if location_note:
         record_event(
             session,
@@ -83,6 +115,36 @@ def voice_call_received(
         )
     session.commit()
     return call
+
+
+def _keep_extras(call: Call, extras: CallExtras | None) -> None:
+    if extras is None:
+        return
+    if extras.overlong:
+        kept = json.loads(call.sip_headers) if call.sip_headers else {}
+        call.sip_headers = json.dumps({**extras.overlong, **kept}, ensure_ascii=False)
+    if extras.location_ref and not call.location_ref:
+        call.location_ref = extras.location_ref
+
+
+def _fill_in(call: Call, fix: Fix | None, address: str | None, extras: CallExtras | None, name: str | None) -> bool:
+    """Complete a call from a later report of it; True when it gained a location."""
+    _keep_extras(call, extras)
+    if name and call.caller is not None and not call.caller.name:
+        call.caller.name = name
+    located = False
+    if fix is not None and call.lat is None:
+        call.lat, call.lon, call.location_accuracy_m = fix.lat, fix.lon, fix.accuracy_m
+        call.location_source, call.located_at = fix.source, fix.at or clock.now()
+        located = True
+        incident = call.incident
+        if incident is not None and incident.lat is None:
+            incident.lat, incident.lon, incident.location_accuracy_m = fix.lat, fix.lon, fix.accuracy_m
+            incident.location_source = fix.source
+    if address and not call.location_address:
+        call.location_address = address[:255]
+        located = True
+    return located
 
 
 def _new_voice_call(
@@ -135,12 +197,14 @@ def voice_call_overflowed(
     fix: Fix | None,
     address: str | None,
     target: str,
+    extras: CallExtras | None = None,
 ) -> Call:
     """Every agent was full and the caller was redirected to the overflow centre: on record as
     `overflowed`, with where it went. Idempotent on the SIP Call-ID."""
     call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if call is None:
         call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, CallState.OVERFLOWED)
+        _keep_extras(call, extras)
     elif call.state is CallState.WAITING:
         call.state = change_call_state(call.state, CallState.OVERFLOWED)
     else:
