@@ -98,10 +98,12 @@ def labels() -> dict[str, Any]:
             "cancelled": _("cancelled"),
         },
         "call_state": {
+            "waiting": _("waiting in queue"),
             "ringing": _("ringing"),
             "answered": _("answered"),
             "ended": _("ended"),
             "abandoned": _("abandoned"),
+            "overflowed": _("sent to the overflow centre"),
         },
         "congestion": {
             "free": _("free"),
@@ -141,6 +143,9 @@ def labels() -> dict[str, Any]:
             "close": _("Close incident"),
             "cancel": _("Cancel incident"),
             "cancel_confirm": _("Cancel this incident and call back every unit?"),
+            "intake_failed": _("A call could not be recorded"),
+            "intake_resolve": _("Handled (called back)"),
+            "location_ref": _("Location by reference"),
         },
     }
 

@@ -49,6 +49,8 @@
       el("p", {}, T.call_state[current.state] || current.state, " · ", WR.time(current.received_at), " · ", current.channel),
       el("p", { id: "call-location" }, loc ? `${loc.source || ""} ${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}${loc.accuracy_m ? ` ±${Math.round(loc.accuracy_m)} m` : ""}` : T.words.no_location),
       current.location_address ? el("p", {}, current.location_address) : null,
+      current.location_ref ? el("p", { id: "call-location-ref" }, `${T.words.location_ref}: `,
+        el("span", { class: "muted" }, current.location_ref)) : null,
     );
     renderHistory(current.caller_history);
     document.getElementById("answer").hidden = current.state !== "ringing";
@@ -159,7 +161,9 @@
     act(() => api("POST", "/incidents", body), (incident) => `${T.words.incident_created}: ${incident.number}`);
   });
 
+  const intakeFailures = WR.intakeFailures(document.getElementById("intake-failures"));
   WR.live({
+    intake_failure: () => { intakeFailures(); return true; },
     unit: () => true, route: () => true, congestion: () => true, assignment: () => true,
     message: (data) => { if (current && data.call_id === current.id) renderConversation(); return false; },
     incident: () => { renderNearby(); return true; },

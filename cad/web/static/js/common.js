@@ -76,7 +76,7 @@ const WR = (() => {
     const source = new EventSource(cfg.api + "/events");
     source.onopen = () => { badge.hidden = false; badge.className = "live"; badge.textContent = L_.words.live; later(); };
     source.onerror = () => { badge.hidden = false; badge.className = "live down"; badge.textContent = L_.words.reconnecting; };
-    for (const kind of ["call", "incident", "unit", "assignment", "alert", "message", "congestion", "route"]) {
+    for (const kind of ["call", "incident", "unit", "assignment", "alert", "message", "congestion", "route", "intake_failure"]) {
       source.addEventListener(kind, (event) => {
         const data = JSON.parse(event.data);
         const handled = handlers[kind] ? handlers[kind](data) : false;
@@ -119,9 +119,27 @@ const WR = (() => {
   };
   const CONGESTION_COLOURS = { free: "#1f8a3b", slow: "#e2b714", heavy: "#f46036", jam: "#d7263d", closed: "#111111" };
 
+  // Calls the intake took but could not record: an alert on the call-taker's and dispatcher's
+  // consoles ("a call could not be recorded: number, time") until someone marks it handled or
+  // `warroom sip redeliver` delivers it. Returns the function that refreshes it.
+  function intakeFailures(box) {
+    async function refresh() {
+      let failures = [];
+      try { failures = await api("GET", "/intake-failures"); } catch (error) { return; }
+      clear(box, failures.map((f) => el("p", { class: "error intake-failure", role: "alert", dataset: { failure: String(f.id) } },
+        `${L_.words.intake_failed}: ${f.phone || L_.words.unknown_caller}, ${time(f.received_at || f.reported_at)} `,
+        el("button", { type: "button", class: "small", onclick: async () => {
+          try { await api("POST", `/intake-failures/${f.id}/resolve`); } finally { refresh(); }
+        } }, L_.words.intake_resolve),
+      )));
+    }
+    refresh();
+    return refresh;
+  }
+
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge,
+  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge, intakeFailures,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

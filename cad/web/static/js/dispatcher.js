@@ -177,7 +177,9 @@
     await renderDetail(false);
   }
 
+  const intakeFailures = WR.intakeFailures(document.getElementById("intake-failures"));
   WR.live({
+    intake_failure: () => { intakeFailures(); return true; },
     unit: (data) => {
       if (data.position && !data.status) {
         const u = units.find((x) => x.id === data.id);
