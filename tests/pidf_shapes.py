@@ -249,6 +249,25 @@ def prism(vertices: list[tuple[float, float]], alt: float, height_m: float) -> s
     )
 
 
+# The parser works on a tangent plane, the expectations on Vincenty's geodesics: they agree to
+# millimetres, so these allowances are geodesy noise, not slack in the answer.
+CENTROID_TOLERANCE_M = 0.1
+RADIUS_TOLERANCE_M = 0.01
+
+RFC_HEXAGON = [(43.311, -73.422), (43.111, -73.322), (43.111, -73.222), (43.311, -73.122), (43.411, -73.222),
+               (43.411, -73.322)]  # fmt: skip
+RFC_PRISM_BASE = [(42.556844, -73.248157), (42.656844, -73.248157), (42.656844, -73.348157), (42.556844, -73.348157)]
+
+
+def assert_holds(lat: float | None, lon: float | None, radius_m: float | None, shape: Expected) -> None:
+    """The centroid is the shape's, and the radius reaches every point of the shape and little more."""
+    assert lat is not None and lon is not None and radius_m is not None, (lat, lon, radius_m)
+    off_m = geodesic_inverse(lat, lon, shape.lat, shape.lon)[0]
+    assert off_m < CENTROID_TOLERANCE_M, f"centroid {off_m:.3f} m from ({shape.lat}, {shape.lon})"
+    farthest = shape.farthest_m(lat, lon)
+    assert farthest - RADIUS_TOLERANCE_M <= radius_m <= farthest + 0.05, f"radius {radius_m} m, shape {farthest} m"
+
+
 # Realistic shapes around Makassar for the unit and end-to-end tests.
 TOWER = (-5.1477, 119.4327)  # a cell site; ArcBand from timing advance: 1,500-2,050 m, 266° + 120°
 MALL = [(-5.13520, 119.41240), (-5.13520, 119.41430), (-5.13650, 119.41430), (-5.13650, 119.41330),

@@ -12,9 +12,11 @@ from pidf_shapes import (
     MALL,
     METRES,
     RADIANS,
+    RFC_HEXAGON,
+    RFC_PRISM_BASE,
     TOWER,
-    Expected,
     arc_band,
+    assert_holds,
     document,
     ellipsoid,
     expected_arc_band,
@@ -28,15 +30,6 @@ from pidf_shapes import (
 )
 
 from telephony.pidf_lo import MalformedLocation, parse_pidf_lo
-
-# The parser works on a tangent plane, the expectations on Vincenty's geodesics: they agree to
-# millimetres, so these allowances are geodesy noise, not slack in the answer.
-CENTROID_TOLERANCE_M = 0.1
-RADIUS_TOLERANCE_M = 0.01
-
-RFC_HEXAGON = [(43.311, -73.422), (43.111, -73.322), (43.111, -73.222), (43.311, -73.122), (43.411, -73.222),
-               (43.411, -73.322)]  # fmt: skip
-RFC_PRISM_BASE = [(42.556844, -73.248157), (42.656844, -73.248157), (42.656844, -73.348157), (42.556844, -73.348157)]
 
 CASES = {
     "arcband-rfc5491": (arc_band(-43.5723, 153.2176, 3594, 4148, 20, 20), "arcband",
@@ -64,16 +57,6 @@ CASES = {
     "ellipsoid-makassar": (ellipsoid(-5.1401, 119.4202, 30, 120, 40, 15, 35), "ellipsoid",
                            expected_ellipse(-5.1401, 119.4202, 120, 40, 35)),
 }  # fmt: skip
-
-
-def assert_holds(
-    location_lat: float | None, location_lon: float | None, radius_m: float | None, shape: Expected
-) -> None:
-    """The centroid is the shape's, and the radius reaches every point of the shape and little more."""
-    assert location_lat is not None and location_lon is not None and radius_m is not None
-    assert geodesic_inverse(location_lat, location_lon, shape.lat, shape.lon)[0] < CENTROID_TOLERANCE_M
-    farthest = shape.farthest_m(location_lat, location_lon)
-    assert farthest - RADIUS_TOLERANCE_M <= radius_m <= farthest + 0.05
 
 
 @pytest.mark.parametrize("name", CASES)
