@@ -11,8 +11,19 @@ Choices:
   beside it; ``method`` and ``timestamp`` come from the element holding the chosen shape;
 - a timestamp that does not parse is dropped (``None``) rather than losing the location;
   one without a zone is taken as UTC;
-- geodetic shapes other than Point, Circle, Sphere, Ellipse, Ellipsoid and Polygon are
-  skipped; no usable shape and no civic address raises ``MalformedLocation``.
+- every RFC 5491 shape is read: Point, Circle, Sphere, Ellipse, Ellipsoid, ArcBand,
+  Polygon and Prism, 2D (EPSG 4326) or 3D (EPSG 4979: a ``posList`` without
+  ``srsDimension`` then holds lat lon alt triples). Each becomes its centroid and a
+  horizontal radius in metres that contains the whole shape: none for a Point, the
+  radius for a Circle or Sphere, the semi-major axis for an Ellipse or Ellipsoid, for a
+  Polygon or a Prism's base the area centroid and its farthest vertex, for an ArcBand
+  (angles in degrees, EPSG::9102, or radians, EPSG::9101, clockwise from north) the
+  centroid of the annular sector and its farthest corner. Altitudes, a Prism's height
+  and an Ellipsoid's vertical axis do not change where to send a crew and are not read;
+- distances are on the WGS 84 ellipsoid, through a tangent plane at the shape (exact to
+  well under a metre for shapes of tens of kilometres);
+- other geodetic shapes are skipped; no usable shape and no civic address raises
+  ``MalformedLocation``.
 """
 
 from __future__ import annotations
@@ -28,16 +39,23 @@ from defusedxml import DefusedXmlException
 
 MAX_PIDF_BYTES = 64 * 1024
 EARTH_RADIUS_M = 6_371_008.8
+WGS84_A_M = 6_378_137.0
+WGS84_F = 1 / 298.257223563
+_E2 = WGS84_F * (2 - WGS84_F)
 METRE_UOMS = frozenset({"urn:ogc:def:uom:EPSG::9001", "EPSG::9001", "9001"})
+DEGREE_UOMS = frozenset({"urn:ogc:def:uom:EPSG::9102", "EPSG::9102", "9102"})
+RADIAN_UOMS = frozenset({"urn:ogc:def:uom:EPSG::9101", "EPSG::9101", "9101"})
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _DMS = re.compile(r"(\d{1,3}):(\d{1,2}):(\d{1,2}(?:\.\d+)?)([NSEW])")
 _GEODETIC = {
     "Point": "point",
     "Circle": "circle",
-    "Sphere": "circle",
+    "Sphere": "sphere",
     "Ellipse": "ellipse",
-    "Ellipsoid": "ellipse",
+    "Ellipsoid": "ellipsoid",
+    "ArcBand": "arcband",
     "Polygon": "polygon",
+    "Prism": "prism",
 }
 
 
@@ -169,18 +187,35 @@ def _geodetic(element: ET.Element) -> _Geodetic | None:
     shape = _GEODETIC.get(name)
     if shape is None:
         return None
-    srs = element.get("srsName")
-    if srs is not None and not re.search(r"(?:^|:)(4326|4979)$", srs.strip()):
-        raise MalformedLocation(f"{name} srsName: {srs!r} is not WGS 84 (EPSG 4326/4979)")
+    srs = _srs(element, name, None)
     if shape == "polygon":
-        return _polygon(element)
+        return _polygon(element, srs, name, "polygon")
+    if shape == "prism":
+        base = next((e for e in element if _local(e.tag) == "base"), None)
+        polygon = next((e for e in base if _local(e.tag) == "Polygon"), None) if base is not None else None
+        if polygon is None:
+            raise MalformedLocation("Prism: no <gs:base><gml:Polygon>")
+        return _polygon(polygon, _srs(polygon, "Prism/base/Polygon", srs), "Prism/base/Polygon", "prism")
     lat, lon = _position(element, name)
     radius_m: float | None = None
-    if shape == "circle":
+    if shape in ("circle", "sphere"):
         radius_m = _length(element, "radius", name)
-    elif shape == "ellipse":
+    elif shape in ("ellipse", "ellipsoid"):  # the semi-major axis, unless a sender swapped the two
         radius_m = _length(element, "semiMajorAxis", name)
+        if any(_local(child.tag) == "semiMinorAxis" for child in element):
+            radius_m = max(radius_m, _length(element, "semiMinorAxis", name))
+    elif shape == "arcband":
+        return _arc_band(element, lat, lon)
     return _Geodetic(lat, lon, radius_m, shape)
+
+
+def _srs(element: ET.Element, where: str, inherited: str | None) -> str | None:
+    srs = element.get("srsName")
+    if srs is None:
+        return inherited
+    if not re.search(r"(?:^|:)(4326|4979)$", srs.strip()):
+        raise MalformedLocation(f"{where} srsName: {srs!r} is not WGS 84 (EPSG 4326/4979)")
+    return srs.strip()
 
 
 def _position(shape: ET.Element, name: str) -> tuple[float, float]:
@@ -240,33 +275,87 @@ def _length(shape: ET.Element, name: str, where: str) -> float:
     raise MalformedLocation(f"{where}: no <{name}>")
 
 
-def _polygon(polygon: ET.Element) -> _Geodetic:
+def _angle_deg(shape: ET.Element, name: str, where: str) -> float:
+    for child in shape:
+        if _local(child.tag) == name:
+            uom = (child.get("uom") or "").strip()
+            if uom and uom not in DEGREE_UOMS | RADIAN_UOMS:
+                raise MalformedLocation(f"{where}/{name}: unit {uom!r} is not degrees (EPSG::9102) or radians (9101)")
+            value = _number((child.text or "").strip(), f"{where}/{name}")
+            return math.degrees(value) if uom in RADIAN_UOMS else value
+    raise MalformedLocation(f"{where}: no <{name}>")
+
+
+def _arc_band(element: ET.Element, lat: float, lon: float) -> _Geodetic:
+    """The centroid of the annular sector and the farthest point of the sector from it.
+
+    On the plane tangent at the centre, the sector's centroid lies on the bisector of the
+    opening at ``d = 2 sin(h) / 3h * (R^3 - r^3) / (R^2 - r^2)`` (h the half opening). Seen
+    from a point of the bisector, distance grows along each arc away from the bisector and
+    is convex along each straight edge, so the farthest point is one of the four corners.
+    """
+    inner = _length(element, "innerRadius", "ArcBand")
+    outer = _length(element, "outerRadius", "ArcBand")
+    if inner > outer:
+        raise MalformedLocation(f"ArcBand/innerRadius: {inner} m is beyond the outerRadius, {outer} m")
+    start = _angle_deg(element, "startAngle", "ArcBand") % 360.0
+    opening = _angle_deg(element, "openingAngle", "ArcBand")
+    if 360.0 < opening <= 360.001:  # a full turn in radians, rounded up (6.28319)
+        opening = 360.0
+    if not 0.0 <= opening <= 360.0:
+        raise MalformedLocation(f"ArcBand/openingAngle: {opening:g} degrees is outside [0, 360]")
+    half = math.radians(opening) / 2
+    shrink = math.sin(half) / half if half > 1e-12 else 1.0
+    distance_m = 0.0
+    if outer > 0:
+        distance_m = 2.0 / 3.0 * (outer * outer + outer * inner + inner * inner) / (outer + inner) * shrink
+    radius_m = max(
+        math.sqrt(max(0.0, r * r + distance_m * distance_m - 2.0 * r * distance_m * math.cos(half)))
+        for r in (inner, outer)
+    )
+    bearing = math.radians(start) + half
+    centroid = _Plane(lat, lon).geodetic(distance_m * math.sin(bearing), distance_m * math.cos(bearing))
+    return _Geodetic(centroid[0], centroid[1], radius_m, "arcband")
+
+
+def _polygon(polygon: ET.Element, srs: str | None, where: str, shape: str) -> _Geodetic:
     exterior = next((e for e in polygon if _local(e.tag) in ("exterior", "outerBoundaryIs")), None)
     ring = next((e for e in exterior if _local(e.tag) == "LinearRing"), None) if exterior is not None else None
     if ring is None:
-        raise MalformedLocation("Polygon: no <gml:exterior><gml:LinearRing>")
+        raise MalformedLocation(f"{where}: no <gml:exterior><gml:LinearRing>")
     tokens: list[str] = []
     for child in ring:
         if _local(child.tag) == "pos":
             pair = (child.text or "").split()
             if len(pair) not in (2, 3):
-                raise MalformedLocation(f"Polygon/pos: expected 'lat lon', got {len(pair)} numbers")
+                raise MalformedLocation(f"{where}/pos: expected 'lat lon', got {len(pair)} numbers")
             tokens += pair[:2]
         elif _local(child.tag) == "posList":
             values = (child.text or "").split()
-            step = 3 if ring.get("srsDimension") == "3" or child.get("srsDimension") == "3" else 2
+            step = _dimension([child, ring, polygon], srs, f"{where}/posList")
             if len(values) % step:
-                raise MalformedLocation("Polygon/posList: odd number of coordinates")
+                raise MalformedLocation(f"{where}/posList: {len(values)} numbers are not whole {step}D positions")
             for i in range(0, len(values), step):
                 tokens += values[i : i + 2]
-    vertices = [_checked(_number(a, "Polygon"), _number(b, "Polygon"), "Polygon") for a, b in _pairs(tokens)]
+    vertices = [_checked(_number(a, where), _number(b, where), where) for a, b in _pairs(tokens)]
     if len(vertices) > 1 and vertices[0] == vertices[-1]:
         vertices.pop()
     if len(vertices) < 3:
-        raise MalformedLocation(f"Polygon: {len(vertices)} distinct vertices, need at least 3")
+        raise MalformedLocation(f"{where}: {len(vertices)} distinct vertices, need at least 3")
     lat, lon = _centroid(vertices)
     radius_m = max(_distance_m(lat, lon, vlat, vlon) for vlat, vlon in vertices)
-    return _Geodetic(lat, lon, radius_m, "polygon")
+    return _Geodetic(lat, lon, radius_m, shape)
+
+
+def _dimension(elements: list[ET.Element], srs: str | None, where: str) -> int:
+    """Numbers per position in a posList: the nearest ``srsDimension``, else 3 for EPSG 4979, else 2."""
+    for element in elements:
+        declared = element.get("srsDimension")
+        if declared is not None:
+            if declared.strip() not in ("2", "3"):
+                raise MalformedLocation(f"{where}: srsDimension {declared[:20]!r} is not 2 or 3")
+            return int(declared)
+    return 3 if srs is not None and srs.endswith("4979") else 2
 
 
 def _pairs(tokens: list[str]) -> list[tuple[str, str]]:
@@ -274,26 +363,66 @@ def _pairs(tokens: list[str]) -> list[tuple[str, str]]:
 
 
 def _centroid(vertices: list[tuple[float, float]]) -> tuple[float, float]:
-    """Area centroid on a local flat projection around the first vertex (fine for uncertainty areas)."""
-    lat0, lon0 = vertices[0]
-    scale = math.cos(math.radians(lat0))
-    points = [(((lon - lon0 + 180.0) % 360.0 - 180.0) * scale, lat - lat0) for lat, lon in vertices]
+    """Area centroid on the plane tangent at the vertices' mean (fine for uncertainty areas)."""
+    corners = [_ecef(lat, lon) for lat, lon in vertices]
+    plane = _Plane(*_geodetic_of(*(sum(axis) / len(corners) for axis in zip(*corners, strict=True))))
+    points = [plane.local(lat, lon) for lat, lon in vertices]
     area2 = cx = cy = 0.0
     for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True):
         cross = x1 * y2 - x2 * y1
         area2 += cross
         cx += (x1 + x2) * cross
         cy += (y1 + y2) * cross
-    if abs(area2) < 1e-18:  # degenerate ring: mean of the vertices
+    if abs(area2) < 1e-6:  # degenerate ring (under a square millimetre): mean of the vertices
         cx, cy = sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
     else:
         cx, cy = cx / (3.0 * area2), cy / (3.0 * area2)
-    lon = lon0 + (cx / scale if scale > 1e-12 else 0.0)
-    return lat0 + cy, (lon + 180.0) % 360.0 - 180.0
+    return plane.geodetic(cx, cy)
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    """Along the ground: the straight line through the ellipsoid, lengthened to the arc above it."""
+    chord = math.dist(_ecef(lat1, lon1), _ecef(lat2, lon2))
+    return chord + chord**3 / (24 * EARTH_RADIUS_M**2)
+
+
+def _ecef(lat: float, lon: float) -> tuple[float, float, float]:
+    """Earth-centred, Earth-fixed coordinates (metres) of a point on the WGS 84 ellipsoid."""
+    phi, lam = math.radians(lat), math.radians(lon)
+    n = WGS84_A_M / math.sqrt(1 - _E2 * math.sin(phi) ** 2)
+    return n * math.cos(phi) * math.cos(lam), n * math.cos(phi) * math.sin(lam), n * (1 - _E2) * math.sin(phi)
+
+
+def _geodetic_of(x: float, y: float, z: float) -> tuple[float, float]:
+    """Latitude and longitude under an ECEF point near the surface (Bowring, sub-millimetre there)."""
+    b = WGS84_A_M * (1 - WGS84_F)
+    p = math.hypot(x, y)
+    theta = math.atan2(z * WGS84_A_M, p * b)
+    lat = math.atan2(z + _E2 / (1 - _E2) * b * math.sin(theta) ** 3, p - _E2 * WGS84_A_M * math.cos(theta) ** 3)
+    return math.degrees(lat), math.degrees(math.atan2(y, x))
+
+
+@dataclass(frozen=True)
+class _Plane:
+    """The plane tangent to the WGS 84 ellipsoid at (lat, lon): x east, y north, in metres."""
+
+    lat: float
+    lon: float
+
+    def _axes(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        phi, lam = math.radians(self.lat), math.radians(self.lon)
+        east = (-math.sin(lam), math.cos(lam), 0.0)
+        north = (-math.sin(phi) * math.cos(lam), -math.sin(phi) * math.sin(lam), math.cos(phi))
+        return east, north
+
+    def local(self, lat: float, lon: float) -> tuple[float, float]:
+        delta = [p - o for p, o in zip(_ecef(lat, lon), _ecef(self.lat, self.lon), strict=True)]
+        east, north = self._axes()
+        return sum(d * e for d, e in zip(delta, east, strict=True)), sum(
+            d * n for d, n in zip(delta, north, strict=True)
+        )
+
+    def geodetic(self, x: float, y: float) -> tuple[float, float]:
+        east, north = self._axes()
+        origin = _ecef(self.lat, self.lon)
+        return _geodetic_of(*(o + x * e + y * n for o, e, n in zip(origin, east, north, strict=True)))

@@ -3,6 +3,10 @@
 `screen_invite` and `screen_message` take the raw SIP text and the sender's address and
 return the SIP answer to give and the journal payload to record. A location that cannot
 be read never stops a call: the call goes through with no location and a warning.
+
+A ``Geolocation`` URI other than ``cid:`` is a location by reference (RFC 6442: ``https:``,
+``http:``, ``sip:``...): the first one goes into the payload as ``location_ref`` for the centre
+to keep. A reference with no body is normal, not a warning.
 """
 
 from __future__ import annotations
@@ -86,13 +90,15 @@ def screen_invite(raw: str | bytes, src_address: str, networks: Sequence[Network
         "received_at": received_at.isoformat(),
         "contact": request.headers.get("contact"),
         "location": None,
+        "location_ref": next((uri for uri in request.geolocation if not _is_cid(uri)), None),
         "location_warning": None,
     }
     warning = None
     pidf = find_pidf(request)
-    if request.geolocation and pidf is None:
+    by_value = [uri for uri in request.geolocation if _is_cid(uri)]
+    if by_value and pidf is None:
         why = request.body_error or "no PIDF-LO body"
-        warning = f"Geolocation {request.geolocation[0]} unreadable ({why}); call taken without location"
+        warning = f"Geolocation {by_value[0]} unreadable ({why}); call taken without location"
     if pidf is not None:
         try:
             payload["location"] = _location_payload(parse_pidf_lo(pidf))
@@ -100,6 +106,10 @@ def screen_invite(raw: str | bytes, src_address: str, networks: Sequence[Network
             warning = f"malformed PIDF-LO ({error}); call taken without location"
     payload["location_warning"] = warning
     return Screened(200, "OK", payload, warning)
+
+
+def _is_cid(uri: str) -> bool:
+    return uri.lower().startswith("cid:")
 
 
 def screen_message(

@@ -176,7 +176,8 @@ def test_unparseable_timestamp_is_dropped_not_fatal() -> None:
 
 def test_unsupported_shape_falls_back_to_civic() -> None:
     shapes = (
-        '<gs:ArcBand srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-5.1 119.4</gml:pos></gs:ArcBand>'
+        '<gml:LineString srsName="urn:ogc:def:crs:EPSG::4326"><gml:posList>-5.1 119.4 -5.2 119.5</gml:posList>'
+        "</gml:LineString>"
         '<ca:civicAddress xmlns:ca="urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr"><ca:A3>Makassar</ca:A3>'
         "</ca:civicAddress>"
     )
@@ -217,6 +218,10 @@ def test_unsupported_shape_falls_back_to_civic() -> None:
                 "</gml:LinearRing></gml:exterior></gml:Polygon>"
             ),
             "posList",
+        ),
+        (
+            document('<gs:ArcBand srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-5.1 119.4</gml:pos></gs:ArcBand>'),
+            "ArcBand: no <innerRadius>",
         ),
         (document(""), "location-info"),
         (HEAD + "</presence>", "location-info"),
