@@ -3,7 +3,10 @@
 Devices speak several dialects (our JSON batch, OsmAnd / Traccar Client parameters, Traccar
 Client 9's nested JSON). Each is a `Spelling`: which key holds which quantity and in which
 unit. `read_fix` turns one device's raw values into a checked `Fix` or raises `InvalidFix`
-naming the key the device sent, so the error tells the sender what to correct.
+naming the key the device sent, so the error tells the sender what to correct. A device
+also speaks without a position (cell towers or Wi-Fi only, a heartbeat, 0,0 before its first
+fix): `read_message` turns that into a `NoFix`, kept as what the device said while its unit
+stays where it was.
 
 `sort_arrivals` decides, before anything is stored, which fixes of a request repeat one
 already in the request and which are older than the newest fix the centre already had
@@ -16,8 +19,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 KNOT_MPS = 1852.0 / 3600.0
 
@@ -26,6 +31,9 @@ _MILLISECONDS_FROM = 1e11
 
 #: "…T12:00:00 07:00": a '+' of an offset that a query string turned into a space.
 _SPACE_FOR_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+#: "…+01:00[Europe/Paris]": Java's ISO_ZONED_DATE_TIME, which Traccar's decoder parses.
+_REGION = re.compile(r"^(?P<at>.+?)\[(?P<region>[^\[\]]+)\]$")
 
 
 class InvalidFix(ValueError):
@@ -63,6 +71,24 @@ class Fix:
     altitude_m: float | None = None
 
 
+class NoFixCause(StrEnum):
+    """Why a device's message carries no position to move its unit to."""
+
+    ABSENT = "absent"  # no latitude and longitude: cell towers or Wi-Fi only, or nothing but a time
+    ZERO = "zero"  # 0,0: what trackers send before their first fix (Traccar's decoder reads it so)
+    INVALID = "invalid"  # the device itself marked the fix invalid
+
+
+@dataclass(frozen=True)
+class NoFix:
+    """A checked message of a device without a usable position: when, why, and its battery."""
+
+    reported_at: datetime
+    cause: NoFixCause
+    battery_pct: float | None = None
+    charging: bool | None = None
+
+
 @dataclass(frozen=True)
 class Spelling:
     """Where a dialect keeps each quantity, and the factor to our unit (knots → m/s, 0..1 → %)."""
@@ -75,6 +101,7 @@ class Spelling:
     bearing_deg: str
     battery_pct: str
     altitude_m: str | None = None
+    charging: str | None = None
     speed_factor: float = 1.0
     battery_factor: float = 1.0
     at_required: bool = True
@@ -102,6 +129,7 @@ OSMAND = Spelling(
     bearing_deg="bearing",
     battery_pct="batt",
     altitude_m="altitude",
+    charging="charge",
     speed_factor=KNOT_MPS,
     at_required=False,
 )
@@ -115,6 +143,7 @@ TRACCAR_JSON = Spelling(
     bearing_deg="location.coords.heading",
     battery_pct="location.battery.level",
     altitude_m="location.coords.altitude",
+    charging="location.battery.is_charging",
     battery_factor=100.0,
     at_required=False,
     minus_one_unknown=frozenset(
@@ -132,15 +161,6 @@ def read_fix(
 ) -> Fix:
     """One checked fix from a device's raw values (strings or JSON numbers), or InvalidFix."""
     s = spelling
-
-    def optional(key: str | None) -> float | None:
-        if key is None:
-            return None
-        value = read_number(values.get(key), key)
-        if value == -1 and key in s.minus_one_unknown:
-            return None
-        return value
-
     lat = read_number(values.get(s.lat), s.lat)
     lon = read_number(values.get(s.lon), s.lon)
     if lat is None:
@@ -149,6 +169,53 @@ def read_fix(
         raise InvalidFix(s.lon, "is required")
     _within(lat, -90.0, 90.0, s.lat)
     _within(lon, -180.0, 180.0, s.lon)
+    return Fix(lat, lon, *_read_details(values, now, limits, s))
+
+
+def read_message(
+    values: Mapping[str, object],
+    *,
+    now: datetime,
+    limits: PositionLimits = PositionLimits(),
+    spelling: Spelling = BATCH,
+    marked_invalid: bool = False,
+) -> Fix | NoFix:
+    """A fix, or a NoFix when the values carry no position (neither latitude nor longitude,
+    or exactly 0,0) or the device marked its fix invalid. Every value present is checked as in
+    a fix: garbage is InvalidFix whether or not there is a position."""
+    s = spelling
+    if _absent(values.get(s.lat)) and _absent(values.get(s.lon)):
+        details = _read_details(values, now, limits, s)
+        return NoFix(details.fix_at, NoFixCause.ABSENT, details.battery_pct, read_flag(values, s.charging))
+    fix = read_fix(values, now=now, limits=limits, spelling=s)
+    charging = read_flag(values, s.charging)
+    if fix.lat == 0 and fix.lon == 0:
+        return NoFix(fix.fix_at, NoFixCause.ZERO, fix.battery_pct, charging)
+    if marked_invalid:
+        return NoFix(fix.fix_at, NoFixCause.INVALID, fix.battery_pct, charging)
+    return fix
+
+
+class _Details(NamedTuple):
+    """A fix's values besides its position, checked."""
+
+    fix_at: datetime
+    accuracy_m: float | None
+    speed_mps: float | None
+    bearing_deg: float | None
+    battery_pct: float | None
+    altitude_m: float | None
+
+
+def _read_details(values: Mapping[str, object], now: datetime, limits: PositionLimits, s: Spelling) -> _Details:
+    def optional(key: str | None) -> float | None:
+        if key is None:
+            return None
+        value = read_number(values.get(key), key)
+        if value == -1 and key in s.minus_one_unknown:
+            return None
+        return value
+
     raw_at = values.get(s.at)
     if raw_at is None or raw_at == "":
         if s.at_required:
@@ -176,7 +243,26 @@ def read_fix(
     altitude_m = optional(s.altitude_m)
     if altitude_m is not None and s.altitude_m is not None:
         _within(altitude_m, limits.min_altitude_m, limits.max_altitude_m, s.altitude_m)
-    return Fix(lat, lon, fix_at, accuracy_m, speed_mps, bearing_deg, battery_pct, altitude_m)
+    return _Details(fix_at, accuracy_m, speed_mps, bearing_deg, battery_pct, altitude_m)
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_flag(values: Mapping[str, object], key: str | None) -> bool | None:
+    """A true/false a device reports: a JSON boolean, or a string that is true only when it says
+    "true" (as Java's Boolean.parseBoolean, which Traccar uses); None when absent."""
+    if key is None:
+        return None
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    raise InvalidFix(key, f"must be true or false, not {type(value).__name__}")
 
 
 def read_number(value: object, field: str) -> float | None:
@@ -200,7 +286,8 @@ def read_number(value: object, field: str) -> float | None:
 
 
 def read_timestamp(value: object, field: str) -> datetime:
-    """Unix seconds, Unix milliseconds (number or digits), or an ISO 8601 date-time (UTC if no offset)."""
+    """Unix seconds, Unix milliseconds (number or digits), or an ISO 8601 date-time (UTC if no offset),
+    also `yyyy-MM-dd HH:mm:ss`: every form Traccar's OsmAnd decoder reads."""
     if isinstance(value, bool):
         raise InvalidFix(field, "must be a Unix time or an ISO 8601 date-time")
     if isinstance(value, str):
@@ -225,11 +312,21 @@ def read_timestamp(value: object, field: str) -> datetime:
 
 
 def _iso(text: str, field: str) -> datetime:
+    """ISO 8601 as Python reads it (also `yyyy-MM-dd HH:mm:ss[.SSS]`), or Java's zoned form with the
+    region after the offset (`…+01:00[Europe/Paris]`); the offset wins, the region serves without one."""
+    zone: tzinfo = UTC
+    region = _REGION.match(text)
+    if region is not None:
+        text = region["at"]
+        try:
+            zone = ZoneInfo(region["region"])
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise InvalidFix(field, f"{_show(region['region'])} is not a known time zone") from None
     try:
         parsed = datetime.fromisoformat(_SPACE_FOR_PLUS.sub(r"\1+\2", text))
     except ValueError:
         raise InvalidFix(field, f"{_show(text)} is not a Unix time or an ISO 8601 date-time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=zone).astimezone(UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def check_fix_time(fix_at: datetime, now: datetime, limits: PositionLimits, field: str) -> None:

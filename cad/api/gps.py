@@ -1,17 +1,19 @@
 """Vehicle GPS in: the OsmAnd / Traccar Client protocol and our JSON batch of positions.
 
 Thin: find the unit behind the device token, hold back a flooding device, read and check
-each fix (pure `dispatch.positions`), then one service call stores them.
+each message (pure `dispatch.osmand`, `dispatch.positions`), then a service call stores the
+fixes and another keeps the messages without a position (the unit stays where it was).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
@@ -21,10 +23,21 @@ from cad.api.spec import OPERATIONS, Operation
 from cad.config import Settings
 from cad.db import db
 from cad.errors import ApiError, InvalidInput, Unauthorized
-from cad.services.positions import CurrentPosition, DeviceDirectory, FloodGuard, GpsRules, Recorded, record_fixes
-from dispatch.positions import BATCH, OSMAND, TRACCAR_JSON, Fix, InvalidFix, Spelling, read_fix
+from cad.services.positions import (
+    CurrentPosition,
+    DeviceDirectory,
+    FloodGuard,
+    GpsRules,
+    Recorded,
+    record_fixes,
+    record_no_fix,
+)
+from dispatch.osmand import DEVICE_KEYS, read_osmand, what_it_said
+from dispatch.positions import BATCH, TRACCAR_JSON, Fix, InvalidFix, NoFix, Spelling, read_fix, read_message
 
 gps = Blueprint("gps", __name__)
+#: The most parameters read from a body that is a query string.
+_MAX_PARAMS = 200
 gps_api = Blueprint("gps_api", __name__, url_prefix="/api/v1")
 
 
@@ -62,29 +75,47 @@ def _too_many(error: TooManyFixes) -> Response:
 
 @gps.route("/gps/osmand", methods=["GET", "POST"])
 def osmand() -> Response:
-    """One fix (or Traccar Client 9's JSON, possibly several); 200 with an empty body like Traccar."""
+    """One message (or Traccar Client 9's JSON, possibly several); 200 with an empty body like Traccar.
+
+    A message with a position is a fix; one without (cell towers or Wi-Fi only, 0,0, marked
+    invalid) is kept as the device's report and moves nobody."""
     received_at = clock.now()
     settings: Settings = current_app.config["WARROOM"]
-    raw: Sequence[Mapping[str, object]]
-    if request.mimetype == "application/json":
-        token, token_field, raw = _traccar_json()
-        spelling = TRACCAR_JSON
-    else:
-        form = request.values
-        token_field = "deviceid" if "id" not in form and "deviceid" in form else "id"
-        token, raw = form.get(token_field), [form.to_dict()]
-        spelling = OSMAND
-    unit_id = _unit_of(token, token_field)
-    _hold_back_flood(unit_id, len(raw), settings)
     rules = GpsRules.from_settings(settings)
-    fixes = []
-    for index, values in enumerate(raw):
+    said: list[dict[str, Any]]
+    if request.mimetype == "application/json":
+        token, token_field, raw, said = _traccar_json()
+        unit_id = _unit_of(token, token_field)
+        _hold_back_flood(unit_id, len(raw), settings)
+        messages = []
+        for index, values in enumerate(raw):
+            try:
+                messages.append(read_message(values, now=received_at, limits=rules.limits, spelling=TRACCAR_JSON))
+            except InvalidFix as error:
+                field = error.field if len(raw) == 1 else error.field.replace("location", f"location[{index}]", 1)
+                raise InvalidInput(f"{field}: {error.reason}", field) from None
+    else:
+        params = _osmand_params()
+        token_field = "deviceid" if "id" not in params and "deviceid" in params else "id"
+        token = params[token_field][0] if params.get(token_field) else None
+        unit_id = _unit_of(token, token_field)
+        _hold_back_flood(unit_id, 1, settings)
         try:
-            fixes.append(read_fix(values, now=received_at, limits=rules.limits, spelling=spelling))
+            messages = [read_osmand(params, now=received_at, limits=rules.limits)]
         except InvalidFix as error:
-            field = error.field if len(raw) == 1 else error.field.replace("location", f"location[{index}]", 1)
-            raise InvalidInput(f"{field}: {error.reason}", field) from None
-    _record(token if isinstance(token, str) else None, unit_id, fixes, received_at, rules)
+            raise InvalidInput(f"{error.field}: {error.reason}", error.field) from None
+        said = [what_it_said(params)]
+    fixes = [message for message in messages if isinstance(message, Fix)]
+    reports = [
+        (message, _without_token(one, token))
+        for message, one in zip(messages, said, strict=True)
+        if isinstance(message, NoFix)
+    ]
+    device_token = token if isinstance(token, str) else None
+    if fixes:
+        _record(device_token, unit_id, fixes, received_at, rules)
+    if reports:
+        _keep_reports(device_token, unit_id, reports, received_at)
     return Response(status=200)
 
 
@@ -154,6 +185,48 @@ def _record(token: str | None, unit_id: int, fixes: list[Fix], received_at: date
         raise
 
 
+def _keep_reports(
+    token: str | None, unit_id: int, reports: list[tuple[NoFix, dict[str, Any]]], received_at: datetime
+) -> int:
+    try:
+        return record_no_fix(db.session, unit_id, reports, received_at=received_at)
+    except Unauthorized:
+        if token:
+            _state().devices.forget(token)
+        raise
+
+
+def _osmand_params() -> dict[str, list[str]]:
+    """Every parameter with every value it came with: the query and a form, or else (as Traccar's
+    decoder reads it) a body that is a query string whatever its Content-Type."""
+    params = request.values.to_dict(flat=False)
+    if params or request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return params
+    body = request.get_data(cache=True)
+    if not body:
+        return params
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_PARAMS)
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is neither JSON nor a query string in UTF-8", "body") from None
+    except ValueError:
+        raise InvalidInput(f"the body holds more than {_MAX_PARAMS} parameters", "body") from None
+
+
+def _without_token(said: Any, token: object) -> Any:
+    """What a device said, with its device token blanked wherever it appears (Traccar Client 9
+    repeats its query, token included, inside the location)."""
+    if not isinstance(token, str) or not token:
+        return said
+    if isinstance(said, str):
+        return said.replace(token, "[device token]")
+    if isinstance(said, list):
+        return [_without_token(item, token) for item in said]
+    if isinstance(said, dict):
+        return {key: _without_token(value, token) for key, value in said.items() if key not in DEVICE_KEYS}
+    return said
+
+
 def _json_body() -> Any:
     try:
         return json.loads(request.get_data(cache=True) or b"")
@@ -182,8 +255,9 @@ def _batch_items(batch_max: int) -> list[Any]:
     return items
 
 
-def _traccar_json() -> tuple[object, str, list[dict[str, object]]]:
-    """Traccar Client 9: `{"device_id", "location": {...} or [{...}, ...]}` → flat values per fix."""
+def _traccar_json() -> tuple[object, str, list[dict[str, object]], list[dict[str, Any]]]:
+    """Traccar Client 9: `{"device_id", "location": {...} or [{...}, ...]}` → flat values per
+    message, and each location as sent. A location without `coords` is a report without a position."""
     body = _json_body()
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "body")
@@ -198,12 +272,14 @@ def _traccar_json() -> tuple[object, str, list[dict[str, object]]]:
         if not isinstance(one, dict):
             raise InvalidInput(f"{where}: must be an object", where)
         coords, battery = one.get("coords"), one.get("battery", {})
+        if coords is None:  # no position: the device's report
+            coords = {}
         if not isinstance(coords, dict):
             raise InvalidInput(f"{where}.coords: must be an object with latitude and longitude", f"{where}.coords")
         if not isinstance(battery, dict):
             raise InvalidInput(f"{where}.battery: must be an object", f"{where}.battery")
         flat.append(_flatten(one, coords, battery, TRACCAR_JSON))
-    return token, "device_id", flat
+    return token, "device_id", flat, locations
 
 
 def _flatten(
@@ -218,6 +294,7 @@ def _flatten(
         s.bearing_deg: coords.get("heading"),
         s.battery_pct: battery.get("level"),
         str(s.altitude_m): coords.get("altitude"),
+        str(s.charging): battery.get("is_charging"),
     }
 
 

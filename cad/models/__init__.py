@@ -2,7 +2,7 @@
 
 from cad.models.audit import AuditEntry
 from cad.models.calls import Call, Caller, CallerFlag, Message
-from cad.models.fleet import Camera, CongestionReading, Position
+from cad.models.fleet import Camera, CongestionReading, DeviceReport, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
 from cad.models.intake import IntakeFailure
 from cad.models.live import LiveEvent, SchedulerLease, apscheduler_jobs
@@ -17,6 +17,7 @@ __all__ = [
     "CallerFlag",
     "Camera",
     "CongestionReading",
+    "DeviceReport",
     "Incident",
     "IncidentSequence",
     "IntakeFailure",

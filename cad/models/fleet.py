@@ -1,13 +1,16 @@
-"""Where units have been, the cameras that watch the roads, and what they saw."""
+"""Where units have been, what their devices said, the cameras that watch the roads, and what they saw."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cad.db import UTCDateTime, db
+from cad.models._types import enum_column
+from dispatch.positions import NoFixCause
 
 
 class Position(db.Model):  # type: ignore[name-defined]
@@ -26,6 +29,22 @@ class Position(db.Model):  # type: ignore[name-defined]
     bearing_deg: Mapped[float | None] = mapped_column(sa.Float)
     battery_pct: Mapped[float | None] = mapped_column(sa.Float)
     source: Mapped[str] = mapped_column(sa.String(16), default="gps")
+
+
+class DeviceReport(db.Model):  # type: ignore[name-defined]
+    """A message of a unit's device without a usable position (cell towers or Wi-Fi only, a
+    heartbeat, 0,0, a fix the device marked invalid): kept with what it said; it moves nobody."""
+
+    __tablename__ = "device_reports"
+    __table_args__ = (sa.UniqueConstraint("unit_id", "reported_at", name="one_report_per_instant"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the device's time, else when received
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cause: Mapped[NoFixCause] = mapped_column(enum_column(NoFixCause, "no_fix_cause"))
+    battery_pct: Mapped[float | None] = mapped_column(sa.Float)
+    charging: Mapped[bool | None] = mapped_column(sa.Boolean)
+    said: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # the parameters or JSON as sent, less the token
 
 
 class Camera(db.Model):  # type: ignore[name-defined]

@@ -1,4 +1,5 @@
-"""Use case: store a unit's GPS fixes, move it on the map, and let the geofence set its status.
+"""Use case: store a unit's GPS fixes, move it on the map, and let the geofence set its status;
+keep what a device said without a position (`record_no_fix`), which moves nobody.
 
 The hot path is a handful of Core statements per request (read the unit's row, insert the
 fixes skipping duplicates, move the unit only forward in time, commit once); on PostgreSQL
@@ -28,17 +29,18 @@ from cad.auth import hash_token
 from cad.config import Settings
 from cad.errors import Conflict, Unauthorized
 from cad.events import Change, publish_after_commit, publish_committed
-from cad.models import Assignment, Incident, Position, Station, Unit
+from cad.models import Assignment, DeviceReport, Incident, Position, Station, Unit
 from cad.services.dispatching import set_unit_status
 from cad.services.fix_writer import fix_writer
 from dispatch.geofence import Fence, TrackPoint, arrived_at
-from dispatch.positions import Arrival, Fix, PositionLimits, TokenBucket, sort_arrivals
+from dispatch.positions import Arrival, Fix, NoFix, PositionLimits, TokenBucket, sort_arrivals
 from dispatch.units import IllegalUnitTransition, UnitStatus
 
 log = logging.getLogger(__name__)
 
 _POSITIONS = Position.__table__
 _UNITS = Unit.__table__
+_REPORTS = DeviceReport.__table__
 #: How far back the geofence looks for the start of a run inside the fence.
 TRACK_LIMIT = 500
 _BACK_HOME_FROM = (UnitStatus.ON_SCENE, UnitStatus.AT_HOSPITAL)
@@ -47,6 +49,13 @@ _INSERT_FIXES: dict[str, Any] = {
     name: dialect.insert(_POSITIONS)
     .on_conflict_do_nothing(index_elements=["unit_id", "fix_at"])
     .returning(_POSITIONS.c.fix_at)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+#: INSERT … ON CONFLICT (unit_id, reported_at) DO NOTHING RETURNING reported_at: a resent report is kept once.
+_INSERT_REPORTS: dict[str, Any] = {
+    name: dialect.insert(_REPORTS)
+    .on_conflict_do_nothing(index_elements=["unit_id", "reported_at"])
+    .returning(_REPORTS.c.reported_at)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
@@ -193,6 +202,39 @@ def record_fixes(
         if changed is not None:
             recorded = replace(recorded, status=changed, status_set=True)
     return recorded
+
+
+def record_no_fix(
+    session: Session, unit_id: int, reports: Sequence[tuple[NoFix, dict[str, Any]]], *, received_at: datetime
+) -> int:
+    """Keep a device's messages that carry no usable position, each with what it said; commit once.
+    The unit keeps its last position and its status: nothing moves it, no geofence runs. Returns
+    how many were stored (a report already kept for the same instant is not stored twice)."""
+    if not reports:
+        return 0
+    rows = [
+        {
+            "unit_id": unit_id,
+            "reported_at": report.reported_at,
+            "received_at": received_at,
+            "cause": report.cause,
+            "battery_pct": report.battery_pct,
+            "charging": report.charging,
+            "said": said,
+        }
+        for report, said in reports
+    ]
+    connection = session.connection()
+    statement = _INSERT_REPORTS[connection.dialect.name]
+    stored = 0
+    try:
+        for row in rows:  # one at a time: a batch repeating an instant must not trip over itself
+            stored += len(connection.execute(statement, row).scalars().all())
+    except IntegrityError:  # the unit behind a remembered token is gone
+        session.rollback()
+        raise Unauthorized("the device token belongs to no unit", "token") from None
+    session.commit()
+    return stored
 
 
 def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: datetime, rules: GpsRules) -> Recorded:

@@ -1,8 +1,10 @@
 """Vehicle GPS over HTTP: OsmAnd / Traccar Client, the JSON batch, flood limit, geofence status."""
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 import factories as f
 import pytest
@@ -12,7 +14,7 @@ from flask.testing import FlaskClient
 
 from cad import clock
 from cad.db import db
-from cad.models import Position, Role, Unit
+from cad.models import DeviceReport, Position, Role, Unit
 from dispatch.positions import KNOT_MPS
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -401,3 +403,248 @@ def test_back_at_the_station_is_available_only_when_the_centre_allows_it(
     assert row.status == "available" and row.status_changed_at == back
     cleared = [e for e in timeline(client, incident["id"]) if e["kind"] == "unit_cleared"]
     assert [(e["source"], e["at"]) for e in cleared] == [("gps", iso(back))]
+
+
+# --- every request of Traccar's own OsmAnd decoder test -------------------------------------
+
+# The requests of traccar/traccar src/test/java/org/traccar/protocol/OsmAndProtocolDecoderTest.java
+# (testDecodeJson and testDecodeQuery, as of commit 24157c0a), copied verbatim. The replay moves
+# each time to the centre's now (same form: seconds, milliseconds, ISO, "yyyy-MM-dd HH:mm:ss") and
+# puts a unit's device token where the device identifier was.
+TRACCAR_JSON_REQUESTS = [
+    '{"location":{"timestamp":"2025-06-15T13:45:12.862Z","coords":{"latitude":37.4219983,"longitude":-122.084,"accuracy":5,"speed":0,"heading":-1,"altitude":5},"is_moving":false,"odometer":0,"event":"motionchange","battery":{"level":1,"is_charging":false},"activity":{"type":"still"},"extras":{},"_":"&id=48241179&lat=37.4219983&lon=-122.084&timestamp=2025-06-15T13:45:12.862Z&"},"device_id":"48241179"}',
+    '{"location":{"timestamp":"2025-06-15T13:45:12.862Z","coords":{"latitude":37.4219983,"longitude":-122.084,"accuracy":5,"speed":0,"heading":-1,"altitude":5},"is_moving":false,"odometer":0,"event":"motionchange","battery":{"level":1,"is_charging":false},"activity":{"type":"still"},"extras":{"device_string_test":"long_device_id","device_bool_test":true,"device_bool_false_test":false,"device_integer_test":1,"device_double_test":1.345,"device_very_long_double_test":1763636.3442},"_":"&id=48241179&lat=37.4219983&lon=-122.084&timestamp=2025-06-15T13:45:12.862Z&"},"device_id":"48241179"}',
+    '{"location":{"extras":{},"mock":true,"coords":{"speed_accuracy":-1,"speed":-1,"longitude":-122.406417,"ellipsoidal_altitude":0,"floor":null,"heading_accuracy":-1,"latitude":37.785834000000001,"accuracy":5,"altitude_accuracy":-1,"altitude":0,"heading":-1},"is_moving":false,"age":188,"odometer":0,"uuid":"2FB04C65-99CF-42AB-8DD3-EBCB4B108BF8","event":"motionchange","battery":{"level":-1,"is_charging":false},"activity":{"type":"unknown","confidence":100},"timestamp":"2025-05-09T04:11:30.579Z"},"device_id":"658765"}',
+    '{"location":{"event":"motionchange","is_moving":false,"uuid":"0e9a2473-a9a7-4c00-997b-fb97d2154e75","timestamp":"2021-07-21T08:06:34.444Z","odometer":0,"coords":{"latitude":-6.1148096,"longitude":106.6837015,"accuracy":3.8,"speed":18.67,"speed_accuracy":0.26,"heading":63,"heading_accuracy":0.28,"altitude":35.7,"altitude_accuracy":3.8},"activity":{"type":"still","confidence":100},"battery":{"is_charging":false,"level":0.79},"extras":{}},"device_id":"8737767034"}',
+]
+TRACCAR_QUERY_REQUESTS = [
+    "/?id=123456&timestamp=1377177267&cell=257,02,16,2224&cell=257,02,16,2223,-90&wifi=00-14-22-01-23-45,-80&wifi=00-1C-B3-09-85-15,-70",
+    "/?timestamp=1377177267&lat=60.0&lon=30.0",
+    "/?id=902064&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z&hdop=6.0&altitude=224.0&speed=0.0",
+    "/?id=902064&lat=42.06288&lon=-88.23412&timestamp=1442068686579&hdop=6.0&altitude=224.0&speed=0.0",
+    "/?lat=49.60688&lon=6.15788&timestamp=2014-06-04+09%3A10%3A11&altitude=384.7&speed=0.0&id=353861053849681",
+    "/?id=123456&timestamp=1377177267&lat=60.0&lon=30.0&speed=0.0&bearing=0.0&altitude=0&hdop=0.0",
+    "/?id=123456&timestamp=1377177267&lat=60.0&lon=30.0",
+    "/?lat=60.0&lon=30.0&speed=0.0&heading=0.0&vacc=0&hacc=0&altitude=0&deviceid=123456",
+    "/?id=861001000719969&lat=41.666667&lon=-0.883333&altitude=350.059479&speed=0.000000&batt=87",
+    "/?id=123456&timestamp=1377177267&location=60.0,30.0",
+    "/?id=123456789012345&timestamp=1504763810&lat=40.7232948571&lon=-74.0061408571&bearing=7.19889788244&speed=40&ignition=true&rpm=933&fuel=24",
+]
+#: What the centre must have recorded for each: the fix's values, REPORT (kept, the unit stays), or
+#: REFUSED (Traccar's verifyNull: no device identifier).
+REPORT, REFUSED = "report", "refused"
+TRACCAR_EXPECTED: list[Any] = [
+    {
+        "lat": 37.4219983,
+        "lon": -122.084,
+        "accuracy_m": 5.0,
+        "speed_mps": 0.0,
+        "bearing_deg": None,
+        "battery_pct": 100.0,
+    },
+    {
+        "lat": 37.4219983,
+        "lon": -122.084,
+        "accuracy_m": 5.0,
+        "speed_mps": 0.0,
+        "bearing_deg": None,
+        "battery_pct": 100.0,
+    },
+    {
+        "lat": 37.785834,
+        "lon": -122.406417,
+        "accuracy_m": 5.0,
+        "speed_mps": None,
+        "bearing_deg": None,
+        "battery_pct": None,
+    },
+    {"lat": -6.1148096, "lon": 106.6837015, "speed_mps": 18.67, "bearing_deg": 63.0, "battery_pct": 79.0},
+    REPORT,
+    REFUSED,
+    {"lat": 42.06288, "lon": -88.23412, "speed_mps": 0.0},
+    {"lat": 42.06288, "lon": -88.23412, "speed_mps": 0.0},
+    {"lat": 49.60688, "lon": 6.15788, "speed_mps": 0.0},
+    {"lat": 60.0, "lon": 30.0, "speed_mps": 0.0, "bearing_deg": 0.0},
+    {"lat": 60.0, "lon": 30.0},
+    {"lat": 60.0, "lon": 30.0, "speed_mps": 0.0, "bearing_deg": 0.0},
+    {"lat": 41.666667, "lon": -0.883333, "speed_mps": 0.0, "battery_pct": 87.0},
+    {"lat": 60.0, "lon": 30.0},
+    {
+        "lat": 40.7232948571,
+        "lon": -74.0061408571,
+        "speed_mps": pytest.approx(40 * KNOT_MPS),
+        "bearing_deg": 7.19889788244,
+    },
+]
+TRACCAR_REQUESTS = [("json", body) for body in TRACCAR_JSON_REQUESTS] + [
+    ("query", query) for query in TRACCAR_QUERY_REQUESTS
+]
+
+
+def moved_to_now(kind: str, request: str, at: datetime, token: str) -> str:
+    """A request of Traccar's test with its time moved to `at` (in the form it had) and `token` as device."""
+    if kind == "json":
+        request = re.sub(r'"device_id":"[^"]*"', f'"device_id":"{token}"', request)
+        return re.sub(r'"timestamp":"[^"]*"', f'"timestamp":"{iso(at.replace(microsecond=0))[:-1]}.000Z"', request)
+
+    def stamp(match: re.Match[str]) -> str:
+        old = unquote_plus(match[1])
+        if old.isdigit():
+            return "timestamp=" + str(int(at.timestamp()) * (1000 if len(old) > 10 else 1))
+        if "T" in old:
+            return "timestamp=" + quote(at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return "timestamp=" + at.strftime("%Y-%m-%d+%H%%3A%M%%3A%S")
+
+    request = re.sub(r"(?<=[?&])(id|deviceid)=[^&]*", lambda m: f"{m[1]}={token}", request)
+    return re.sub(r"timestamp=([^&]*)", stamp, request)
+
+
+def reports_of(unit_id: int) -> list[DeviceReport]:
+    db.session.expire_all()
+    query = sa.select(DeviceReport).where(DeviceReport.unit_id == unit_id).order_by(DeviceReport.reported_at)
+    return list(db.session.scalars(query))
+
+
+@pytest.mark.parametrize(
+    ("kind", "request_", "expected"),
+    [(kind, request, expected) for (kind, request), expected in zip(TRACCAR_REQUESTS, TRACCAR_EXPECTED, strict=True)],
+    ids=[f"json{i}" for i in range(len(TRACCAR_JSON_REQUESTS))]
+    + [f"query{i}" for i in range(len(TRACCAR_QUERY_REQUESTS))],
+)
+def test_every_request_of_traccars_osmand_decoder_test(
+    client: FlaskClient, now: Clock, kind: str, request_: str, expected: Any
+) -> None:
+    unit = f.unit("DMK-01")
+    before = unit_row(unit.id)
+    was = (before.lat, before.lon, before.position_at)
+    at = now.tick(0)
+    sent = moved_to_now(kind, request_, at, f.device_token(unit))
+    if kind == "json":
+        response = client.post("/gps/osmand", data=sent, content_type="application/json")
+    else:
+        response = client.get("/gps/osmand" + sent[1:])
+    row = unit_row(unit.id)
+    if expected == REFUSED:
+        assert response.status_code == 401 and response.get_json()["error"]["field"] == "id"
+        assert (row.lat, row.lon, row.position_at) == was
+        assert stored(unit.id) == [] and reports_of(unit.id) == []
+        return
+    assert response.status_code == 200, response.get_json()
+    if expected == REPORT:
+        assert (row.lat, row.lon, row.position_at) == was
+        assert stored(unit.id) == []
+        [report] = reports_of(unit.id)
+        assert (report.reported_at, report.received_at, report.cause) == (at, now.at, "absent")
+        assert report.said == {
+            "timestamp": str(int(at.timestamp())),
+            "cell": ["257,02,16,2224", "257,02,16,2223,-90"],
+            "wifi": ["00-14-22-01-23-45,-80", "00-1C-B3-09-85-15,-70"],
+        }
+        return
+    [fix] = stored(unit.id)
+    assert (row.lat, row.lon, row.position_at) == (expected["lat"], expected["lon"], at)
+    assert {key: getattr(fix, key) for key in expected} == expected
+    assert (fix.fix_at, fix.received_at) == (at, now.at)
+    assert reports_of(unit.id) == []
+
+
+# --- messages without a position, and garbage in the new forms --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"location": "abc"}, "location"),
+        ({"location": "91,0"}, "location"),
+        ({"location": "0,181"}, "location"),
+        ({"location": "60"}, "location"),
+        ({"location": "nan,30"}, "location"),
+        ({"location": "-1.25,116.9", "lat": "-1.3"}, "location"),
+        ({"heading": "NaN"}, "heading"),
+        ({"heading": "720"}, "heading"),
+        ({"heading": "north", "bearing": "10"}, "heading"),
+        ({"hdop": "-1"}, "hdop"),
+        ({"hdop": "inf"}, "hdop"),
+        ({"cell": "257,02,16"}, "cell"),
+        ({"wifi": "00-14-22-01-23-45,loud"}, "wifi"),
+        ({"timestamp": "2026-11-24T03:00:00[Mars/Olympus]"}, "timestamp"),
+        ({"timestamp": "24/11/2026 03:00"}, "timestamp"),
+    ],
+)
+@pytest.mark.parametrize("with_position", [True, False], ids=["lat-lon", "no-position"])
+def test_garbage_in_the_new_forms_is_a_400_naming_the_field(
+    client: FlaskClient, now: Clock, query: dict[str, str], field: str, with_position: bool
+) -> None:
+    unit = f.unit("DMK-01")
+    before = unit_row(unit.id).position_at
+    base = {"id": f.device_token(unit), **({"lat": "-1.25", "lon": "116.9"} if with_position else {})}
+    response = client.get("/gps/osmand", query_string={**base, **query})
+    assert response.status_code == 400, response.data
+    assert response.get_json()["error"]["field"] == field
+    assert stored(unit.id) == [] and reports_of(unit.id) == [] and unit_row(unit.id).position_at == before
+
+
+@pytest.mark.parametrize(
+    ("query", "cause"),
+    [
+        ({"lat": "0", "lon": "0"}, "zero"),
+        ({"location": "0.0,0.0"}, "zero"),
+        ({"lat": "-1.25", "lon": "116.9", "valid": "false"}, "invalid"),
+        ({"cell": "510,10,1234,5678,-71"}, "absent"),
+        ({}, "absent"),
+    ],
+)
+def test_a_message_without_a_usable_position_moves_nobody_and_fires_no_geofence(
+    client: FlaskClient, now: Clock, query: dict[str, str], cause: str
+) -> None:
+    unit, token, _, _ = en_route_unit(client, now)
+    assert osmand(client, token, now.tick(5), AWAY).status_code == 200
+    was = (unit_row(unit.id).lat, unit_row(unit.id).lon, unit_row(unit.id).position_at)
+    fixes = len(stored(unit.id))
+    for _ in range(8):  # 40 s of reports: twice the dwell, had they been fixes at the scene
+        sent = {"id": token, "timestamp": str(int(now.tick(5).timestamp())), "batt": "33", "charge": "true", **query}
+        assert client.get("/gps/osmand", query_string=sent).status_code == 200
+    row = unit_row(unit.id)
+    assert (row.lat, row.lon, row.position_at) == was and row.status == "en_route"
+    assert len(stored(unit.id)) == fixes
+    reports = reports_of(unit.id)
+    assert len(reports) == 8
+    assert {(r.cause, r.battery_pct, r.charging) for r in reports} == {(cause, 33.0, True)}
+    assert all("id" not in r.said and token not in str(r.said) for r in reports)
+
+
+def test_a_resent_report_is_kept_once(client: FlaskClient, now: Clock) -> None:
+    unit = f.unit("DMK-01")
+    sent = {"id": f.device_token(unit), "timestamp": str(int(now.at.timestamp())), "cell": "510,10,1234,5678"}
+    assert client.get("/gps/osmand", query_string=sent).status_code == 200
+    assert client.get("/gps/osmand", query_string=sent).status_code == 200
+    assert len(reports_of(unit.id)) == 1
+
+
+def test_a_body_that_is_a_query_string_is_read_whatever_its_content_type(client: FlaskClient, now: Clock) -> None:
+    unit = f.unit("DMK-01")
+    body = f"id={f.device_token(unit)}&location=-1.25,116.9&heading=270&timestamp={int(now.at.timestamp())}"
+    response = client.post("/gps/osmand", data=body, content_type="text/plain")
+    assert response.status_code == 200, response.get_json()
+    [fix] = stored(unit.id)
+    assert (fix.lat, fix.lon, fix.bearing_deg, fix.fix_at) == (-1.25, 116.9, 270.0, now.at)
+    bad = client.post("/gps/osmand", data=b"id=\xff\xfe", content_type="text/plain")
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "body"
+
+
+def test_traccar_client_9_without_coords_is_a_report_without_the_token(client: FlaskClient, now: Clock) -> None:
+    unit = f.unit("DMK-01")
+    token = f.device_token(unit)
+    was = unit_row(unit.id).position_at
+    location = {
+        "timestamp": iso(now.at),
+        "battery": {"level": 0.2, "is_charging": True},
+        "event": "heartbeat",
+        "_": f"&id={token}&timestamp={iso(now.at)}&",
+    }
+    response = client.post("/gps/osmand", json={"device_id": token, "location": location})
+    assert response.status_code == 200, response.get_json()
+    assert unit_row(unit.id).position_at == was and stored(unit.id) == []
+    [report] = reports_of(unit.id)
+    assert (report.cause, report.battery_pct, report.charging) == ("absent", 20.0, True)
+    assert report.said["event"] == "heartbeat" and token not in str(report.said)
