@@ -48,7 +48,15 @@ class SipLocation(BaseModel):
 
 #: Columns the network's text lands in, and how long they are; a longer value is cut to fit and kept
 #: whole beside the call (`calls.sip_headers`), never refused: the call is recorded whatever it carried.
-FITS = {"phone": 32, "name": 120, "contact": 255, "target": 255, "reason": 32, "location_warning": 500}
+FITS = {
+    "phone": 32,
+    "name": 120,
+    "contact": 255,
+    "target": 255,
+    "reason": 32,
+    "location_warning": 500,
+    "location_ref": 2048,
+}
 IDENTIFIERS = {"sip_call_id": 255, "external_id": 255}
 
 
