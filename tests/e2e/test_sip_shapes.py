@@ -83,7 +83,7 @@ def test_each_shape_reaches_the_call_on_record_where_it_belongs(
     assert "unreadable" not in sip_agent.output() and "malformed" not in sip_agent.output()
 
 
-def test_a_location_by_reference_reaches_the_journal_and_is_no_warning(
+def test_a_location_by_reference_is_on_the_call_and_is_no_warning(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
     _, headers = f.user(Role.CALL_TAKER)
@@ -97,6 +97,7 @@ def test_a_location_by_reference_reaches_the_journal_and_is_no_warning(
     assert run.returncode == 0, run.stdout[-2000:]
     call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"])[0]
     assert call["phone"] == "+6281300000009" and call["location"] is None
+    assert call["location_ref"] == reference  # what the call-taker's console shows as "Lokasi lewat rujukan"
     journal = live_centre.instance / "sip-journal" / str(sip_agent.port) / "journal.jsonl"
     invites = [json.loads(line) for line in journal.read_text().splitlines()]
     invites = [entry["payload"] for entry in invites if entry["kind"] == "invite"]
