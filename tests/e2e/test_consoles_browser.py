@@ -231,3 +231,37 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
         assert page.evaluate("window.__sameDocument") is True, page.url
         assert page.locator("img[src=x]").count() == 0
     assert errors == []
+
+
+def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """The agent reports an entry the centre refused: the call-taker and the dispatcher see it at once
+    (no reload), with the number and the WITA time, and one click marks it handled on both."""
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors)
+    dispatcher = console(browser, centre, "dispatcher", errors)
+    refused = {
+        "id": "lost-1",
+        "seq": 7,
+        "kind": "invite",
+        "at": "2026-12-03T01:02:00+00:00",
+        "payload": {"phone": "+6281299990000", "received_at": "2026-12-03T01:02:00+00:00"},
+    }
+    aside = {"id": "aside-1", "kind": "set_aside", "entry": refused, "reason_text": "400 something the centre refused"}
+    answer = requests.post(
+        centre.url + "/telephony/sip/events",
+        json=aside,
+        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    for page in (taker, dispatcher):
+        alert = page.locator("#intake-failures .intake-failure")
+        alert.wait_for()
+        assert re.search(r"Panggilan tidak dapat dicatat: \+6281299990000, 09[:.]02 WITA", alert.inner_text())
+    taker.screenshot(path=str(artefacts() / f"calltaker-intake-alert-{backend}.png"))
+    taker.locator("#intake-failures button").click()
+    for page in (taker, dispatcher):
+        page.locator("#intake-failures .intake-failure").wait_for(state="detached")
+    assert errors == []
