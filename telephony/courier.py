@@ -2,7 +2,9 @@
 
 The centre answers 2xx (stored), 4xx (refused: kept aside in the journal, and reported to the
 centre as a `set_aside` entry that the consoles show as an alert until `warroom sip redeliver`
-delivers it), or 5xx / no answer (database or centre down: retried with backoff, nothing dropped).
+delivers it), or 5xx / no answer (database or centre down: retried with backoff, nothing dropped). A 500, the
+centre failing on one entry, is retried `max_faults` times and then set aside like a refusal, so
+one entry the centre cannot take never holds back the calls behind it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ log = logging.getLogger(__name__)
 
 class Courier(threading.Thread):
     def __init__(
-        self, journal: Journal, url: str, token: str, *, timeout_s: float = 5.0, max_backoff_s: float = 5.0
+        self,
+        journal: Journal,
+        url: str,
+        token: str,
+        *,
+        timeout_s: float = 5.0,
+        max_backoff_s: float = 5.0,
+        max_faults: int = 5,
     ) -> None:
         super().__init__(name="journal-courier", daemon=True)
         self.journal = journal
@@ -33,6 +42,8 @@ class Courier(threading.Thread):
         self._http = requests.Session()
         self.delivered = 0
         self.failures = 0
+        self.max_faults = max_faults
+        self._faults: dict[str, int] = {}
 
     def notify(self) -> None:
         """Something new is in the journal."""
@@ -71,15 +82,25 @@ class Courier(threading.Thread):
             self.delivered += 1
             return True
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            reason = f"{response.status_code} {response.text[:300]}"
-            log.error("centre refused journal entry %s (%s): %s", entry.id, entry.kind, reason)
-            self.journal.refuse(entry, reason)
-            if entry.kind != SET_ASIDE:  # the consoles hear of it: an alert until it is re-delivered
-                self.journal.append(SET_ASIDE, {"entry": json.loads(entry.to_json()), "reason_text": reason})
-                self._wake.set()
+            self._set_aside(entry, f"{response.status_code} {response.text[:300]}")
             return True
+        if response.status_code == 500:
+            # a fault of the centre with this one entry (the database being down is a 503): retried a
+            # few times, then set aside with an alert, so it cannot hold back every later call
+            self._faults[entry.id] = self._faults.get(entry.id, 0) + 1
+            if self._faults[entry.id] >= self.max_faults:
+                del self._faults[entry.id]
+                self._set_aside(entry, f"500 after {self.max_faults} tries: {response.text[:300]}")
+                return True
         self._failed(entry, f"centre answered {response.status_code}")
         return False
+
+    def _set_aside(self, entry: Entry, reason: str) -> None:
+        log.error("centre refused journal entry %s (%s): %s", entry.id, entry.kind, reason)
+        self.journal.refuse(entry, reason)
+        if entry.kind != SET_ASIDE:  # the consoles hear of it: an alert until it is re-delivered
+            self.journal.append(SET_ASIDE, {"entry": json.loads(entry.to_json()), "reason_text": reason})
+            self._wake.set()
 
     def _failed(self, entry: Entry, why: str) -> None:
         self.failures += 1
