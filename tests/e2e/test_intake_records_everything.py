@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,13 @@ from typing import Any
 import factories as f
 import pytest
 from live import INTAKE_TOKEN, AgentProcess, LiveCentre, sipp
+from test_sip_intake import wait_for
 
 from cad.models import Role
 from telephony.courier import Courier
 from telephony.journal import SET_ASIDE, Journal
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-
-
-def wait_for(probe: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def token_of(role: Role) -> str:
