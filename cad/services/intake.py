@@ -346,6 +346,8 @@ def record_delivery(session: Session, message_id: int, status: str, external_id:
     message.status = status[:16]
     if external_id:
         message.external_id = external_id
+    # the consoles redraw the conversation: a reply nobody received shows as not delivered
+    publish_after_commit(session, "message", {"id": message.id, "call_id": message.call_id, "direction": "out"})
     session.commit()
     return message
 
