@@ -12,6 +12,7 @@ to keep. A reference with no body is normal, not a warning.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +121,7 @@ def screen_message(
     body: str,
     contact: str | None,
 ) -> Screened:
+    """`contact`: the Contact URI pjsua2 read from the MESSAGE, empty when it carried none."""
     refused, request = _screen(raw, src_address, networks)
     if refused is not None or request is None:
         return refused or Screened(500, "no request")
@@ -132,6 +134,86 @@ def screen_message(
             "phone": request.caller_number,
             "body": body.rstrip("\r\n"),
             "received_at": received_at.isoformat(),
-            "contact": contact or request.headers.get("contact") or request.from_uri,
+            "contact": reply_target(request, src_address, contact),
         },
     )
+
+
+def reply_target(request: SipRequest, src_address: str, contact: str | None = None) -> str:
+    """Where a reply to this MESSAGE goes: its Contact when it has one, else back to the address
+    and port it came from, on the transport it came on (RFC 3261 §18.2.2, RFC 3581 rport): a phone
+    behind NAT, or one that sends from an ephemeral port, listens there and not on 5060 of its host.
+    Through a proxy the source is the proxy: the phone is then its own Via, the last one, with the
+    address and port the first proxy saw (`received`, `rport`)."""
+    given = (contact or "").strip() or _contact_uri(request.headers.get("contact"))
+    if given:
+        return given
+    vias = [value for line in request.headers.get_all("via") for value in line.split(",") if value.strip()]
+    host, port = source_host_port(src_address)
+    transport = via_transport(vias[0] if vias else None)
+    if len(vias) > 1 and (origin := _via_origin(vias[-1])) is not None:
+        transport, host, port = origin
+    user = _uri_user_part(request.from_uri)
+    suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
+    return f"sip:{user + '@' if user else ''}{host}:{port}{suffix}"
+
+
+def source_host_port(src_address: str) -> tuple[str, int]:
+    """`127.0.0.1:5061` → ("127.0.0.1", 5061); `[::1]:5061` → ("[::1]", 5061); no port → 5060."""
+    value = src_address.strip()
+    if value.startswith("["):
+        host, _, rest = value.partition("]")
+        port = rest.lstrip(":")
+        return host + "]", int(port) if port.isdigit() else 5060
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, int(port) if port.isdigit() else 5060
+    return (f"[{value}]" if ":" in value else value), 5060
+
+
+_VIA = re.compile(
+    r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+(\[[0-9A-Fa-f:.]+\]|[^\s;:\[\]]+)(?::(\d{1,5}))?\s*(.*)", re.S
+)
+
+
+def via_transport(via: str | None) -> str:
+    """The transport of a Via value (`SIP/2.0/TCP host` → "tcp"), "udp" when there is none."""
+    match = _VIA.match(via or "")
+    return match.group(1).lower() if match else "udp"
+
+
+def _via_origin(via: str) -> tuple[str, str, int] | None:
+    """(transport, host, port) a Via's sender was seen at: `received`/`rport` over its sent-by."""
+    match = _VIA.match(via)
+    if match is None:
+        return None
+    params = dict(
+        (name.strip().lower(), value.strip())
+        for name, _, value in (p.partition("=") for p in match.group(4).split(";"))
+    )
+    host = params.get("received") or match.group(2)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    rport, sent_port = params.get("rport", ""), match.group(3)
+    port = int(rport) if rport.isdigit() else int(sent_port) if sent_port else 5060
+    if not (0 < port < 65536) or not re.fullmatch(r"[\w.\-:\[\]]+", host):
+        return None
+    return match.group(1).lower(), host, port
+
+
+def _contact_uri(value: str | None) -> str:
+    if not value or value.strip() == "*":
+        return ""
+    value = value.strip()
+    if "<" in value:
+        return value.partition("<")[2].split(">", 1)[0].strip()
+    return value.split(";", 1)[0].strip()
+
+
+def _uri_user_part(uri: str | None) -> str:
+    """The user of a sip:/sips: URI as written (`sip:0812;x=y:pw@host` → "0812"), else ""."""
+    scheme, _, rest = (uri or "").partition(":")
+    if scheme.lower() not in ("sip", "sips") or "@" not in rest:
+        return ""
+    user = rest.rsplit("@", 1)[0].split(";", 1)[0].split(":", 1)[0]
+    return user if user.isprintable() and not any(c in user for c in ' <>"') else ""

@@ -26,6 +26,7 @@ import requests
 from telephony.courier import Courier
 from telephony.journal import Journal
 from telephony.pool import RETRY_AFTER_S, Placement, offered_as_pool_full, place_call
+from telephony.replies import RepliesInFlight, Reply, delivery_status
 from telephony.screening import Network, allowed_networks, screen_invite, screen_message
 
 log = logging.getLogger(__name__)
@@ -83,18 +84,21 @@ class AgentAccount(pj.Account):  # type: ignore[misc]
     def onInstantMessage(self, prm: Any) -> None:
         self.agent.instant_message(prm)
 
+    def onInstantMessageStatus(self, prm: Any) -> None:
+        self.agent.text_status(prm.toUri, prm.code, prm.reason)
+
 
 class OutboxPoller(threading.Thread):
     """Fetches the call-takers' replies to SIP MESSAGE conversations and reports how they went.
 
     HTTP stays off the pjsua2 thread: messages go to it through `agent.commands`, and the
-    delivery reports come back through `reports`."""
+    delivery reports (message id, `sent` or `failed`, why) come back through `reports`."""
 
     def __init__(self, agent: SipAgent, every_s: float = 1.0) -> None:
         super().__init__(name="sip-outbox", daemon=True)
         self.agent = agent
         self.every_s = every_s
-        self.reports: queue.Queue[tuple[int, str]] = queue.Queue()
+        self.reports: queue.Queue[tuple[int, str, str | None]] = queue.Queue()
         self._halt = threading.Event()
         self._http = requests.Session()
         base = agent.config.centre_url.rstrip("/")
@@ -109,17 +113,26 @@ class OutboxPoller(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self.every_s):
             try:
-                while not self.reports.empty():
-                    message_id, status = self.reports.get_nowait()
-                    self._http.post(
-                        self._report_url.format(message_id), json={"status": status}, headers=self._headers, timeout=5
-                    )
+                self._report()
                 claimed = self._http.post(self._claim_url, headers=self._headers, timeout=5)
                 if claimed.status_code == 200:
                     for message in claimed.json():
                         self.agent.commands.put(("send", message))
             except (requests.RequestException, ValueError) as error:
                 log.debug("outbox poll failed (retried): %s", error)
+        try:
+            self._report()  # what the agent learnt last, before it stopped
+        except requests.RequestException as error:
+            log.warning("delivery reports not sent at shutdown: %s", error)
+
+    def _report(self) -> None:
+        while not self.reports.empty():
+            message_id, status, error = self.reports.queue[0]
+            body = {"status": status, "error": error[:300] if error else None}
+            answer = self._http.post(self._report_url.format(message_id), json=body, headers=self._headers, timeout=5)
+            if answer.status_code >= 500:
+                return  # the centre could not store it (database down): kept, retried at the next poll
+            self.reports.get_nowait()
 
 
 class SipAgent:
@@ -133,6 +146,7 @@ class SipAgent:
         self.outbox = OutboxPoller(self)
         self.calls: dict[int, AgentCall] = {}
         self.buddies: dict[str, pj.Buddy] = {}
+        self.replies = RepliesInFlight()
         self.ringing: dict[int, float] = {}  # pjsua call index → when to answer 200
         self.refused: dict[int, AgentCall] = {}
         self.queued: list[int] = []  # calls in the reserved slot, waiting for a slot to free
@@ -239,6 +253,12 @@ class SipAgent:
                 self.account.shutdown()
                 self.account = None
             self.endpoint.libDestroy()
+            for message_id in self.replies.abandon():  # nobody will learn whether the phone got them
+                self.outbox.reports.put((message_id, "failed", "the SIP agent stopped before an answer came"))
+            while not self.commands.empty():  # claimed for this agent, never sent
+                command, data = self.commands.get_nowait()
+                if command == "send":
+                    self.outbox.reports.put((data["id"], "failed", "the SIP agent stopped before sending it"))
             self.outbox.stop()
             self.courier.stop()
             self.journal.close()
@@ -378,7 +398,7 @@ class SipAgent:
     def instant_message(self, prm: Any) -> None:
         now = datetime.now(UTC)
         screened = screen_message(
-            prm.rdata.wholeMsg, prm.rdata.srcAddress, self.networks, now, prm.msgBody, prm.contactUri or prm.fromUri
+            prm.rdata.wholeMsg, prm.rdata.srcAddress, self.networks, now, prm.msgBody, prm.contactUri
         )
         if screened.status != 200:
             log.warning("MESSAGE from %s ignored: %s", prm.rdata.srcAddress, screened.reason)
@@ -387,25 +407,45 @@ class SipAgent:
         self.courier.notify()
 
     def send_text(self, message_id: int, to: str, body: str) -> None:
-        """A reply to a text-to-112 conversation, as SIP MESSAGE to the sender's contact."""
+        """A reply to a text-to-112 conversation, as SIP MESSAGE to where the sender's texts come
+        from; `sent` or `failed` is reported when its final response comes (`text_status`)."""
+        reply = Reply(message_id, to, body)
+        if self.replies.offer(reply):
+            self._send_reply(reply)
+
+    def _send_reply(self, reply: Reply) -> None:
         try:
-            buddy = self.buddies.get(to)
+            buddy = self.buddies.get(reply.to)
             if buddy is None:
                 buddy_cfg = pj.BuddyConfig()
-                buddy_cfg.uri = to
+                buddy_cfg.uri = reply.to
                 buddy_cfg.subscribe = False
                 buddy = pj.Buddy()
                 buddy.create(self.account, buddy_cfg)
-                self.buddies[to] = buddy
+                self.buddies[reply.to] = buddy
             prm = pj.SendInstantMessageParam()
-            prm.content = body
+            prm.content = reply.body
             prm.contentType = "text/plain"
             buddy.sendInstantMessage(prm)
         except pj.Error as error:
-            log.error("SIP MESSAGE %d to %s failed: %s", message_id, to, error.info())
-            self.outbox.reports.put((message_id, "failed"))
+            log.error("SIP MESSAGE %d to %s failed: %s", reply.message_id, reply.to, error.info())
+            self._settle(reply.to, "failed", error.info(), reply.message_id)
+
+    def text_status(self, to: str, code: int, reason: str) -> None:
+        """pjsua2's final response to a reply (a timeout or a transport error comes as 408/503)."""
+        self._settle(to, delivery_status(code), f"{code} {reason}")
+
+    def _settle(self, to: str, status: str, why: str, message_id: int | None = None) -> None:
+        settled, following = self.replies.settle(to, message_id)
+        if settled is None:
+            if message_id is None:
+                log.warning("delivery report for %s (%s) matches no reply in flight", to, why)
             return
-        self.outbox.reports.put((message_id, "sent"))
+        level = logging.INFO if status == "sent" else logging.WARNING
+        log.log(level, "SIP MESSAGE %d to %s %s: %s", settled, to, status, why)
+        self.outbox.reports.put((settled, status, None if status == "sent" else why))
+        if following is not None:
+            self._send_reply(following)
 
 
 def _header(name: str, value: str) -> pj.SipHeader:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 from flask import Response, current_app, request
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from cad import clock
@@ -78,11 +79,25 @@ def inbound_sms() -> Response:
     crew = crew_unit_for_phone(db.session, phone)
     if crew is not None and body.strip().upper().rstrip(".!") in ACK_WORDS:
         return _crew_acknowledges(crew)
-    outcome = text_received(db.session, InboundText(Channel.SMS, f"twilio:{sid}", phone, body, now, peer=phone))
+    try:
+        return _text(sid, phone, body, now)
+    except IntegrityError:
+        # stored meanwhile by a request this one did not wait for (texts from one number are held
+        # one at a time, so this is a safety net): the message is there now, answer as the retry
+        db.session.rollback()
+        return _text(sid, phone, body, now)
+
+
+def _text(sid: str, phone: str, body: str, now: datetime) -> Response:
+    """The text, and for a new conversation its incident, in one transaction: a retry of the
+    MessageSid then always finds the incident and is answered with the same words."""
+    outcome = text_received(
+        db.session, InboundText(Channel.SMS, f"twilio:{sid}", phone, body, now, peer=phone), commit=False
+    )
     call = outcome.call
     if outcome.new_conversation and not outcome.duplicate and call.incident_id is None:
         settings = current_app.config["WARROOM"]
-        incident = create_incident(
+        create_incident(
             db.session,
             NewIncident(
                 type=IncidentType.LAINNYA,
@@ -96,10 +111,10 @@ def inbound_sms() -> Response:
             tz=settings.timezone,
             actor="sms",
             unlocated_ok=True,
+            commit=False,
         )
-        number = incident.number
-    else:
-        number = call.incident.number if call.incident_id and call.incident else None
+    db.session.commit()
+    number = call.incident.number if call.incident_id and call.incident else None
     if outcome.new_conversation:
         text = (
             f"War Room 112: laporan Anda diterima, nomor insiden {number}. Petugas kami segera membalas. "

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cad import clock
@@ -20,7 +21,7 @@ from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Call, Caller, Incident, Message, User
-from cad.services.calls import Fix, caller_for, get_call, register_call
+from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call
 from cad.timeline import record_event
 
 #: A text that arrives this long after the last one of an open conversation starts a new one.
@@ -232,8 +233,15 @@ def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, 
     return call
 
 
-def text_received(session: Session, text: InboundText) -> TextOutcome:
-    """An SMS or SIP MESSAGE: stored once, in the sender's open conversation (or a new one)."""
+def text_received(session: Session, text: InboundText, *, commit: bool = True) -> TextOutcome:
+    """An SMS or SIP MESSAGE: stored once, in the sender's open conversation (or a new one).
+
+    Texts from one number are taken one at a time (`hold_sender`), so a burst from a new number,
+    or Twilio's retries racing the first try, find the conversation and the message the first one
+    stored. `commit=False` keeps the sender held until the caller's use case commits (the SMS
+    webhook opens the conversation's incident in the same transaction)."""
+    if text.phone != ANONYMOUS:
+        hold_sender(session, text.phone)
     existing = session.scalar(select(Message).where(Message.external_id == text.external_id))
     if existing is not None:
         first_id = session.scalar(select(sa.func.min(Message.id)).where(Message.call_id == existing.call_id))
@@ -266,8 +274,21 @@ def text_received(session: Session, text: InboundText) -> TextOutcome:
     session.add(message)
     session.flush()
     publish_after_commit(session, "message", {"id": message.id, "call_id": call.id, "direction": "in"})
-    session.commit()
+    if commit:
+        session.commit()
     return TextOutcome(call, message, False, new)
+
+
+def hold_sender(session: Session, phone: str) -> None:
+    """Hold this number's caller row for the rest of the transaction, creating it on first contact.
+
+    One statement for both databases: the upsert's DO UPDATE row-locks the caller on PostgreSQL
+    (a second text from the number waits here until the first commits, then reads what it stored),
+    and on SQLite it is the transaction's first write, which takes the database's write lock
+    before the conversation is looked up: no read-then-insert window on either."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(Caller).values(phone=phone, first_seen_at=clock.now())
+    session.execute(statement.on_conflict_do_update(index_elements=["phone"], set_={"phone": statement.excluded.phone}))
 
 
 def open_conversation(session: Session, phone: str, channel: Channel, at: datetime) -> Call | None:
@@ -389,6 +410,8 @@ def record_delivery(session: Session, message_id: int, status: str, external_id:
     message.status = status[:16]
     if external_id:
         message.external_id = external_id
+    # the consoles redraw the conversation: a reply nobody received shows as not delivered
+    publish_after_commit(session, "message", {"id": message.id, "call_id": message.call_id, "direction": "out"})
     session.commit()
     return message
 

@@ -140,6 +140,7 @@ def labels() -> dict[str, Any]:
             "route": _("Route"),
             "units": _("Units"),
             "reply": _("Reply"),
+            "not_delivered": _("not delivered"),
             "close": _("Close incident"),
             "cancel": _("Cancel incident"),
             "cancel_confirm": _("Cancel this incident and call back every unit?"),

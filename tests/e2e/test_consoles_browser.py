@@ -264,4 +264,37 @@ def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
     taker.locator("#intake-failures button").click()
     for page in (taker, dispatcher):
         page.locator("#intake-failures .intake-failure").wait_for(state="detached")
+
+
+def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, browser: Any, backend: str) -> None:
+    """The agent reports the phone refused the reply: the call-taker sees it, in Indonesian, without reloading."""
+    if backend != "sqlite":
+        pytest.skip("the console is the same on both databases; the SQLite leg is enough")
+    agent = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+    event = {
+        "id": "browser-m1",
+        "kind": "message",
+        "external_id": "sip:browser-text@10.0.0.7:1",
+        "phone": "+6285211112222",
+        "body": "Saya tidak bisa bicara",
+        "received_at": datetime.now(UTC).isoformat(),
+        "contact": "sip:085211112222@10.0.0.7:35090",
+    }
+    stored = requests.post(centre.url + "/telephony/sip/events", json=event, headers=agent, timeout=10)
+    assert stored.status_code == 200, stored.text
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    taker.locator("#calls tbody tr", has_text="+6285211112222").click()
+    taker.locator("#chat p", has_text="Saya tidak bisa bicara").wait_for()
+    taker.fill("#reply-text", "Petugas menuju lokasi")
+    taker.click("#reply button")
+    reply = taker.locator("#chat p.out", has_text="Petugas menuju lokasi")
+    reply.wait_for()
+    assert reply.locator(".failed").count() == 0  # queued: not judged yet
+    claimed = requests.post(centre.url + "/telephony/sip/outbox/claim", headers=agent, timeout=10).json()
+    assert [m["to"] for m in claimed] == ["sip:085211112222@10.0.0.7:35090"]
+    outcome = {"status": "failed", "error": "480 Temporarily Unavailable"}
+    requests.post(f"{centre.url}/telephony/sip/outbox/{claimed[0]['id']}", json=outcome, headers=agent, timeout=10)
+    taker.locator("#chat p.out[data-status=failed] .failed", has_text="tidak terkirim").wait_for()
+    assert taker.evaluate("window.__sameDocument") is True
     assert errors == []

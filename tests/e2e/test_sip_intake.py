@@ -289,3 +289,66 @@ def test_a_ringing_call_reaches_the_console_event_stream(live_centre: LiveCentre
     stream.close()
     assert '"state": "ringing"' in events[0] and '"phone": "+6281300001234"' in events[0]
     assert '"state": "abandoned"' in events[1]
+
+
+def _texted_from_its_own_port(
+    centre: LiveCentre, agent: AgentProcess, token: str, phone: str, extra: list[str]
+) -> dict:
+    """A phone's MESSAGE from its own port, no Contact; the conversation it opened."""
+    run = sipp(
+        "message_no_contact.xml",
+        target(agent),
+        keys={"phone": phone, "caller_name": "Tuli", "text": "Tolong, ada yang pingsan"},
+        extra=extra,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    return wait_for(lambda: [c for c in calls_of(centre, token) if c["phone"].endswith(phone[1:])])[0]
+
+
+def _reply_outcome(centre: LiveCentre, token: str, call_id: int, body: str) -> str:
+    sent = centre.post(f"/api/v1/calls/{call_id}/messages", token, json={"body": body})
+    assert sent.status_code == 201 and sent.json()["status"] == "queued"
+    settled = wait_for(
+        lambda: [
+            m["status"]
+            for m in centre.get(f"/api/v1/calls/{call_id}/messages", token).json()
+            if m["direction"] == "out" and m["status"] not in ("queued", "sending")
+        ],
+        timeout_s=20,
+    )
+    return str(settled[0])
+
+
+@pytest.mark.parametrize(("answer", "outcome"), [("reply_uas.xml", "sent"), ("refuse_uas.xml", "failed")])
+def test_a_reply_goes_back_to_the_port_the_message_came_from_and_is_sent_only_on_2xx(
+    live_centre: LiveCentre, sip_agent: AgentProcess, answer: str, outcome: str
+) -> None:
+    """A phone that sends from an odd port with no Contact listens there, not on 5060 of its host;
+    the reply is `sent` only when the phone answers 2xx."""
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    phone_port = free_udp_port()
+    call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660001", ["-p", str(phone_port)])
+    phone = sipp_listener(answer, phone_port, live_centre.instance / "phone.log", timeout_s=30)
+    try:
+        time.sleep(0.3)  # the phone listens again on the port it sent from
+        assert _reply_outcome(live_centre, token, call["id"], "Ambulans menuju lokasi.") == outcome
+        output, _ = phone.communicate(timeout=30)
+        assert phone.returncode == 0, output[-2000:]
+        assert "REPLY:Ambulans menuju lokasi." in (live_centre.instance / "phone.log").read_text()
+        assert f"to sip:081366660001@127.0.0.1:{phone_port} {outcome}" in sip_agent.output()
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+            phone.communicate()
+
+
+def test_a_reply_over_tcp_to_a_phone_no_longer_there_is_failed(
+    live_centre: LiveCentre, sip_agent: AgentProcess
+) -> None:
+    """A text over TCP is answered over TCP at its source; when nobody takes it, `failed`, never `sent`."""
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-t", "t1"])
+    assert _reply_outcome(live_centre, token, call["id"], "Petugas menuju lokasi.") == "failed"
+    assert ";transport=tcp failed" in sip_agent.output()

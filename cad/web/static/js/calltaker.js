@@ -91,7 +91,8 @@
       catch (error) { WR.flash(flashBox, error.message, true); }
     };
     clear(box,
-      el("div", { class: "chat", id: "chat" }, messages.map((m) => el("p", { class: m.direction }, m.body))),
+      el("div", { class: "chat", id: "chat" }, messages.map((m) => el("p", { class: m.direction, dataset: { status: m.status } }, m.body,
+        m.direction === "out" && m.status === "failed" ? el("span", { class: "failed" }, ` · ${T.words.not_delivered}`) : null))),
       el("form", { class: "row", id: "reply", onsubmit: send }, input, el("button", { type: "submit" }, T.words.reply)),
     );
   }
