@@ -268,8 +268,6 @@ def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
 
 def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, browser: Any, backend: str) -> None:
     """The agent reports the phone refused the reply: the call-taker sees it, in Indonesian, without reloading."""
-    if backend != "sqlite":
-        pytest.skip("the console is the same on both databases; the SQLite leg is enough")
     agent = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
     event = {
         "id": "browser-m1",
