@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Iterator
@@ -15,32 +14,11 @@ from live import LiveCentre, PoolProcess, require_tool, sipp, start_pool
 from test_sip_intake import PIDF_CIRCLE, calls_of, wait_for
 from test_sip_pool import token_of_call_taker
 
+from simulator.city import pidf_lo_polygon
+
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 CENTRE = (-1.2650, 116.8400)
-
-
-def polygon_pidf(size: int) -> str:
-    """A PIDF-LO of about `size` bytes: a polygon of as many vertices as it takes, on a circle of
-    ~30 m around CENTRE (so its centroid is CENTRE)."""
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10"\n'
-        '    xmlns:gml="http://www.opengis.net/gml" entity="pres:caller@example.com">\n'
-        '  <tuple id="loc1"><status><gp:geopriv><gp:location-info>\n'
-        '    <gml:Polygon srsName="urn:ogc:def:crs:EPSG::4326"><gml:exterior><gml:LinearRing><gml:posList>\n'
-    )
-    tail = (
-        "\n    </gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>\n"
-        "  </gp:location-info><gp:usage-rules/><gp:method>Cell</gp:method></gp:geopriv></status></tuple>\n"
-        "</presence>"
-    )
-    vertices = max(8, (size - len(head) - len(tail)) // 23)
-    points = []
-    for i in range(vertices):
-        angle = 2 * math.pi * i / vertices
-        points.append(f"{CENTRE[0] + 0.0003 * math.sin(angle):.7f} {CENTRE[1] + 0.0003 * math.cos(angle):.7f}")
-    return head + " ".join(points) + tail
 
 
 @pytest.fixture
@@ -74,7 +52,7 @@ def test_a_big_invite_through_the_pool_is_answered_and_on_record_with_its_locati
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path, size: int, transport: str
 ) -> None:
     token = token_of_call_taker()
-    pidf = polygon_pidf(size - 700)  # the headers, the SDP offer and the multipart frame: ~700 bytes
+    pidf = pidf_lo_polygon(*CENTRE, size - 700)  # the headers, SDP offer, multipart frame: ~700 bytes
     run = sipp(
         "call_routed_pidf.xml",
         f"127.0.0.1:{pool.port}",
