@@ -124,7 +124,7 @@ def run_callers_bench(args: argparse.Namespace) -> None:
             wait_for_log(serve_log, "SIP agent on", centre.processes[0])
         time.sleep(2)  # the proxy's first OPTIONS round has seen every agent
         lone_port = free_block(1)
-        lone = centre.spawn("sip", "--port", str(lone_port), "--bind", "127.0.0.1")
+        lone = centre.spawn("sip", "--workers", "0", "--port", str(lone_port), "--bind", "127.0.0.1")
         wait_for_log(workdir / f"sip-{len(centre.processes) - 1}.log", "(UDP+TCP)", lone)
 
         lines = [f"default `warroom serve` setup: {setup}", "lone agent: one `warroom sip`, no proxy"]
