@@ -181,6 +181,31 @@ def pidf_lo(lat: float, lon: float, radius_m: float, entity: str) -> str:
     )
 
 
+def pidf_lo_polygon(lat: float, lon: float, size: int, radius_deg: float = 0.0003) -> str:
+    """A PIDF-LO of about `size` bytes (never more): a polygon of as many vertices as it takes, on a
+    circle around (lat, lon), so its centroid is there. A network's cell-sector polygon, padded to
+    show what a big location does to the SIP path."""
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" '
+        'xmlns:gml="http://www.opengis.net/gml" entity="pres:caller@example.com">\n'
+        '<tuple id="loc1"><status><gp:geopriv><gp:location-info>\n'
+        '<gml:Polygon srsName="urn:ogc:def:crs:EPSG::4326"><gml:exterior><gml:LinearRing><gml:posList>\n'
+    )
+    tail = (
+        "\n</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>\n"
+        "</gp:location-info><gp:usage-rules/><gp:method>Cell</gp:method></gp:geopriv></status></tuple>\n"
+        "</presence>"
+    )
+    widest = max(len(f"{lat + d:.7f} {lon + d:.7f} ") for d in (-radius_deg, radius_deg))
+    vertices = max(8, (size - len(head) - len(tail)) // widest)
+    points = []
+    for i in range(vertices):
+        angle = 2 * math.pi * i / vertices
+        points.append(f"{lat + radius_deg * math.sin(angle):.7f} {lon + radius_deg * math.cos(angle):.7f}")
+    return head + " ".join(points) + tail
+
+
 def aml(lat: float, lon: float, radius_m: float, at_utc: str) -> str:
     """An Advanced Mobile Location SMS body (ETSI TS 103 625), `at_utc` as YYYYMMDDhhmmss."""
     return (
@@ -200,6 +225,7 @@ __all__ = [
     "on_scene_s",
     "patrol_speed_mps",
     "pidf_lo",
+    "pidf_lo_polygon",
     "response_speed_mps",
     "story",
     "traffic",

@@ -5,7 +5,9 @@ pjsua2 from PyPI holds four calls per process and answers `486 Busy Here` itself
 last slot in reserve and never lets the library reach its limit: a full worker hands the
 call on (503, the proxy tries the next worker), and only when the proxy says every worker
 is full (`X-Warroom-Pool-Full`) does the reserved slot take it, to redirect it to the
-overflow centre (302) or to keep the caller ringing in the queue.
+overflow centre (302) or to keep the caller ringing in the queue. An agent on its own has
+nobody to hand a call on to: its reserved slot answers 503 and puts the call on record as
+overflowed (a queued caller there would leave the library to answer the next one 486, unseen).
 """
 
 from __future__ import annotations
@@ -21,14 +23,32 @@ RESERVED = 1
 POOL_FULL_HEADER = "X-Warroom-Pool-Full"
 #: What a full worker tells the proxy (and a flood's senders) to wait before trying it again.
 RETRY_AFTER_S = 1
+#: Where a call turned away with 503 went, as the call's record says.
+NOBODY_TO_HAND_ON = "none: every line busy, the caller heard 503"
+#: The header the proxy adds to an INVITE it logged whole and cut down to what pjsua2 takes.
+WHOLE_INVITE_HEADER = "X-Warroom-Whole-Invite"
+#: The biggest INVITE the proxy forwards as it came (measured: pjsua2 from PyPI takes a message of up
+#: to 4,000 bytes; the proxy adds ~250 bytes of Via, Record-Route and its own headers).
+AGENT_MAX_INVITE_BYTES = 3500
+
+
+def has_header(raw: str | bytes, name: str) -> bool:
+    """Whether the message's header section holds `name` (never its body)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    head = text.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
+    wanted = name.lower() + ":"
+    return any(line.strip().lower().startswith(wanted) for line in head.splitlines()[1:])
 
 
 def offered_as_pool_full(raw: str | bytes) -> bool:
     """Whether the proxy marked this INVITE as offered again because every worker was full."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    head = text.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
-    name = POOL_FULL_HEADER.lower() + ":"
-    return any(line.strip().lower().startswith(name) for line in head.splitlines()[1:])
+    return has_header(raw, POOL_FULL_HEADER)
+
+
+def logged_whole(raw: str | bytes) -> bool:
+    """Whether the proxy logged this INVITE whole (its location reaches the centre that way) and
+    forwarded only the SDP offer."""
+    return has_header(raw, WHOLE_INVITE_HEADER)
 
 
 class Placement(StrEnum):
@@ -36,6 +56,7 @@ class Placement(StrEnum):
     HAND_ON = "hand_on"  # 503 + Retry-After: the proxy tries another worker
     QUEUE = "queue"  # the reserved slot: the caller keeps ringing until a slot frees
     REDIRECT = "redirect"  # the reserved slot: 302 to WARROOM_SIP_OVERFLOW
+    TURN_AWAY = "turn_away"  # the reserved slot of an agent on its own: 503, on record as overflowed
 
 
 def place_call(
@@ -51,13 +72,16 @@ def place_call(
     """Where a new INVITE goes, given the calls this worker already holds (taken, queued, or
     still being refused). Behind a proxy a full worker hands the call on until the proxy says the
     whole pool is full; a worker on its own (or one of several contacts at a PBX) cannot know,
-    so it uses its reserved slot at once."""
+    so it uses its reserved slot at once: to redirect, or to answer 503 itself and record the call
+    (it never queues: with its last slot taken the library would answer the next caller 486)."""
     if held < capacity - reserved:
         return Placement.TAKE
     if behind_proxy and not pool_full:
         return Placement.HAND_ON
     if overflow:
         return Placement.REDIRECT
+    if not behind_proxy:
+        return Placement.TURN_AWAY
     if queued < reserved and held < capacity:
         return Placement.QUEUE
     return Placement.HAND_ON

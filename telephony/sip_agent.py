@@ -15,7 +15,7 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,14 @@ import requests
 
 from telephony.courier import Courier
 from telephony.journal import Journal
-from telephony.pool import RETRY_AFTER_S, Placement, offered_as_pool_full, place_call
+from telephony.pool import (
+    NOBODY_TO_HAND_ON,
+    RETRY_AFTER_S,
+    Placement,
+    logged_whole,
+    offered_as_pool_full,
+    place_call,
+)
 from telephony.replies import RepliesInFlight, Reply, delivery_status
 from telephony.screening import Network, allowed_networks, screen_invite, screen_message
 
@@ -282,6 +289,9 @@ class SipAgent:
             self.refused[prm.callId] = call  # kept until pjsua2 reports it disconnected
             call.hangup(op)
             return
+        if screened.warning and logged_whole(prm.rdata.wholeMsg):
+            # the proxy cut the body down to the SDP offer and reports the location itself
+            screened = replace(screened, warning=None, payload={**screened.payload, "location_warning": None})
         if screened.warning:
             log.warning("call %s: %s", sip_call_id, screened.warning)
         placement = place_call(
@@ -291,7 +301,12 @@ class SipAgent:
             overflow=self.config.overflow,
             queued=len(self.queued),
         )
-        if placement is Placement.HAND_ON:
+        if placement is Placement.TURN_AWAY:
+            # nobody to hand the call on to: it is on record, never a busy tone nobody saw
+            self.journal.append("overflow", {**screened.payload, "target": NOBODY_TO_HAND_ON}, now)
+            self.courier.notify()
+            log.warning("call %s turned away with 503: every line of this agent busy", sip_call_id)
+        if placement in (Placement.HAND_ON, Placement.TURN_AWAY):
             op.statusCode = 503
             op.reason = "All lines of this agent busy"
             op.txOption.headers.append(_header("Retry-After", str(RETRY_AFTER_S)))

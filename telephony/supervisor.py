@@ -4,9 +4,9 @@ Each worker is a SIP agent process of its own (`python -m telephony.worker`: its
 endpoint, SIP port and RTP port range, its own journal). The supervisor restarts a worker
 that dies at once (a worker's journal replays what it had not delivered, and closes the
 calls it died holding), starts Kamailio in front when it is installed
-(telephony/kamailio/kamailio.cfg, rendered with the ports), puts the calls Kamailio turns
-away with every line taken on record (telephony/turned_away.py), and passes SIGTERM on for
-a clean stop.
+(telephony/kamailio/kamailio.cfg, rendered with the ports and the allow-list), puts on record
+what Kamailio logs whole (the calls it turns away with every line taken, and the INVITEs too big
+for pjsua2, with their location: telephony/turned_away.py), and passes SIGTERM on for a clean stop.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cad.config import Settings
-from telephony.pool import RETRY_AFTER_S, PoolLayout, RestartPolicy
-from telephony.screening import allowed_networks
+from telephony.pool import AGENT_MAX_INVITE_BYTES, NOBODY_TO_HAND_ON, RETRY_AFTER_S, PoolLayout, RestartPolicy
+from telephony.screening import Network, allowed_networks
 from telephony.turned_away import TurnedAway
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class PoolConfig:
     worker_rate: int = 20  # INVITEs per second one pjsua2 worker is offered at most (it aborts near 100)
     queue_timeout_s: int = 300
     pjsip_log_level: int = 1
+    allow: tuple[str, ...] = ("127.0.0.1",)  # WARROOM_SIP_ALLOW: who may send INVITE and MESSAGE (the proxy checks)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,12 +71,20 @@ def pool_config(
         proxy=proxy,
         invite_rate=settings.sip_invite_rate,
         pjsip_log_level=log_level,
+        allow=settings.sip_allow,
         env=env,
     )
 
 
 def kamailio_binary() -> str | None:
     return shutil.which("kamailio") or ((os.path.exists("/usr/sbin/kamailio") and "/usr/sbin/kamailio") or None)
+
+
+def allowed_condition(networks: Sequence[Network]) -> str:
+    """The allow-list as a Kamailio condition on the source address (the proxy listens on IPv4 only,
+    so IPv6 networks cannot match and are left out); nothing allowed when the list is empty."""
+    tests = [f"src_ip == {n.network_address}/{n.prefixlen}" for n in networks if n.version == 4]
+    return " || ".join(tests) or "1 == 0"
 
 
 def render_kamailio(config: PoolConfig, dispatcher_list: Path) -> str:
@@ -100,6 +110,8 @@ def render_kamailio(config: PoolConfig, dispatcher_list: Path) -> str:
         "retry_after_s": str(RETRY_AFTER_S),
         "dispatcher_list": str(dispatcher_list),
         "pool_full_action": full,
+        "allowed": allowed_condition(allowed_networks(config.allow)),
+        "agent_max": str(AGENT_MAX_INVITE_BYTES),
     }
     text = TEMPLATE.read_text()
     for key, value in values.items():
@@ -211,7 +223,7 @@ class Supervisor:
                 env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000"),
                 env.get("WARROOM_INTAKE_TOKEN", ""),
                 allowed_networks(env.get("WARROOM_SIP_ALLOW", "127.0.0.1").split(",")),
-                self.config.overflow or "none: every line busy, the caller heard 503",
+                self.config.overflow or NOBODY_TO_HAND_ON,
             )
             self.proxy.start()
 

@@ -266,7 +266,10 @@ def sipp(
     timeout_s: float = 60,
     extra: list[str] | None = None,
     cwd: Path | None = None,
+    local_ip: str = "127.0.0.1",
 ) -> subprocess.CompletedProcess[str]:
+    """sipp placing `calls` calls of `scenario` to `target` from `local_ip` (another loopback address,
+    127.0.0.2, plays a source outside the allow-list)."""
     command = [
         require_tool("sipp"),
         "-sf",
@@ -283,7 +286,7 @@ def sipp(
         f"{int(timeout_s)}s",
         "-timeout_error",
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         "0",
         "-trace_err",

@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import factories as f
@@ -129,8 +130,8 @@ def test_cancelled_while_ringing_is_abandoned(live_centre: LiveCentre, sip_agent
 
 
 def test_a_burst_of_calls_is_all_on_record(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
-    """120 calls reuse pjsua2's four call slots many times over; a Call wrapper kept a moment
-    too long shows up here as 603 Decline."""
+    """120 calls reuse pjsua2's four call slots many times over (three lines, the fourth kept to
+    refuse with 503); a Call wrapper kept a moment too long shows up here as 603 Decline."""
     _, headers = f.user(Role.CALL_TAKER)
     token = headers["Authorization"].split()[1]
     run = sipp(
@@ -138,7 +139,7 @@ def test_a_burst_of_calls_is_all_on_record(live_centre: LiveCentre, sip_agent: A
         target(sip_agent),
         calls=120,
         rate=30,
-        limit=4,
+        limit=3,
         keys={"phone": "081400000000", "caller_name": "Burst", "hold_ms": "100"},
     )
     assert run.returncode == 0, run.stdout[-3000:]
@@ -352,3 +353,39 @@ def test_a_reply_over_tcp_to_a_phone_no_longer_there_is_failed(
     call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-t", "t1"])
     assert _reply_outcome(live_centre, token, call["id"], "Petugas menuju lokasi.") == "failed"
     assert ";transport=tcp failed" in sip_agent.output()
+
+
+def test_a_lone_agent_past_its_lines_answers_503_never_busy_and_the_callers_are_on_record(
+    live_centre: LiveCentre, sip_agent: AgentProcess, tmp_path: Path
+) -> None:
+    """Nobody to hand a call on to: three lines, the fourth kept back to refuse with 503 (were it
+    taken, pjsua2 itself would answer the next caller 486, and nobody would know of them)."""
+    import re
+
+    _, headers = f.user(Role.CALL_TAKER)
+    token = headers["Authorization"].split()[1]
+    run = sipp(
+        "call_routed.xml",
+        target(sip_agent),
+        calls=6,
+        rate=20,
+        limit=6,
+        keys={"phone": "081400000503", "caller_name": "Sendiri", "hold_ms": "3000"},
+        extra=["-trace_logs"],
+        cwd=tmp_path,
+    )
+    log = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_logs.log"))
+    errors = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*_errors.log"))
+    assert run.returncode == 0 and "486" not in errors, errors[-2000:]
+    answered = set(re.findall(r"ANSWERED (\S+)", log))
+    shed = set(re.findall(r"SHED 503 (\S+)", log))
+    assert len(answered) == 3 and len(shed) == 3, log[-2000:]
+
+    def settled() -> list[dict] | None:
+        calls = [c for c in calls_of(live_centre, token) if c["caller_name"] == "Sendiri"]
+        return calls if len(calls) == 6 and all(c["state"] != "ringing" for c in calls) else None
+
+    calls = wait_for(settled, timeout_s=15)
+    assert {c["sip_call_id"] for c in calls if c["state"] == "overflowed"} == shed
+    assert {c["sip_call_id"] for c in calls if c["state"] == "abandoned"} == answered
+    assert "turned away with 503" in sip_agent.output()

@@ -35,7 +35,8 @@ def test_a_worker_with_a_free_line_takes_the_call(held: int, behind_proxy: bool)
         (True, True, "", 0, P.QUEUE),  # the whole pool is full: the reserved slot queues it
         (True, True, "sip:112@tetangga", 0, P.REDIRECT),
         (True, True, "", 1, P.HAND_ON),  # the reserved slot is taken: the proxy answers 503
-        (False, False, "", 0, P.QUEUE),  # on its own, a worker cannot hand on
+        (False, False, "", 0, P.TURN_AWAY),  # on its own: nobody to hand on to, 503 and on record
+        (False, True, "", 0, P.TURN_AWAY),  # never queued: the library would answer the next one 486
         (False, False, "sip:112@tetangga", 0, P.REDIRECT),
     ],
 )
@@ -48,7 +49,8 @@ def test_a_full_worker_never_answers_busy(
 
 
 def test_the_library_limit_is_never_reached_by_a_queue() -> None:
-    assert place_call(PJSUA2_CALLS, behind_proxy=False, pool_full=True, overflow="", queued=0) is P.HAND_ON
+    assert place_call(PJSUA2_CALLS, behind_proxy=True, pool_full=True, overflow="", queued=0) is P.HAND_ON
+    assert place_call(PJSUA2_CALLS, behind_proxy=False, pool_full=False, overflow="", queued=0) is P.TURN_AWAY
 
 
 INVITE = "INVITE sip:112@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\n{extra}Content-Length: {n}\r\n\r\n{body}"
@@ -96,13 +98,36 @@ def test_the_kamailio_configuration_is_rendered_with_ports_rates_and_overflow(tm
     assert "Contact: <sip:112@tetangga.id>" in moved and 'send_reply("302"' in moved
 
 
-def test_a_pool_full_line_of_kamailios_log_gives_back_the_invite_as_received() -> None:
+def _logged(marker: str, key: str, raw: bytes, slice_bytes: int = 4200) -> list[str]:
+    """The lines kamailio.cfg's route LOG_WHOLE writes for one INVITE."""
     import base64
 
-    from telephony.turned_away import turned_away_invite
+    return [
+        f" 1(4242) WARNING: {{1 INVITE x}} <script>: {marker} {key} {at} {len(raw)} 10.0.0.7:5062 "
+        + base64.b64encode(raw[at : at + slice_bytes]).decode()
+        for at in range(0, len(raw), slice_bytes)
+    ]
 
-    invite = b"INVITE sip:112@centre SIP/2.0\r\nCall-ID: abc\r\n\r\n"
-    line = f" 0(4242) WARNING: <script>: WARROOM-POOL-FULL 10.0.0.7:5062 {base64.b64encode(invite).decode()}"
-    assert turned_away_invite(line) == ("10.0.0.7:5062", invite)
-    assert turned_away_invite(" 0(4242) WARNING: <script>: every SIP agent full or down") is None
-    assert turned_away_invite("WARROOM-POOL-FULL 10.0.0.7:5062 not*base64") is None
+
+def test_the_slices_of_invites_logged_whole_are_put_back_together_even_interleaved() -> None:
+    from telephony.turned_away import POOL_FULL, WHOLE_INVITE, LoggedInvite, Reassembly
+
+    big = b"INVITE sip:112@centre SIP/2.0\r\nCall-ID: big\r\n\r\n" + b"x" * 60_000
+    small = b"INVITE sip:112@centre SIP/2.0\r\nCall-ID: abc\r\n\r\n"
+    lines = _logged(WHOLE_INVITE, "k1", big)
+    lines.insert(3, _logged(POOL_FULL, "k2", small)[0])
+    lines.insert(5, " 0(4242) WARNING: <script>: every SIP agent full or down")
+    reassembly = Reassembly()
+    found = [invite for line in lines if (invite := reassembly.feed(line)) is not None]
+    assert found == [LoggedInvite(POOL_FULL, "10.0.0.7:5062", small), LoggedInvite(WHOLE_INVITE, "10.0.0.7:5062", big)]
+    assert all(len(line) < 8192 for line in lines)  # one write() each: lines of two processes never mix
+
+
+def test_a_torn_or_unreadable_logged_invite_is_dropped_not_misread() -> None:
+    from telephony.turned_away import WHOLE_INVITE, Reassembly
+
+    raw = b"INVITE sip:112@centre SIP/2.0\r\n\r\n" + b"y" * 9000
+    first, _, third = _logged(WHOLE_INVITE, "k3", raw)
+    reassembly = Reassembly()
+    assert reassembly.feed(first) is None and reassembly.feed(third) is None  # a slice missing
+    assert reassembly.feed(f"{WHOLE_INVITE} k4 0 10 10.0.0.7:5062 not*base64") is None
