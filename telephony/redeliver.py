@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -65,7 +66,7 @@ def _later_entries(journal: Journal, entry: Entry) -> list[Entry]:
     return [e for e in journal.entries_of_call(str(call_id)) if e.seq > entry.seq]
 
 
-def _body(entry: Entry, redelivery: bool) -> dict[str, object]:
+def _body(entry: Entry, redelivery: bool) -> dict[str, Any]:
     return {"id": entry.id, "kind": entry.kind, "at": entry.at.isoformat(), **entry.payload, "redelivery": redelivery}
 
 
