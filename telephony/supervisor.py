@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,8 +88,39 @@ def allowed_condition(networks: Sequence[Network]) -> str:
     return " || ".join(tests) or "1 == 0"
 
 
-def render_kamailio(config: PoolConfig, dispatcher_list: Path) -> str:
-    """The Kamailio configuration for this pool (the template with ports, rates and overflow)."""
+def host_ipv4_addresses() -> list[str]:
+    """The IPv4 address of each interface of this host (Linux), loopback first."""
+    import fcntl
+    import struct
+
+    found: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _index, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
+            except OSError:
+                continue  # no IPv4 address on this interface
+            found.append(socket.inet_ntoa(packed[20:24]))
+    return sorted(set(found), key=lambda a: (not a.startswith("127."), a))
+
+
+def proxy_addresses(bind: str, host_addresses: list[str] | None = None) -> list[str]:
+    """Where Kamailio listens: `bind`, or every address of the host for 0.0.0.0; and the loopback,
+    from which it offers calls to the agents (they listen on 127.0.0.1 only)."""
+    wanted = (host_addresses or host_ipv4_addresses()) if bind in ("0.0.0.0", "") else [bind]
+    return list(dict.fromkeys(["127.0.0.1", *wanted]))
+
+
+def dispatcher_entries(layout: PoolLayout) -> str:
+    """The agents, each reached from Kamailio's loopback socket (so an agent sees 127.0.0.1 whatever
+    address the caller reached, and its own allow-list holds)."""
+    socket_attr = f"socket=udp:127.0.0.1:{layout.sip_port}"
+    return "".join(f"1 sip:127.0.0.1:{port} 0 0 {socket_attr}\n" for port in layout.worker_ports())
+
+
+def render_kamailio(config: PoolConfig, dispatcher_list: Path, addresses: list[str] | None = None) -> str:
+    """The Kamailio configuration for this pool (the template with ports, rates and overflow);
+    `addresses`: the host's, for a bind to 0.0.0.0 (read from the interfaces when not given)."""
     if config.overflow:
         full = (
             f'\tappend_to_reply("Contact: <{config.overflow}>\\r\\n");\n'
@@ -101,7 +133,10 @@ def render_kamailio(config: PoolConfig, dispatcher_list: Path) -> str:
     values = {
         "debug": "1",
         "children": "2",
-        "bind": "127.0.0.1" if config.bind in ("0.0.0.0", "") else config.bind,
+        "listen": "".join(
+            f'listen=udp:{a}:{layout.sip_port}\nlisten=tcp:{a}:{layout.sip_port}\nalias="{a}:{layout.sip_port}"\n'
+            for a in proxy_addresses(config.bind, addresses)
+        ),
         "port": str(layout.sip_port),
         "modules": modules,
         "queue_timeout_ms": str(config.queue_timeout_s * 1000),
@@ -185,9 +220,7 @@ class Supervisor:
             )
         if proxy_binary is not None:
             dispatcher = self.folder / "dispatcher.list"
-            dispatcher.write_text(
-                "".join(f"1 sip:127.0.0.1:{port}\n" for port in layout.worker_ports()), encoding="utf-8"
-            )
+            dispatcher.write_text(dispatcher_entries(layout), encoding="utf-8")
             cfg = self.folder / "kamailio.cfg"
             cfg.write_text(render_kamailio(self.config, dispatcher), encoding="utf-8")
             run = self.folder / "run"

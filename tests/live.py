@@ -197,13 +197,14 @@ def start_pool(
     ring_s: float = 0.2,
     extra_env: dict[str, str] | None = None,
     proxy: bool = True,
+    bind: str = "127.0.0.1",
 ) -> PoolProcess:
     port = free_udp_ports(workers + 1)
     log = instance / f"sip-pool-{port}.log"
     env = _agent_env(centre_url, instance, ring_s, extra_env)
     handle = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", "127.0.0.1"]
+        [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", bind]
         + ([] if proxy else ["--no-proxy"]),
         env=env,
         stdout=handle,

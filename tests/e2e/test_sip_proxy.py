@@ -135,3 +135,40 @@ def test_a_source_outside_the_allow_list_is_refused_403_by_the_proxy_and_nothing
     calls = wait_for(lambda: calls_of(live_centre, token), timeout_s=10)
     assert [c["caller_name"] for c in calls] == ["Dalam"]
     assert pool.worker_log(0).count("refused") + pool.worker_log(1).count("refused") == 0  # the proxy refused them
+
+
+def test_a_call_reaching_the_proxy_on_another_address_is_offered_to_the_agents_from_loopback(
+    live_centre: LiveCentre, tmp_path: Path
+) -> None:
+    """The centre listens on an address of its own (a carrier-facing interface: here 127.0.0.2) and
+    allows only the carrier (127.0.0.3). Kamailio still offers the call to the agents from 127.0.0.1,
+    so the agents' own allow-list holds and the call is answered and on record."""
+    require_tool("sipp")
+    require_tool("kamailio")
+    pool = start_pool(
+        live_centre.url,
+        live_centre.instance,
+        1,
+        bind="127.0.0.2",
+        extra_env={"WARROOM_SIP_ALLOW": "127.0.0.3"},
+    )
+    try:
+        cfg = (live_centre.instance / "sip-pool" / "kamailio.cfg").read_text()
+        assert f"listen=udp:127.0.0.2:{pool.port}" in cfg and f"listen=udp:127.0.0.1:{pool.port}" in cfg
+        time.sleep(1.5)  # the proxy's first OPTIONS round has seen the worker
+        run = sipp(
+            "call_routed.xml",
+            f"127.0.0.2:{pool.port}",
+            keys={"phone": "081600000222", "caller_name": "Operator", "hold_ms": "100"},
+            extra=["-trace_logs"],
+            cwd=tmp_path,
+            local_ip="127.0.0.3",
+            timeout_s=15,
+        )
+        assert run.returncode == 0, errors(tmp_path)[-2000:] + run.stdout[-1000:]
+        token = token_of_call_taker()
+        calls = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"], timeout_s=10)
+        assert [c["caller_name"] for c in calls] == ["Operator"]
+        assert "refused" not in pool.worker_log(0)
+    finally:
+        assert pool.stop() == 0, pool.output()[-3000:]

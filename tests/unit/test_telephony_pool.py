@@ -16,7 +16,13 @@ from telephony.pool import (
     offered_as_pool_full,
     place_call,
 )
-from telephony.supervisor import PoolConfig, render_kamailio
+from telephony.supervisor import (
+    PoolConfig,
+    dispatcher_entries,
+    host_ipv4_addresses,
+    proxy_addresses,
+    render_kamailio,
+)
 
 P = Placement
 
@@ -96,6 +102,22 @@ def test_the_kamailio_configuration_is_rendered_with_ports_rates_and_overflow(tm
     assert 'pl_check("pool", "TAILDROP", "80")' in plain and 'send_reply("503"' in plain
     moved = render_kamailio(PoolConfig(PoolLayout(25060, 4), tmp_path, overflow="sip:112@tetangga.id"), listing)
     assert "Contact: <sip:112@tetangga.id>" in moved and 'send_reply("302"' in moved
+
+
+def test_the_proxy_listens_on_every_address_asked_and_offers_calls_from_loopback(tmp_path: Path) -> None:
+    assert proxy_addresses("0.0.0.0", ["127.0.0.1", "192.0.2.2"]) == ["127.0.0.1", "192.0.2.2"]
+    assert proxy_addresses("198.51.100.7") == ["127.0.0.1", "198.51.100.7"]
+    assert proxy_addresses("127.0.0.1") == ["127.0.0.1"]
+    assert "127.0.0.1" in host_ipv4_addresses()
+    config = PoolConfig(PoolLayout(25060, 2), tmp_path, bind="0.0.0.0")
+    text = render_kamailio(config, tmp_path / "dispatcher.list", ["127.0.0.1", "192.0.2.2"])
+    for address in ("127.0.0.1", "192.0.2.2"):
+        assert f"listen=udp:{address}:25060\nlisten=tcp:{address}:25060" in text
+    assert "listen=udp:0.0.0.0" not in text
+    assert dispatcher_entries(PoolLayout(25060, 2)).splitlines() == [
+        "1 sip:127.0.0.1:25061 0 0 socket=udp:127.0.0.1:25060",
+        "1 sip:127.0.0.1:25062 0 0 socket=udp:127.0.0.1:25060",
+    ]
 
 
 def _logged(marker: str, key: str, raw: bytes, slice_bytes: int = 4200) -> list[str]:
