@@ -12,10 +12,12 @@ from flask_migrate import Migrate
 from werkzeug.routing import IntegerConverter
 
 from cad import clock
+from cad.compression import init_compression
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
 from cad.events import bus
+from cad.map_layers import MapLayers
 from cad.roads import RoadNetwork
 from dispatch.runcards import RUN_CARDS, parse_run_cards
 from telephony.sms_sender import sms_sender
@@ -50,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.extensions["warroom.roads"] = RoadNetwork(
         settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
     )
+    app.extensions["warroom.map_layers"] = MapLayers(settings.roads_path)
     app.extensions["warroom.sms"] = sms_sender(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
     )
@@ -77,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.register_blueprint(gps)
     app.register_blueprint(gps_api)
     register_error_handlers(app)
+    init_compression(app)
     return app
 
 

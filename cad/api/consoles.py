@@ -3,10 +3,9 @@ a nearby incident, the crew's own job, and the audit log."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, request
 from pydantic import Field
 from sqlalchemy import select
 
@@ -17,15 +16,13 @@ from cad.api.spec import operation
 from cad.db import db
 from cad.domain.incidents import IncidentType
 from cad.errors import Forbidden, InvalidInput
+from cad.map_layers import MapLayers
 from cad.models import AuditEntry, Role, User
 from cad.services import dispatching, linking
 from cad.services.calls import get_call
 from cad.services.notify import active_assignment_of
-from routing.osm import read_ways
-from routing.places import PlaceIndex, road_geojson
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
-_layers_lock = threading.Lock()
 
 
 class PlaceQuery(s.Query):
@@ -75,27 +72,37 @@ class AuditOut(s.Reply):
     ip: str | None
 
 
-def _layers() -> dict[str, Any]:
-    """The extract's road layer and place index, built once per process (the first map waits)."""
-    settings = current_app.config["WARROOM"]
-    cache = current_app.extensions.setdefault("warroom.map_layers", {})
-    with _layers_lock:
-        if cache.get("path") != settings.roads_path:
-            cache.clear()
-            if settings.roads_path:
-                roads = road_geojson(read_ways(settings.roads_path))
-                cache.update(roads=roads, places=PlaceIndex.from_extract(settings.roads_path))
-            else:
-                cache.update(roads={"type": "FeatureCollection", "features": []}, places=PlaceIndex([]))
-            cache["path"] = settings.roads_path
-    return cache
+class RoadsQuery(s.Query):
+    zoom: int | None = Field(
+        default=None,
+        ge=0,
+        le=22,
+        description=(
+            "the map's zoom: a light layer for it (lines simplified to half a pixel, minor roads left out "
+            "below zoom 13/15, one MultiLineString per road class with `highway` and `major`, no names); "
+            "without it, every way as its own LineString with `name` and `major`"
+        ),
+    )
 
 
-@operation(api, "/roads/geojson", "GET", summary="The loaded extract's roads as GeoJSON, for the consoles' map")
-def roads_geojson(user: User) -> Response:
-    response = jsonify(_layers()["roads"])
+def _map_layers() -> MapLayers:
+    return current_app.extensions["warroom.map_layers"]
+
+
+@operation(
+    api,
+    "/roads/geojson",
+    "GET",
+    summary="The loaded extract's roads as GeoJSON, for the consoles' map (ETag: a reload is a 304)",
+    query=RoadsQuery,
+)
+def roads_geojson(user: User, query: RoadsQuery) -> Response:
+    layer = _map_layers().roads(query.zoom)
+    response = Response(layer.body, mimetype="application/json" if query.zoom is None else "application/geo+json")
+    # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
+    response.set_etag(layer.etag, weak=True)
     response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return response.make_conditional(request)
 
 
 @operation(
@@ -108,7 +115,7 @@ def roads_geojson(user: User) -> Response:
     response=list[PlaceOut],
 )
 def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
-    return [vars(p) for p in _layers()["places"].search(query.q, query.limit)]
+    return [vars(p) for p in _map_layers().places().search(query.q, query.limit)]
 
 
 @operation(

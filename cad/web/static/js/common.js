@@ -87,15 +87,20 @@ const WR = (() => {
   }
 
   // A map of the loaded extract's roads (no tile server needed); tiles only when configured.
-  let roadsPromise = null;
-  function map(id) {
+  // The roads come as a light layer drawn for one zoom level (`roads`): the consoles' 16 keeps every
+  // road to about a metre; a crew phone asks for ROADS_PHONE, a fraction of the bytes on a mobile
+  // connection. Fetched once per page and level; the browser keeps it (ETag, max-age).
+  const ROADS_CONSOLE = 16, ROADS_PHONE = 15;
+  const roadsPromises = {};
+  function map(id, options) {
+    const level = (options && options.roads) || ROADS_CONSOLE;
     const m = L.map(id, { preferCanvas: true, zoomControl: true });
     m.attributionControl.setPrefix(false);
     m.attributionControl.addAttribution("© OpenStreetMap contributors");
     if (cfg.tiles) L.tileLayer(cfg.tiles, { maxZoom: 19 }).addTo(m);
     m.setView([0, 0], 2);
-    roadsPromise = roadsPromise || api("GET", "/roads/geojson").catch(() => null);
-    roadsPromise.then((roads) => {
+    roadsPromises[level] = roadsPromises[level] || api("GET", `/roads/geojson?zoom=${level}`).catch(() => null);
+    roadsPromises[level].then((roads) => {
       if (!roads || !roads.features || !roads.features.length) return;
       const layer = L.geoJSON(roads, {
         style: (f) => ({ color: f.properties.major ? "#8a8f98" : "#b9bec6", weight: f.properties.major ? 3 : 1.5, interactive: false }),
@@ -140,6 +145,6 @@ const WR = (() => {
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge, intakeFailures,
+  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

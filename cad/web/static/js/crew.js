@@ -6,7 +6,7 @@
   const jobBox = document.getElementById("job");
   const statusBadge = document.getElementById("unit-status");
   const flashBox = document.getElementById("flash");
-  const map = WR.map("map");
+  const map = WR.map("map", { roads: WR.ROADS_PHONE });
   const jobLayer = L.layerGroup().addTo(map);
   // the moves a crew makes from each status (the server's state machine has the last word)
   const NEXT = {
