@@ -13,6 +13,7 @@ from cad import clock
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
+from cad.compression import keep_compressed
 from cad.db import db
 from cad.domain.incidents import IncidentType
 from cad.errors import Forbidden, InvalidInput
@@ -102,6 +103,7 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
     # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
     response.set_etag(layer.etag, weak=True)
     response.headers["Cache-Control"] = "private, max-age=3600"
+    keep_compressed(f"roads:{layer.etag}")  # the same bytes for everyone: compressed once
     return response.make_conditional(request)
 
 

@@ -128,6 +128,32 @@ def test_compressed_only_for_a_client_that_accepts_it(poa: FlaskClient) -> None:
             assert plain_file.status_code == 200 and "Content-Encoding" not in plain_file.headers
 
 
+def test_a_layer_is_compressed_once_and_nothing_else_is_kept(
+    poa: FlaskClient, poa_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flask_compress.flask_compress as library
+
+    compressed: list[str] = []
+    real = library._compress_data
+    monkeypatch.setattr(
+        library, "_compress_data", lambda app, data, algo: compressed.append(algo) or real(app, data, algo)
+    )
+    _, crew = f.user(Role.CREW)
+    bodies = set()
+    for _ in range(3):
+        for encoding in ("gzip", "br"):
+            response = poa.get(f"/api/v1/roads/geojson?zoom={PHONE}", headers={**crew, "Accept-Encoding": encoding})
+            bodies.add((encoding, response.get_data()))
+    assert sorted(compressed) == ["br", "gzip"] and len(bodies) == 2
+    for _ in range(2):  # a reply of its own to each request: compressed each time, never kept
+        assert (
+            poa.get("/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"}).headers["Content-Encoding"] == "gzip"
+        )
+    assert compressed.count("gzip") == 3
+    kept = poa_app.extensions["warroom.compress"].cache._kept
+    assert len(kept) == 2 and all("roads:" in key for key in kept)
+
+
 def test_a_reload_with_the_etag_is_a_304(poa: FlaskClient) -> None:
     _, crew = f.user(Role.CREW)
     etags = set()
