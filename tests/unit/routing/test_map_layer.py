@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import shapely
-from conftest import BALIKPAPAN_JSON, POA_PBF
 
 from routing.map_layer import (
     MAX_ZOOM,
@@ -26,6 +25,10 @@ from routing.map_layer import (
 )
 from routing.osm import RawWay, read_ways
 from routing.places import MAJOR_ROADS
+
+DATA_DIR = Path(os.environ.get("WARROOM_DATA_DIR") or Path(__file__).resolve().parents[4] / "shared" / "data")
+POA_PBF = DATA_DIR / "poa_osm.pbf"
+BALIKPAPAN_JSON = DATA_DIR / "balikpapan_kota.overpass.json"
 
 LEVELS = range(MIN_ZOOM, MAX_ZOOM + 1)
 
