@@ -169,7 +169,7 @@ class SqlStorage(Storage, MovingWindowSupport):
 
     def _sweep(self, connection: Connection, now: datetime) -> None:
         """Delete every key's expired rows, at most once per SWEEP_EVERY_S in this process."""
-        now_s = time.monotonic()
+        now_s = now.timestamp()
         with self._sweep_lock:
             if now_s - self._swept_s < SWEEP_EVERY_S:
                 return
