@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from cad import clock
@@ -18,6 +19,7 @@ from cad.db import db
 from cad.errors import register_error_handlers
 from cad.events import bus
 from cad.map_layers import MapLayers
+from cad.rate_limits import shared_limits
 from cad.roads import RoadNetwork
 from dispatch.runcards import RUN_CARDS, parse_run_cards
 from telephony.sms_sender import sms_sender
@@ -47,8 +49,11 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
     migrate.init_app(app, db)
+    if settings.proxies > 0:  # the client's address as the proxies in front say, not theirs
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies)  # type: ignore[method-assign]
     with app.app_context():
         bus.attach(db.engine)
+        app.extensions["warroom.limits"] = shared_limits(db.engine, settings.redis_url)
     app.extensions["warroom.roads"] = RoadNetwork(
         settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
     )

@@ -70,6 +70,8 @@ class Settings:
     link_window_s: float = 1800.0
     login_max_failures: int = 5
     login_lockout_s: float = 300.0
+    redis_url: str = ""  # unset: limits are counted in the database
+    proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (HAProxy: 1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +126,8 @@ class Settings:
             link_window_s=float(env.get("WARROOM_LINK_WINDOW_S", "1800")),
             login_max_failures=int(env.get("WARROOM_LOGIN_MAX_FAILURES", "5")),
             login_lockout_s=float(env.get("WARROOM_LOGIN_LOCKOUT_S", "300")),
+            redis_url=env.get("WARROOM_REDIS_URL", "").strip(),
+            proxies=int(env.get("WARROOM_PROXIES", "0")),
         )
 
     @property

@@ -380,26 +380,3 @@ def sort_arrivals(fix_times: Sequence[datetime], latest_at: datetime | None) -> 
 def newest(fixes: Sequence[Fix]) -> Fix | None:
     """The fix that is the unit's current position among these."""
     return max(fixes, key=lambda fix: fix.fix_at, default=None)
-
-
-@dataclass
-class TokenBucket:
-    """A per-device flood limit: `rate_per_s` fixes a second on average, `burst` at once.
-
-    A request larger than the burst passes when the bucket is full and leaves it in debt,
-    so a phone emptying its backlog after a dead zone is served once, then waits."""
-
-    rate_per_s: float
-    burst: float
-    tokens: float
-    updated_s: float
-
-    def take(self, count: float, now_s: float) -> float:
-        """Take `count` tokens; 0 when allowed, else the seconds to wait before retrying."""
-        self.tokens = min(self.burst, self.tokens + (now_s - self.updated_s) * self.rate_per_s)
-        self.updated_s = now_s
-        needed = min(count, self.burst)
-        if self.tokens >= needed:
-            self.tokens -= count
-            return 0.0
-        return (needed - self.tokens) / self.rate_per_s if self.rate_per_s > 0 else math.inf

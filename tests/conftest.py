@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,6 +109,24 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Makes more workers of the same centre: apps of their own (own engine, own process state)
+    on the test's database, with extra environment settings (`WARROOM_PROXIES="1"`, …)."""
+    made: list[Flask] = []
+
+    def make(**env: str) -> Flask:
+        settings = Settings.from_env(
+            {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path / f"worker{len(made)}"), **env}
+        )
+        made.append(create_app({"TESTING": True}, settings=replace(settings, roads_path="")))
+        return made[-1]
+
+    yield make
+    for worker in made:
+        close_app(worker)
 
 
 @pytest.fixture

@@ -60,7 +60,10 @@ def _state() -> _GpsState:
     state = extensions.get("warroom.gps")
     if state is None:
         settings: Settings = current_app.config["WARROOM"]
-        state = extensions.setdefault("warroom.gps", _GpsState(DeviceDirectory(settings.gps_token_ttl_s), FloodGuard()))
+        state = extensions.setdefault(
+            "warroom.gps",
+            _GpsState(DeviceDirectory(settings.gps_token_ttl_s), FloodGuard(extensions["warroom.limits"])),
+        )
     return state  # type: ignore[no-any-return]
 
 

@@ -5,7 +5,7 @@ from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, DeviceReport, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
 from cad.models.intake import IntakeFailure
-from cad.models.live import LiveEvent, SchedulerLease, apscheduler_jobs
+from cad.models.live import LiveEvent, RateLimitCounter, RateLimitEntry, SchedulerLease, apscheduler_jobs
 from cad.models.organisation import Agency, Role, Station, Unit, User
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "LiveEvent",
     "Message",
     "Position",
+    "RateLimitCounter",
+    "RateLimitEntry",
     "Role",
     "SchedulerLease",
     "Station",

@@ -40,3 +40,24 @@ apscheduler_jobs = sa.Table(
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
 )
+
+
+class RateLimitCounter(db.Model):  # type: ignore[name-defined]
+    """A fixed-window count shared by every worker (`cad.rate_limits`): expired rows start over."""
+
+    __tablename__ = "rate_limit_counters"
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class RateLimitEntry(db.Model):  # type: ignore[name-defined]
+    """One hit in a moving window shared by every worker (`cad.rate_limits`)."""
+
+    __tablename__ = "rate_limit_entries"
+    __table_args__ = (sa.Index("ix_rate_limit_entries_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount: Mapped[int] = mapped_column(sa.Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -5,13 +5,15 @@ The hot path is a handful of Core statements per request (read the unit's row, i
 fixes skipping duplicates, move the unit only forward in time, commit once); on PostgreSQL
 a single fix goes with the others of the same moment in one statement (`fix_writer`), so a
 centre keeps up with every vehicle reporting each second. Device tokens are looked up once per
-short interval, and each device has its own flood limit, both kept in this process.
+short interval in this process; each device has its own flood limit, counted for the whole centre
+(`FloodGuard`) without a round trip per request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +22,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from limits import RateLimitItem
+from limits.errors import StorageError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -30,10 +34,11 @@ from cad.config import Settings
 from cad.errors import Conflict, Unauthorized
 from cad.events import Change, publish_after_commit, publish_committed
 from cad.models import Assignment, DeviceReport, Incident, Position, Station, Unit
+from cad.rate_limits import SharedLimits, per_seconds
 from cad.services.dispatching import set_unit_status
 from cad.services.fix_writer import fix_writer
 from dispatch.geofence import Fence, TrackPoint, arrived_at
-from dispatch.positions import Arrival, Fix, NoFix, PositionLimits, TokenBucket, sort_arrivals
+from dispatch.positions import Arrival, Fix, NoFix, PositionLimits, sort_arrivals
 from dispatch.units import IllegalUnitTransition, UnitStatus
 
 log = logging.getLogger(__name__)
@@ -135,23 +140,118 @@ class DeviceDirectory:
             self._known.pop(hash_token(token), None)
 
 
-class FloodGuard:
-    """One token bucket per unit: a device that floods waits, the others are not slowed."""
+@dataclass
+class _Tally:
+    """What this process knows of one unit's flood window."""
 
-    def __init__(self) -> None:
+    known: int = 0  # the centre's count at the last sync, ours included
+    sending: int = 0  # being added to the shared count right now
+    pending: int = 0  # let through here since, not yet added to the shared count
+    window_ends_s: float = 0.0  # when the shared window of that count ends
+    synced_s: float = -math.inf
+
+    def admit(self, fixes: int, allowed: int) -> bool:
+        if self.known + self.sending + self.pending + min(fixes, allowed) > allowed:
+            return False
+        self.pending += fixes
+        return True
+
+
+class FloodGuard:
+    """A device that floods waits, the others are not slowed; counted once for the whole centre.
+
+    Each unit may send `burst` fixes per `burst / rate` seconds (a fixed window, so `rate` a
+    second on average) in the shared storage of `cad.rate_limits`, whatever worker or node its
+    requests reach. A request costs no round trip for the limit: each process counts here and
+    adds its counts to the shared ones in one statement at most every FLUSH_S, on whatever request
+    comes then. It asks the shared storage at once only for a unit it has not seen in the current
+    window, and before refusing one it has not asked of lately, so N processes may let a flood
+    through for up to FLUSH_S before all refuse it. A request larger than the burst passes when
+    the window is empty (a phone emptying its backlog after a dead zone is served once, then waits)."""
+
+    #: How often this process adds its counts to the shared ones.
+    FLUSH_S = 1.0
+
+    def __init__(self, limits: SharedLimits) -> None:
+        self.limits = limits
         self._lock = threading.Lock()
-        self._buckets: dict[int, TokenBucket] = {}
+        self._flush_lock = threading.Lock()
+        self._tallies: dict[tuple[int, RateLimitItem], _Tally] = {}
+        self._flushed_s = -math.inf
 
     def wait_s(self, unit_id: int, fixes: int, rate_per_s: float, burst: float) -> float:
-        """0 when the unit may send `fixes` now, else the seconds until it may."""
+        """0 when the unit may send `fixes` now (counted), else the seconds until it may."""
         if rate_per_s <= 0:
             return 0.0
-        now_s = time.monotonic()
+        item = per_seconds(int(burst), burst / rate_per_s)
+        now_s = self.limits.now_s()
+        if now_s - self._flushed_s >= self.FLUSH_S:
+            self._flush(now_s)
         with self._lock:
-            bucket = self._buckets.get(unit_id)
-            if bucket is None or bucket.rate_per_s != rate_per_s or bucket.burst != burst:
-                bucket = self._buckets[unit_id] = TokenBucket(rate_per_s, burst, burst, now_s)
-            return bucket.take(fixes, now_s)
+            tally = self._tallies.get((unit_id, item))
+            if tally is not None and now_s < tally.window_ends_s:
+                if tally.admit(fixes, item.amount):
+                    return 0.0
+                if now_s - tally.synced_s < self.FLUSH_S:
+                    return tally.window_ends_s - now_s
+        tally = self._sync(unit_id, item)  # new here or a new window, or a refusal to confirm
+        with self._lock:
+            if tally.admit(fixes, item.amount):
+                return 0.0
+            return max(tally.window_ends_s - now_s, 0.001)
+
+    def _sync(self, unit_id: int, item: RateLimitItem) -> _Tally:
+        """Add this unit's counts to the shared one now and learn the centre's."""
+        with self._lock:
+            tally = self._tallies.setdefault((unit_id, item), _Tally())
+        self._send({item.key_for("gps", str(unit_id)): (unit_id, item)}, item.get_expiry())
+        return tally
+
+    def _flush(self, now_s: float) -> None:
+        """Add every unit's counts of this process to the shared ones; forget units quiet for a window."""
+        if not self._flush_lock.acquire(blocking=False):
+            return  # another request of this process is flushing
+        try:
+            self._flushed_s = now_s
+            batches: dict[int, dict[str, tuple[int, RateLimitItem]]] = {}
+            with self._lock:
+                for (unit_id, item), tally in list(self._tallies.items()):
+                    if now_s >= tally.window_ends_s:  # what was counted here was for a window now over
+                        tally.pending = 0
+                        if not tally.sending:
+                            del self._tallies[(unit_id, item)]
+                    elif tally.pending:
+                        batches.setdefault(item.get_expiry(), {})[item.key_for("gps", str(unit_id))] = (unit_id, item)
+            for expiry, batch in batches.items():
+                self._send(batch, expiry)
+        finally:
+            self._flush_lock.release()
+
+    def _send(self, batch: dict[str, tuple[int, RateLimitItem]], expiry: int) -> None:
+        """Add the pending counts of these units (shared key → unit, limit) to the shared ones."""
+        now_s = self.limits.now_s()
+        with self._lock:
+            tallies = {key: self._tallies.setdefault(where, _Tally()) for key, where in batch.items()}
+            amounts = {}
+            for key, tally in tallies.items():
+                if now_s >= tally.window_ends_s:  # counted for a window now over: not for the next one
+                    tally.pending = 0
+                amounts[key], tally.sending, tally.pending = tally.pending, tally.sending + tally.pending, 0
+        try:
+            counted = self.limits.incr_many(amounts, expiry)
+        except StorageError:  # the limit must not stop a vehicle's position: count here alone meanwhile
+            log.exception("GPS flood limit: the shared storage is unavailable")
+            counted = {}
+        now_s = self.limits.now_s()
+        with self._lock:
+            for key, tally in tallies.items():
+                tally.sending -= amounts[key]
+                if key in counted:
+                    tally.known, tally.window_ends_s = counted[key]
+                    tally.synced_s = now_s
+                else:
+                    tally.pending += amounts[key]
+                    tally.window_ends_s = max(tally.window_ends_s, now_s + self.FLUSH_S)
 
 
 def record_fixes(

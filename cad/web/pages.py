@@ -185,21 +185,22 @@ def login() -> Any:
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
         password = request.form.get("password", "")[:1024]
-        throttle = current_app.extensions["warroom.login_throttle"]
-        keys = (f"user:{username.lower()}", f"ip:{client_ip()}")
-        wait = throttle.locked_for(*keys)
+        guard = current_app.extensions["warroom.login_guard"]
+        address = client_ip() or "unknown"
+        wait = guard.attempt(username, address)
         if wait > 0:
             audit("login_locked", None, None, 429, username=username)
             error = _("Too many failed logins. Try again in %(minutes)s minutes.", minutes=int(wait // 60) + 1)
             return render_template("login.html", error=error, next=next_page), 429
+        guard.slow_down(username, address)
         user = db.session.scalar(select(User).where(User.username == username)) if username else None
         if not password_matches(user, password):
-            throttle.failed(*keys)
+            guard.failed(username, address)
             audit("login_failed", None, None, 401, username=username)
             error = _("Wrong user name or password.")
             return render_template("login.html", error=error, next=next_page), 401
         assert user is not None
-        throttle.succeeded(*keys)
+        guard.succeeded(username, address)
         lang = session.get("lang")
         session.clear()  # a fresh session (and CSRF token) for the logged-in person
         if lang:

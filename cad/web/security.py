@@ -12,8 +12,8 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from cad import clock
 from cad.db import db
 from cad.errors import ApiError
 from cad.models import AuditEntry, User
+from cad.rate_limits import SharedLimits, per_seconds
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -88,41 +89,67 @@ def password_matches(user: User | None, password: str) -> bool:
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
-class LoginThrottle:
-    """After `max_failures` wrong passwords for a name (or from an address) within `window_s`,
-    that name or address may not try again until the window has passed."""
+#: A login for a name (or from an address) that has failed this often lately waits first; the
+#: wait doubles with each further failure, from SLOWDOWN_FIRST_S up to SLOWDOWN_MAX_S.
+SLOWDOWN_FIRST_S = 0.25
+SLOWDOWN_MAX_S = 3.0
+#: Failures counted per name and per address for the slowdown (enough to reach its cap).
+_SPREAD_COUNTED = 1000
 
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        kept = [t for t in self._failures.get(key, []) if now - t < self.window_s]
-        self._failures[key] = kept
-        return kept
+def slowdown_s(failures: int, max_failures: int) -> float:
+    """How long a login waits before its password is checked, after `failures` lately."""
+    if failures < max_failures:
+        return 0.0
+    return min(SLOWDOWN_MAX_S, SLOWDOWN_FIRST_S * 2 ** min(failures - max_failures, 16))
 
-    def locked_for(self, *keys: str) -> float:
-        """Seconds until these keys may try again (0: now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [
-                self.window_s - (now - recent[0])
-                for key in keys
-                if len(recent := self._recent(key, now)) >= self.max_failures
-            ]
-        return max(waits, default=0.0)
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+class LoginGuard:
+    """Password guessing, counted once for the whole centre (`cad.rate_limits`).
 
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+    A name from one address (the pair) has `max_failures` tries per `lockout_s`, a moving window:
+    each try takes its place before the password is checked, so guesses sent at once cannot
+    overtake the count, and a correct password gives it back. When the pair's window is full the
+    pair is refused until its oldest try leaves the window, even with the right password. Failures
+    for a name from many addresses (or from one address for many names) never lock anyone out, so
+    a stranger cannot lock a call-taker out of their own seat: they only slow every login for
+    that name (or address) down, by a wait that grows with the failures up to SLOWDOWN_MAX_S."""
+
+    def __init__(
+        self,
+        limits: SharedLimits,
+        max_failures: int,
+        lockout_s: float,
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limits, self.max_failures, self.pause = limits, max_failures, pause
+        self.pair = per_seconds(max_failures, lockout_s)
+        self.spread = per_seconds(_SPREAD_COUNTED, lockout_s)
+
+    def attempt(self, name: str, address: str) -> float:
+        """Take this try's place: 0 when it may go on, else the seconds until the pair may try again."""
+        name = name.lower()
+        if self.limits.moving.hit(self.pair, "login", name, address):
+            return 0.0
+        return max(1.0, self.limits.wait_s(self.pair, "login", name, address))
+
+    def slow_down(self, name: str, address: str) -> float:
+        """Wait as long as recent failures for this name or from this address ask; the seconds waited."""
+        failures = max(
+            self.limits.held(self.spread, "login-name", name.lower()),
+            self.limits.held(self.spread, "login-address", address),
+        )
+        wait_s = slowdown_s(failures, self.max_failures)
+        if wait_s > 0:
+            self.pause(wait_s)
+        return wait_s
+
+    def failed(self, name: str, address: str) -> None:
+        self.limits.moving.hit(self.spread, "login-name", name.lower())
+        self.limits.moving.hit(self.spread, "login-address", address)
+
+    def succeeded(self, name: str, address: str) -> None:
+        self.limits.moving.clear(self.pair, "login", name.lower(), address)
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -216,7 +243,9 @@ def init_security(app: Flask) -> None:
     settings = app.config["WARROOM"]
     login_manager.init_app(app)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))  # one shift
-    app.extensions["warroom.login_throttle"] = LoginThrottle(settings.login_max_failures, settings.login_lockout_s)
+    app.extensions["warroom.login_guard"] = LoginGuard(
+        app.extensions["warroom.limits"], settings.login_max_failures, settings.login_lockout_s
+    )
     app.before_request(_check_csrf)
     app.after_request(_audit_request)
     app.after_request(_page_headers)

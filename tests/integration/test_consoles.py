@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import factories as f
@@ -11,12 +13,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from cad import clock
 from cad.config import SHARED_DATA, Settings
 from cad.db import db
 from cad.models import AuditEntry, Role, User
+from cad.web.security import SLOWDOWN_FIRST_S, SLOWDOWN_MAX_S, slowdown_s
 
 PASSWORD = "correct horse 112"
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
+
+
+class Clock:
+    """The centre's clock, moved by the test (the app fixture puts the wall clock back)."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+        clock.set_clock(lambda: self.at)
+
+    def tick(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
 
 
 def person(role: Role, name: str, unit_id: int | None = None) -> User:
@@ -164,7 +179,7 @@ def test_a_crew_sees_only_its_own_unit(client: FlaskClient) -> None:
     assert job["incident"]["number"] == incident["number"] and job["assignment"]["callsign"] == "DMK-01"
 
 
-def test_too_many_wrong_passwords_lock_the_name(client: FlaskClient) -> None:
+def test_too_many_wrong_passwords_lock_the_name_from_that_address(client: FlaskClient) -> None:
     person(Role.CALL_TAKER, "hana")
     for _ in range(5):
         token = token_of(client)
@@ -173,6 +188,73 @@ def test_too_many_wrong_passwords_lock_the_name(client: FlaskClient) -> None:
     locked = client.post("/login", data={"username": "hana", "password": PASSWORD, "csrf_token": token})
     assert locked.status_code == 429
     assert db.session.query(AuditEntry).filter_by(action="login_locked").count() == 1
+
+
+class Seat:
+    """A browser at one address, talking to one worker of the centre."""
+
+    def __init__(self, worker: Flask, address: str) -> None:
+        self.client = worker.test_client()
+        self.client.environ_base["REMOTE_ADDR"] = address
+
+    def login(self, name: str, password: str) -> int:
+        data = {"username": name, "password": password, "csrf_token": token_of(self.client)}
+        return self.client.post("/login", data=data).status_code
+
+
+def pauses(*workers: Flask) -> list[float]:
+    """The waits the workers' logins make, in order (recorded, not slept)."""
+    waited: list[float] = []
+    for worker in workers:
+        worker.extensions["warroom.login_guard"].pause = waited.append
+    return waited
+
+
+def test_the_lockout_is_counted_once_for_two_workers_by_name_and_address(
+    app: Flask, other_worker: Callable[..., Flask]
+) -> None:
+    now = Clock()
+    person(Role.CALL_TAKER, "hana")
+    second = other_worker()
+    waited = pauses(app, second)
+    one, two = Seat(app, "10.1.1.66"), Seat(second, "10.1.1.66")
+    assert [seat.login("hana", "guess") for seat in (one, two, one, two, one)] == [401] * 5
+    assert waited == []  # a name's own few failures slow nobody
+    assert one.login("hana", PASSWORD) == 429 and two.login("Hana", PASSWORD) == 429  # right password, locked pair
+    at_her_seat = Seat(second, "10.1.1.7")
+    assert at_her_seat.login("hana", PASSWORD) == 303  # another address: never locked, only slowed
+    assert waited == [SLOWDOWN_FIRST_S]
+    now.tick(app.config["WARROOM"].login_lockout_s - 2)
+    assert one.login("hana", PASSWORD) == 429
+    now.tick(3)
+    assert two.login("hana", PASSWORD) == 303
+    assert db.session.query(AuditEntry).filter_by(action="login_locked").count() == 3
+
+
+def test_guesses_from_many_addresses_only_slow_the_name_down(app: Flask, other_worker: Callable[..., Flask]) -> None:
+    Clock()
+    person(Role.DISPATCHER, "budi")
+    second = other_worker()
+    waited = pauses(app, second)
+    strangers = [Seat((app, second)[n % 2], f"203.0.113.{n}") for n in range(12)]
+    assert [seat.login("budi", "guess") for seat in strangers] == [401] * 12
+    assert waited == [0.25, 0.5, 1.0, 2.0, SLOWDOWN_MAX_S, SLOWDOWN_MAX_S, SLOWDOWN_MAX_S]
+    assert Seat(app, "10.1.1.8").login("budi", PASSWORD) == 303 and waited[-1] == SLOWDOWN_MAX_S
+    assert slowdown_s(4, 5) == 0 and slowdown_s(10_000, 5) == SLOWDOWN_MAX_S
+
+
+def test_behind_a_proxy_the_lockout_is_by_the_address_it_forwards(other_worker: Callable[..., Flask]) -> None:
+    proxied = other_worker(WARROOM_PROXIES="1")
+    with proxied.app_context():
+        person(Role.CALL_TAKER, "ika")
+    proxy = Seat(proxied, "127.0.0.1")
+    proxy.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.9"
+    assert [proxy.login("ika", "guess") for _ in range(6)] == [401] * 5 + [429]
+    proxy.client.environ_base["HTTP_X_FORWARDED_FOR"] = "10.1.1.9"
+    assert proxy.login("ika", PASSWORD) == 303
+    with proxied.app_context():
+        addresses = {e.ip for e in db.session.query(AuditEntry).filter(AuditEntry.action.startswith("login"))}
+    assert addresses == {"198.51.100.9", "10.1.1.9"}
 
 
 def test_no_page_loads_anything_from_outside_the_app(client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""Reading and checking GPS fixes, out-of-order arrivals, and the per-device flood limit."""
+"""Reading and checking GPS fixes, out-of-order arrivals."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +13,6 @@ from dispatch.positions import (
     Fix,
     InvalidFix,
     PositionLimits,
-    TokenBucket,
     newest,
     read_fix,
     read_number,
@@ -185,18 +184,3 @@ def test_newest_is_the_latest_fix_time_not_the_last_received() -> None:
     early, late = fix(at="2026-11-24T02:59:00Z"), fix(at="2026-11-24T02:59:30Z")
     assert newest([late, early]) is late
     assert newest([]) is None
-
-
-def test_token_bucket_allows_a_burst_then_the_rate() -> None:
-    bucket = TokenBucket(rate_per_s=2, burst=3, tokens=3, updated_s=0.0)
-    assert [bucket.take(1, 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take(1, 0.0) == pytest.approx(0.5)
-    assert bucket.take(1, 0.5) == 0.0
-    assert bucket.take(1, 0.5) > 0
-
-
-def test_token_bucket_lets_a_backlog_larger_than_the_burst_through_once_then_waits() -> None:
-    bucket = TokenBucket(rate_per_s=1, burst=10, tokens=10, updated_s=0.0)
-    assert bucket.take(50, 0.0) == 0.0  # a phone after a tunnel
-    assert bucket.take(1, 1.0) == pytest.approx(40.0)  # pays it back before the next
-    assert TokenBucket(rate_per_s=1, burst=10, tokens=5, updated_s=0.0).take(50, 0.0) == pytest.approx(5.0)
