@@ -94,10 +94,13 @@ def test_an_invite_whose_only_body_is_its_pidf_lo_is_answered_with_an_offer_and_
     assert run.returncode == 0, errors(tmp_path)[-2000:] + run.stdout[-1000:]
     answered = logged(tmp_path, r"ANSWERED (\S+) m=audio \d+ RTP/AVP")  # the agent made the offer in its 200
     assert len(answered) == 1
-    call = wait_for(
-        lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned" and c["location"]],
-        timeout_s=10,
-    )[0]
+    try:
+        call = wait_for(
+            lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned" and c["location"]],
+            timeout_s=20,
+        )[0]
+    except AssertionError:
+        raise AssertionError(f"calls on record: {calls_of(live_centre, token)}") from None
     assert call["sip_call_id"] == answered[0] and call["caller_name"] == "Tanpa SDP"
     assert call["location"] == {"lat": -1.265, "lon": 116.84, "accuracy_m": 35.0, "source": "pidf-lo"}
 
