@@ -109,7 +109,7 @@ class EventBus:
         self._idle_s = 5.0  # PostgreSQL: how long it waits for a NOTIFY before reading anyway
         self._engine: Engine | None = None
         self._follower: threading.Thread | None = None
-        self._seen: dict[int, float] = {}  # ids this process already delivered
+        self._seen: dict[int, float] = {}  # ids this process handed on, oldest first
         self._last_id = -1
         self._holes: dict[int, float] = {}  # ids skipped by the sequence, maybe still to commit
         self._start_lock = threading.Lock()
@@ -148,7 +148,11 @@ class EventBus:
             return len(self._listeners())
 
     def publish(self, change: Change) -> None:
+        """Hand `change` to those who may hear it, once: the commit that made it here and the
+        follower reading it from the table may both bring it, in either order."""
         with self._lock:
+            if change.id in self._seen:
+                return
             self._seen[change.id] = time.monotonic()
             targets = list(self._everything)
             for unit in change.units():
@@ -346,13 +350,13 @@ class EventBus:
                     self._holes.setdefault(skipped, now)
                 self._last_id = event_id
             self._holes.pop(event_id, None)
-            with self._lock:
-                delivered_here = self._seen.pop(event_id, None) is not None
-            if not delivered_here:
-                self.publish(Change(event_id, kind, data))
-        with self._lock:  # forget local ids the follower will never meet (rolled past)
-            for stale in [i for i, t in self._seen.items() if now - t > 60]:
-                del self._seen[stale]
+            self.publish(Change(event_id, kind, data))
+        with self._lock:  # forget ids the follower will never meet again (oldest first)
+            while self._seen:
+                oldest = next(iter(self._seen))
+                if now - self._seen[oldest] < 60:
+                    break
+                del self._seen[oldest]
 
 
 def _follower_connection(engine: Engine) -> Connection:
