@@ -18,3 +18,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) - 1))
 threads = int(os.environ.get("WARROOM_WEB_THREADS", 8))  # gthread only
 worker_connections = int(os.environ.get("WARROOM_WORKER_CONNECTIONS", 2000))  # gevent: streams + requests
 keepalive = 15
+# A gevent worker tells the master it is alive from its loop: a request that holds the CPU (a
+# year's report computed in Python on SQLite takes ~55 s) must not get the worker killed.
+timeout = 120
