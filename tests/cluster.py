@@ -111,7 +111,7 @@ class Node:
             time.sleep(0.1)
 
     def web_pids(self) -> list[int]:
-        """gunicorn's master and its workers (the master's process group)."""
+        """gunicorn's master and its workers still alive (the master's process group)."""
         if self.web is None:
             return []
         pgid = self.web.pid
@@ -119,7 +119,8 @@ class Node:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 with contextlib.suppress(OSError, ValueError, IndexError):
-                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                    state, _, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+                    if int(group) == pgid and state != "Z":  # a zombie is dead, only not reaped yet
                         pids.append(int(entry.name))
         return sorted(pids)
 
