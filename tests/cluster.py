@@ -293,9 +293,20 @@ def start_cluster(
 
 
 @contextlib.contextmanager
-def running_cluster(database_url: str, work: Path, **options: object) -> Iterator[Cluster]:
+def running_cluster(
+    database_url: str,
+    work: Path,
+    *,
+    nodes: int = 2,
+    workers: int = 2,
+    env: Mapping[str, str] | None = None,
+    scheduler: bool = True,
+    upgrade: bool = True,
+) -> Iterator[Cluster]:
     """`start_cluster`, stopped however the block ends."""
-    cluster = start_cluster(database_url, work, **options)  # type: ignore[arg-type]
+    cluster = start_cluster(
+        database_url, work, nodes=nodes, workers=workers, env=env, scheduler=scheduler, upgrade=upgrade
+    )
     try:
         yield cluster
     finally:
