@@ -33,6 +33,18 @@ def require_tool(name: str) -> str:
     return path
 
 
+def wait_for(probe: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    """`probe()` once it is truthy, polled every 50 ms; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
 @dataclass
 class LiveCentre:
     app: Flask
