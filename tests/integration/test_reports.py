@@ -267,6 +267,25 @@ def test_the_scheduler_registers_the_report_jobs_in_local_time() -> None:
         scheduler.shutdown(wait=False)
 
 
+def test_a_report_job_due_when_the_scheduler_restarts_keeps_its_run() -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from cad.scheduler import add_report_jobs
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start(paused=True)
+    try:
+        add_report_jobs(scheduler, "Asia/Makassar")
+        due = datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # Monday 00:30 WITA, passed while no scheduler ran
+        scheduler.modify_job("report-weekly", next_run_time=due)
+        add_report_jobs(scheduler, "Asia/Makassar")  # the next scheduler to take the lease
+        assert scheduler.get_job("report-weekly").next_run_time == due
+        add_report_jobs(scheduler, "Asia/Jakarta")  # another time zone: other times
+        assert scheduler.get_job("report-weekly").next_run_time != due
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def test_warroom_report_writes_the_same_report(
     app: Flask, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
