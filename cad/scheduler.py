@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cad import clock
 from cad.db import db
-from cad.models import SchedulerLease
+from cad.models import SchedulerLease, apscheduler_jobs
 
 log = logging.getLogger(__name__)
 LEASE = "timers"
@@ -245,8 +245,13 @@ def sweep_overdue() -> None:
     assert _app is not None, "jobs run in the scheduler process"
     with _app.app_context():
         timeouts = parse_ack_timeouts(current_app.config["WARROOM"].ack_timeouts)
-        lost = overdue_unalerted(db.session, clock.now(), timeouts, grace_s=SWEEP_EVERY_S, within_s=MISFIRE_GRACE_S)
+        overdue = overdue_unalerted(db.session, clock.now(), timeouts, grace_s=SWEEP_EVERY_S, within_s=MISFIRE_GRACE_S)
+        # a timer still in the store goes at its own time (set by the web with its timeouts, which
+        # may differ from this process's): only one gone from the store is lost
+        jobs = sa.select(apscheduler_jobs.c.id).where(apscheduler_jobs.c.id.in_([f"ack-{i}" for i in overdue]))
+        pending = set(db.session.scalars(jobs)) if overdue else set()
         db.session.remove()
+    lost = [assignment_id for assignment_id in overdue if f"ack-{assignment_id}" not in pending]
     for assignment_id in lost:
         log.warning("assignment %s is overdue and its timer was lost: checking it now", assignment_id)
         ack_check(assignment_id)

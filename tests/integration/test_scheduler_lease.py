@@ -1,5 +1,6 @@
 """The scheduler's lease and its loop, in process: the database's clock decides when a lease ends,
-a holder stops trusting it before then, and the loop outlives a job store that fails under it."""
+a holder stops trusting it before then, the loop outlives a job store that fails under it, and the
+sweep alerts for timers lost from the store, only those."""
 
 from __future__ import annotations
 
@@ -101,3 +102,20 @@ def test_the_scheduler_goes_on_when_a_job_it_ran_is_gone_from_the_store(
         sa.event.remove(db.engine, "before_cursor_execute", taken_meanwhile)
         other.dispose()
         cad.scheduler._app = None
+
+
+def test_the_sweep_alerts_for_a_lost_timer_and_leaves_a_pending_one_to_its_time(
+    app: Flask, client: FlaskClient
+) -> None:
+    lost, pending = _assign(client, "DMK-01"), _assign(client, "DMK-02")
+    db.session.execute(sa.text("DELETE FROM apscheduler_jobs WHERE id = :id"), {"id": f"ack-{lost}"})
+    db.session.commit()  # as when the scheduler that took it out to run it was killed
+    later = clock.now() + timedelta(minutes=2)  # both past this process's 60 s for priority 1
+    app.extensions["warroom.timers"].schedule(pending, later + timedelta(minutes=5))  # the web gave it longer
+    clock.set_clock(lambda: later)
+    cad.scheduler._app = app
+    try:
+        cad.scheduler.sweep_overdue()
+    finally:
+        cad.scheduler._app = None
+    assert _alerted(lost) and not _alerted(pending)
