@@ -245,6 +245,20 @@ def test_the_weekly_job_archives_once_and_the_archive_serves_it(app: Flask, clie
         assert response.status_code == 404, hostile
 
 
+def test_a_period_another_scheduler_is_archiving_is_left_to_it(app: Flask) -> None:
+    from cad.api.reports import report_config
+    from reports.archive import PeriodKind, archive_report, archiving_alone
+
+    settings = app.config["WARROOM"]
+    folder, now = settings.report_archive_path, datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    target = folder / "weekly-2026-11-02.pdf"
+    with archiving_alone(db.engine, target) as first:  # the other scheduler, at work on it
+        assert first
+        assert archive_report(db.engine, PeriodKind.WEEKLY, now, report_config(settings), folder) is None
+        assert not target.exists()
+    assert archive_report(db.engine, PeriodKind.WEEKLY, now, report_config(settings), folder) == target
+
+
 def test_the_scheduler_registers_the_report_jobs_in_local_time() -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
