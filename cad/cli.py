@@ -200,7 +200,7 @@ def scheduler() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("scheduler started: waiting for the lease")
-    run(current_app._get_current_object(), stop)
+    run(current_app._get_current_object(), stop, ttl_s=current_app.config["WARROOM"].scheduler_lease_s)
 
 
 @main.command()

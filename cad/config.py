@@ -72,6 +72,7 @@ class Settings:
     login_lockout_s: float = 300.0
     redis_url: str = ""  # unset: limits are counted in the database
     proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (HAProxy: 1)
+    scheduler_lease_s: float = 15.0  # a standby scheduler takes over this long after the holder stops renewing
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +129,7 @@ class Settings:
             login_lockout_s=float(env.get("WARROOM_LOGIN_LOCKOUT_S", "300")),
             redis_url=env.get("WARROOM_REDIS_URL", "").strip(),
             proxies=int(env.get("WARROOM_PROXIES", "0")),
+            scheduler_lease_s=max(1.0, float(env.get("WARROOM_SCHEDULER_LEASE_S", "15"))),
         )
 
     @property

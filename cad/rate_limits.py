@@ -69,6 +69,7 @@ class SqlStorage(Storage, MovingWindowSupport):
                 "expires_at": sa.case((expired, upsert.excluded.expires_at), else_=_COUNTERS.c.expires_at),
             },
         ).returning(_COUNTERS.c.key, _COUNTERS.c.count, _COUNTERS.c.expires_at)
+        self._incr_pg = _incr_from_arrays() if dialect is postgresql else None
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -80,18 +81,22 @@ class SqlStorage(Storage, MovingWindowSupport):
         return self.incr_many({key: amount}, expiry)[key][0]
 
     def incr_many(self, amounts: Mapping[str, int], expiry: int) -> dict[str, tuple[int, float]]:
-        """Add to several counters in one statement: each key's count and when its window ends
-        (epoch seconds). Keys are written in order, so two processes never deadlock."""
+        """Add to several counters at once: each key's count and when its window ends (epoch
+        seconds). Keys are written in order, so two processes never deadlock. On PostgreSQL one
+        statement whatever the number of keys (two arrays), on SQLite one per key."""
         if not amounts:
             return {}
         now = clock.now()
-        rows = [
-            {"key": key, "count": amounts[key], "expires_at": now + timedelta(seconds=expiry), "now": now}
-            for key in sorted(amounts)
-        ]
+        ends = now + timedelta(seconds=expiry)
+        keys = sorted(amounts)
         with self.engine.begin() as connection:
             self._sweep(connection, now)
-            result = connection.execute(self._incr, rows) if len(rows) > 1 else connection.execute(self._incr, rows[0])
+            if self._incr_pg is not None:
+                given = {"keys": keys, "counts": [amounts[key] for key in keys], "ends": ends, "now": now}
+                result = connection.execute(self._incr_pg, given)
+            else:
+                rows = [{"key": key, "count": amounts[key], "expires_at": ends, "now": now} for key in keys]
+                result = connection.execute(self._incr, rows if len(rows) > 1 else rows[0])
             return {row.key: (int(row.count), row.expires_at.timestamp()) for row in result}
 
     def get(self, key: str) -> int:
@@ -176,6 +181,32 @@ class SqlStorage(Storage, MovingWindowSupport):
             self._swept_s = now_s
         connection.execute(sa.delete(_COUNTERS).where(_COUNTERS.c.expires_at <= now))
         connection.execute(sa.delete(_ENTRIES).where(_ENTRIES.c.expires_at <= now))
+
+
+def _incr_from_arrays() -> sa.Insert:
+    """PostgreSQL's upsert of many counters in one statement: the keys and amounts as two arrays
+    (unnest), the window's end and now once, rows taken in key order."""
+    now = sa.bindparam("now", type_=UTCDateTime())
+    given = (
+        sa.func.unnest(
+            sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)),
+            sa.bindparam("counts", type_=postgresql.ARRAY(sa.Integer)),
+        )
+        .table_valued("key", "count")
+        .render_derived()
+    )
+    upsert = postgresql.insert(_COUNTERS).from_select(
+        ["key", "count", "expires_at"],
+        sa.select(given.c.key, given.c.count, sa.bindparam("ends", type_=UTCDateTime())).order_by(given.c.key),
+    )
+    expired = _COUNTERS.c.expires_at <= now
+    return upsert.on_conflict_do_update(
+        index_elements=[_COUNTERS.c.key],
+        set_={
+            "count": sa.case((expired, upsert.excluded.count), else_=_COUNTERS.c.count + upsert.excluded.count),
+            "expires_at": sa.case((expired, upsert.excluded.expires_at), else_=_COUNTERS.c.expires_at),
+        },
+    ).returning(_COUNTERS.c.key, _COUNTERS.c.count, _COUNTERS.c.expires_at)
 
 
 @dataclass

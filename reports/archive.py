@@ -3,9 +3,12 @@ listing that only ever yields files it named itself (so a download can never lea
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -120,6 +123,39 @@ def write_atomically(path: Path, content: bytes) -> None:
         raise
 
 
+@contextmanager
+def archiving_alone(engine: Engine, target: Path) -> Iterator[bool]:
+    """True while this process alone may write `target`, False when another is writing it.
+
+    On PostgreSQL a session advisory lock, for every scheduler of every node: the server drops
+    it with the session, so a killed scheduler never holds it, and a stalled one holds it until
+    it goes on or dies. On SQLite (one machine) a file lock beside the archive, which the kernel
+    drops with the process."""
+    import sqlalchemy as sa
+
+    if engine.dialect.name == "postgresql":
+        key = sa.func.hashtextextended(f"warroom-archive:{target.name}", 0)
+        with engine.connect() as conn:
+            alone = bool(conn.scalar(sa.select(sa.func.pg_try_advisory_lock(key))))
+            conn.commit()  # the lock is the session's: no transaction stays open while the PDF is made
+            try:
+                yield alone
+            finally:
+                if alone:
+                    with suppress(sa.exc.SQLAlchemyError):  # a session that broke has dropped the lock
+                        conn.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
+                        conn.commit()
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def archive_report(
     engine: Engine,
     kind: PeriodKind,
@@ -128,7 +164,8 @@ def archive_report(
     folder: Path,
 ) -> Path | None:
     """The scheduled job: the PDF of the last complete week or month, unless it is archived already
-    (then None: running the job twice, or on two schedulers, does the work once)."""
+    or another scheduler is archiving it (then None: running the job twice, or on two schedulers at
+    once, does the work once)."""
     from reports.generate import response_times
     from reports.render import report_pdf
 
@@ -136,7 +173,10 @@ def archive_report(
     target = folder / period.filename
     if target.exists():
         return None
-    with engine.connect() as conn:
-        report = response_times(conn, period.start, period.end, config, now=now)
-    write_atomically(target, report_pdf(report))
+    with archiving_alone(engine, target) as alone:
+        if not alone or target.exists():  # the other may have finished while we looked
+            return None
+        with engine.connect() as conn:
+            report = response_times(conn, period.start, period.end, config, now=now)
+        write_atomically(target, report_pdf(report))
     return target

@@ -33,6 +33,18 @@ def require_tool(name: str) -> str:
     return path
 
 
+def wait_for(probe: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    """`probe()` once it is truthy, polled every 50 ms; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
 @dataclass
 class LiveCentre:
     app: Flask
@@ -432,6 +444,84 @@ class DisposablePostgres:
 
     def drop(self) -> None:
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class GunicornCentre:
+    """`gunicorn wsgi:app` as production runs it (the repository's gunicorn.conf.py, whatever its
+    worker class), on a port of its own, every request in its access log with the worker's pid."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    workers: int
+    access: Path
+    log: Path
+    handle: Any = None
+
+    def output(self) -> str:
+        return _text(self.log)
+
+    def worker_pids(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def served_by(self, method: str, path: str) -> list[int]:
+        """The pid of the worker that served each `method path` request so far."""
+        pids = []
+        for line in _text(self.access).splitlines():
+            pid, _, request = line.partition(" ")
+            if request.startswith(f"{method} {path} "):
+                pids.append(int(pid.strip("<>")))
+        return pids
+
+    def stop(self) -> int:
+        return _terminate(self.process, self.handle, 30)
+
+
+def start_gunicorn(env: dict[str, str], instance: Path, workers: int = 3) -> GunicornCentre:
+    """The centre under gunicorn with `workers` workers (WEB_CONCURRENCY), `env` its settings;
+    back once every worker answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    access, log = instance / f"gunicorn-{port}-access.log", instance / f"gunicorn-{port}.log"
+    handle = open(log, "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            str(access),
+            "--access-logformat",
+            "%(p)s %(r)s",
+            "wsgi:app",
+        ],
+        env={**os.environ, **env, "WEB_CONCURRENCY": str(workers)},
+        cwd=REPO,  # where gunicorn reads gunicorn.conf.py
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    centre = GunicornCentre(process, f"http://127.0.0.1:{port}", workers, access, log, handle)
+    deadline = time.monotonic() + 60
+    while centre.output().count("Booting worker") < workers or not _answers(centre.url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            centre.stop()
+            raise RuntimeError(f"gunicorn did not start:\n{centre.output()[-3000:]}")
+        time.sleep(0.1)
+    return centre
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/api/v1/health", timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 def running(app: Flask) -> Iterator[FlaskClient]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from cad.services.notify import crew_code
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
 from dispatch.runcards import RUN_CARDS, Slot, SlotProposal, card_name, card_unit_types, fill
+from dispatch.timers import ack_deadline
 from dispatch.units import (
     TIMELINE_EVENT_FOR_STATUS,
     UnitStatus,
@@ -357,3 +358,26 @@ def escalate_if_unacknowledged(
     publish_after_commit(session, "alert", {"kind": "ack_overdue", **alert})
     session.commit()
     return alert
+
+
+def overdue_unalerted(
+    session: Session, now: datetime, timeouts: Mapping[int, float], *, grace_s: float, within_s: float
+) -> list[int]:
+    """Active assignments past their acknowledgement deadline (plus `grace_s`) that were never
+    alerted, assigned within the last `within_s`: ids, oldest first. Their timers were lost (a
+    scheduler killed while running one, a web process killed before setting one)."""
+    soonest = now - timedelta(seconds=min(timeouts.values()) + grace_s)
+    rows = session.execute(
+        select(Assignment.id, Assignment.assigned_at, Incident.priority)
+        .join(Incident, Incident.id == Assignment.incident_id)
+        .where(
+            Assignment.active,
+            Assignment.acknowledged_at.is_(None),
+            Assignment.ack_alerted_at.is_(None),
+            Assignment.assigned_at <= soonest,
+            Assignment.assigned_at >= now - timedelta(seconds=within_s),
+        )
+        .order_by(Assignment.assigned_at)
+    ).all()
+    late = now - timedelta(seconds=grace_s)
+    return [row.id for row in rows if ack_deadline(row.assigned_at, row.priority, timeouts) <= late]

@@ -5,13 +5,11 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import factories as f
 import pytest
-from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, sipp_listener, start_agent
+from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, sipp_listener, start_agent, wait_for
 
 from cad.models import Role
 
@@ -34,17 +32,6 @@ PIDF_CIRCLE = """<?xml version="1.0" encoding="UTF-8"?>
 
 PIDF_BROKEN = """<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple><status>
 <gml:pos>not a place</gml:pos></status"""
-
-
-def wait_for(probe: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def calls_of(centre: LiveCentre, token: str, limit: int = 100) -> list[dict]:

@@ -59,6 +59,29 @@ def test_counters_add_up_across_workers_and_expired_rows_are_swept(app: Flask) -
     assert db.session.query(RateLimitEntry).count() == 0
 
 
+def test_many_counters_at_once_add_up_start_over_and_never_deadlock(app: Flask) -> None:
+    """A GPS flush of a thousand units and more: one statement on PostgreSQL, the same counts."""
+    at = [datetime(2026, 11, 24, 3, 0, tzinfo=UTC)]
+    clock.set_clock(lambda: at[0])
+    start = at[0].timestamp()
+    storage = SqlStorage(db.engine)
+    keys = [f"gps/{n}" for n in range(1500)]
+    assert set(storage.incr_many({key: 2 for key in keys[:1000]}, 10).values()) == {(2, start + 10)}
+    at[0] += timedelta(seconds=30)  # those windows are over, their rows not swept yet
+    assert set(storage.incr_many({key: 1 for key in keys}, 60).values()) == {(1, start + 90)}
+    at[0] += timedelta(seconds=10)
+    assert set(storage.incr_many({key: 3 for key in keys}, 60).values()) == {(4, start + 90)}
+    other_engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    workers = [SqlStorage(engine) for engine in (db.engine, other_engine)]
+    shared = keys[:300]
+    try:
+        with ThreadPoolExecutor(8) as pool:  # workers flushing the same units at once, in any order
+            list(pool.map(lambda n: workers[n % 2].incr_many({key: 1 for key in reversed(shared)}, 60), range(16)))
+    finally:
+        other_engine.dispose()
+    assert {storage.get(key) for key in shared} == {20} and storage.get(keys[-1]) == 4
+
+
 @pytest.fixture
 def redis_prefix() -> str:
     """Redis answering at WARROOM_TEST_REDIS_URL, and a key prefix of this test's own."""

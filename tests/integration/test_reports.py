@@ -245,6 +245,20 @@ def test_the_weekly_job_archives_once_and_the_archive_serves_it(app: Flask, clie
         assert response.status_code == 404, hostile
 
 
+def test_a_period_another_scheduler_is_archiving_is_left_to_it(app: Flask) -> None:
+    from cad.api.reports import report_config
+    from reports.archive import PeriodKind, archive_report, archiving_alone
+
+    settings = app.config["WARROOM"]
+    folder, now = settings.report_archive_path, datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    target = folder / "weekly-2026-11-02.pdf"
+    with archiving_alone(db.engine, target) as first:  # the other scheduler, at work on it
+        assert first
+        assert archive_report(db.engine, PeriodKind.WEEKLY, now, report_config(settings), folder) is None
+        assert not target.exists()
+    assert archive_report(db.engine, PeriodKind.WEEKLY, now, report_config(settings), folder) == target
+
+
 def test_the_scheduler_registers_the_report_jobs_in_local_time() -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -263,6 +277,25 @@ def test_the_scheduler_registers_the_report_jobs_in_local_time() -> None:
         assert weekly.astimezone(UTC) == datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # Mon 30 Nov 00:30 WITA
         assert monthly.astimezone(UTC) == datetime(2026, 11, 30, 16, 45, tzinfo=UTC)  # 1 Dec 00:45 WITA
         assert jobs["report-weekly"].args == ("weekly",)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_a_report_job_due_when_the_scheduler_restarts_keeps_its_run() -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from cad.scheduler import add_report_jobs
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start(paused=True)
+    try:
+        add_report_jobs(scheduler, "Asia/Makassar")
+        due = datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # Monday 00:30 WITA, passed while no scheduler ran
+        scheduler.modify_job("report-weekly", next_run_time=due)
+        add_report_jobs(scheduler, "Asia/Makassar")  # the next scheduler to take the lease
+        assert scheduler.get_job("report-weekly").next_run_time == due
+        add_report_jobs(scheduler, "Asia/Jakarta")  # another time zone: other times
+        assert scheduler.get_job("report-weekly").next_run_time != due
     finally:
         scheduler.shutdown(wait=False)
 
