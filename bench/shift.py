@@ -178,7 +178,9 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
             "TWILIO_AUTH_TOKEN": TWILIO,
         }
         command = [str(Path(sys.executable).with_name("gunicorn"))]
-        if setup.worker_class:
+        if setup.worker_class:  # today's setup: gunicorn.conf.py's threads and workers as they default
+            for tuned in ("WEB_CONCURRENCY", "WARROOM_WEB_THREADS"):
+                env.pop(tuned, None)
             env["WARROOM_WORKER_CLASS"] = setup.worker_class
             command += ["--worker-class", setup.worker_class]  # works before gunicorn.conf.py reads the variable
         for step in (["db", "upgrade"], ["roads", "import", str(ROADS)]):
@@ -237,6 +239,7 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
         report_streams(outcome, engine, people_result["streams"], start_id, until)
         report_lost(outcome, engine, people_result["acked"], devices_result["acked"])
         report_usage(before, after, args.seconds)
+        report_log(outcome, work / "processes.log")
         lags = people_result["lag"] + devices_result["lag"]
         if lags:
             print(
@@ -306,7 +309,7 @@ def seed(settings: Settings, args: argparse.Namespace, setup: Setup, number: int
         "request_timeout_s": args.request_timeout,
         "stream_read_timeout_s": 45.0,  # the centre sends a keep-alive every 15 s
         "connect_wait_s": args.connect_wait,
-        "drain_s": 5.0,
+        "drain_s": 10.0,  # after the load, for the last events to arrive: missing = not there by then
     }
 
 
@@ -430,6 +433,28 @@ def report_usage(before: dict[str, Any], after: dict[str, Any], seconds: float) 
     print(f"    {'the whole machine':<28} {machine:5.2f}  of {os.cpu_count()} (other engineers' work included)")
 
 
+#: What the centre's processes say when they are in trouble, and how the bench names it.
+TROUBLE = {
+    "QueuePool limit": "database pool exhausted (SQLAlchemy QueuePool timeout)",
+    "WORKER TIMEOUT": "gunicorn killed a worker that stopped answering (WORKER TIMEOUT)",
+    "Traceback": "tracebacks",
+    "too many clients": "PostgreSQL refused connections (too many clients)",
+    "live events not read": "event poller could not read live_events",
+}
+
+
+def report_log(outcome: Outcome, log: Path) -> None:
+    """Trouble the centre's processes logged during the run, counted by kind."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    seen = {name: text.count(needle) for needle, name in TROUBLE.items() if needle in text}
+    if seen:
+        said = "; ".join(f"{name}: {n}" for name, n in seen.items())
+        print(f"  the centre's log: {said}")
+        outcome.findings.append(f"the centre logged {said}")
+    else:
+        print("  the centre's log: no errors")
+
+
 def percentile_ms(samples: Any, q: float) -> float:
     return float(np.percentile(samples, q)) * 1e3 if len(samples) else float("nan")
 
@@ -490,6 +515,8 @@ def report_streams(
     complete: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
     opened: dict[str, int] = defaultdict(int)
+    missed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # by kind, in streams that opened
+    missed_ids: dict[str, set[int]] = defaultdict(set)
     missing_total: dict[str, int] = defaultdict(int)
     duplicates = reconnects = foreign = 0
     for stream in streams:
@@ -509,6 +536,9 @@ def report_streams(
         found = np.isin(want, unique)
         missing = int((~found).sum())
         missing_total[group] += missing
+        for k in expected[~found].tolist() if stream["connected_at"] is not None else ():
+            missed[group][rows[k].kind] += 1
+            missed_ids[group].add(rows[k].id)
         if missing == 0 and stream["connected_at"] is not None:
             complete[group] += 1
         if found.any():
@@ -528,6 +558,9 @@ def report_streams(
             f"should ({missing_total[group]} deliveries missing); delivery p50 {percentile_ms(samples, 50):.0f} ms "
             f"p95 {percentile_ms(samples, 95):.0f} ms max {highest} ms (n={len(samples)})"
         )
+        if missed[group]:
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(missed[group].items(), key=lambda kv: -kv[1]))
+            print(f"    missed by streams that were open: {kinds}; {len(missed_ids[group])} distinct events")
         if complete[group] < count[group]:
             outcome.findings.append(
                 f"{count[group] - complete[group]} of {count[group]} {group} streams did not get every event "
