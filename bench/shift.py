@@ -194,8 +194,9 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
         for name, argv in (("gunicorn", command), ("scheduler", [sys.executable, "-m", "cad.cli", "scheduler"])):
             processes.append(Process(name, subprocess.Popen(argv, env=env, cwd=REPO, stdout=logs, stderr=logs)))
         wait_until_ready(Centre(Access(url, plan.pop("api_token"), {}, {}), timeout_s=60))
-        config = gunicorn_config(processes[0])
-        print(f"\n[{number}] {setup.label}: {config}")
+        kind, workers, each = gunicorn_config(processes[0])
+        unit = "threads" if kind == "gthread" else "connections"
+        print(f"\n[{number}] {setup.label}: gunicorn {kind}, {workers} workers × {each} {unit}")
         print(
             f"  {setup.consoles} consoles + {setup.crews} crew phones = {setup.consoles + setup.crews} streams, "
             f"{args.units} units' GPS; the centre answers (every worker has its road graph)"
@@ -235,6 +236,11 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
             outcome.findings.append(
                 f"{streams - connected} of {streams} streams did not open in {args.connect_wait:g} s"
             )
+            if kind == "gthread" and each.isdigit() and connected >= workers * int(each):
+                outcome.findings.append(
+                    f"{connected} streams = {workers} workers × {each} threads: each stream holds a thread for good, "
+                    "so with every thread holding one the centre answers nothing else (requests time out)"
+                )
         report_requests(outcome, people_result, devices_result)
         report_streams(outcome, engine, people_result["streams"], start_id, until)
         report_lost(outcome, engine, people_result["acked"], devices_result["acked"])
@@ -344,7 +350,7 @@ def grow_fleet(session: Any, total: int, rng: random.Random) -> None:
     session.commit()
 
 
-def gunicorn_config(gunicorn: Process) -> str:
+def gunicorn_config(gunicorn: Process) -> tuple[str, int, str]:
     """What gunicorn runs: the worker class given on its command line, else gunicorn.conf.py's as
     read with the master's environment; the workers it has."""
     workers = len(gunicorn.pids()) - 1
@@ -358,8 +364,7 @@ def gunicorn_config(gunicorn: Process) -> str:
     argv = Path(f"/proc/{gunicorn.popen.pid}/cmdline").read_bytes().split(b"\0")
     if b"--worker-class" in argv:
         kind = argv[argv.index(b"--worker-class") + 1].decode()
-    each = f"{threads} threads" if kind == "gthread" else f"{connections} connections"
-    return f"gunicorn {kind}, {workers} workers × {each}"
+    return kind, workers, threads if kind == "gthread" else connections
 
 
 def environment_of(pid: int) -> dict[str, str]:
