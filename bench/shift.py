@@ -236,10 +236,11 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
             outcome.findings.append(
                 f"{streams - connected} of {streams} streams did not open in {args.connect_wait:g} s"
             )
-            if kind == "gthread" and each.isdigit() and connected >= workers * int(each):
+            if kind == "gthread" and each.isdigit():
                 outcome.findings.append(
-                    f"{connected} streams = {workers} workers × {each} threads: each stream holds a thread for good, "
-                    "so with every thread holding one the centre answers nothing else (requests time out)"
+                    f"each open stream holds one of the {workers} × {each} = {workers * int(each)} threads for good "
+                    f"({connected} open); a worker whose threads all hold streams answers nothing else: its "
+                    "requests and the streams still waiting time out"
                 )
         report_requests(outcome, people_result, devices_result)
         report_streams(outcome, engine, people_result["streams"], start_id, until)
