@@ -2,9 +2,27 @@
 
 A change is written to `live_events` in the transaction that makes it (so it exists only if
 that commits) and, after the commit, handed at once to this process's Server-Sent-Event
-subscribers. A poller thread per process reads the rows other processes wrote (another
-gunicorn worker, the scheduler) and hands those on too: every console hears every change,
-whichever process made it, on SQLite and PostgreSQL alike.
+streams. One follower per process reads the rows other processes wrote (another gunicorn
+worker, the scheduler, the other node) and hands those on too: every console hears every
+change, whichever process or machine made it.
+
+- **Waking up.** On PostgreSQL the follower sleeps on `LISTEN warroom_live_events`; a trigger
+  on `live_events` notifies at each commit (migration 0010), so a change reaches the other
+  processes in milliseconds and an idle centre reads nothing. The notification only wakes it:
+  what it hands on always comes from the table, so a notification lost while the follower
+  reconnects is made up by the read that follows. SQLite has no NOTIFY: there it polls.
+- **Holes.** Ids come from a sequence at insert, commits come in any order: 101 may be
+  visible before 100 is. The follower remembers the ids it skipped for `HOLE_S` and reads
+  them again, so a slow transaction's change is handed on late rather than never.
+- **Streams cost a queue, not a thread.** Under gunicorn's gevent workers a stream is a
+  greenlet waiting on its queue; a change is put only on the queues of those who may hear it
+  (consoles: all; a crew: its own unit), and a stream writes whatever is waiting in one chunk.
+- **Nothing missed.** Each event carries `id:` (its row id, the same on every node). A
+  browser that reconnects sends `Last-Event-ID`; the stream replays the table after it (and
+  the last `HOLE_S` seconds before it: a duplicate is harmless, consoles drop it). A stream
+  that falls `backlog` changes behind is closed rather than fed with gaps: the browser
+  reconnects and catches up from the table. A gap the table no longer holds is a `resync`
+  event: reload everything.
 """
 
 from __future__ import annotations
@@ -15,14 +33,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from cad import clock
@@ -31,6 +50,11 @@ from cad.models import LiveEvent
 log = logging.getLogger(__name__)
 _PENDING = "warroom_pending_events"
 KEEP = timedelta(hours=1)
+CHANNEL = "warroom_live_events"
+FOLLOWER = "warroom-live-events"  # the follower's application_name on PostgreSQL
+HOLE_S = 10.0  # how long an id skipped by the sequence may still commit
+REPLAY_MAX = 20_000  # rows a resuming stream may replay; further behind, it reloads instead
+RETRY_MS = 1000  # how soon a browser reconnects after the stream drops
 
 
 @dataclass(frozen=True)
@@ -42,24 +66,62 @@ class Change:
     def as_sse(self) -> str:
         return f"id: {self.id}\nevent: {self.kind}\ndata: {json.dumps(self.data, default=str)}\n\n"
 
+    def units(self) -> frozenset[int]:
+        """The units this change is about (a crew hears those of its own unit only)."""
+        found = {self.data.get("unit_id")}
+        if self.kind == "unit":
+            found.add(self.data.get("id"))
+        return frozenset(u for u in found if isinstance(u, int))
+
+
+def may_hear(unit_id: int | None, change: Change) -> bool:
+    """What a crew may hear: changes of its own unit, never another unit's job."""
+    return unit_id is not None and unit_id in change.units()
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who listens: a console hears every change, a crew only those of its unit."""
+
+    crew: bool = False
+    unit_id: int | None = None
+
+    def hears(self, change: Change) -> bool:
+        return not self.crew or may_hear(self.unit_id, change)
+
+
+class _Listener:
+    __slots__ = ("audience", "behind", "queue")
+
+    def __init__(self, audience: Audience, backlog: int) -> None:
+        self.audience = audience
+        self.queue: queue.Queue[Change | None] = queue.Queue(backlog)
+        self.behind = False  # its queue overflowed: the stream ends and the browser resumes
+
 
 class EventBus:
     def __init__(self, backlog: int = 1000, poll_s: float = 0.2) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[queue.Queue[Change | None]] = []
+        self._everything: set[_Listener] = set()  # consoles
+        self._by_unit: dict[int, set[_Listener]] = {}  # crews, by their unit
         self._backlog = backlog
-        self._poll_s = poll_s
+        self._poll_s = poll_s  # SQLite: how often the follower reads the table
+        self._idle_s = 5.0  # PostgreSQL: how long it waits for a NOTIFY before reading anyway
         self._engine: Engine | None = None
-        self._poller: threading.Thread | None = None
-        self._seen: dict[int, float] = {}  # ids this process already delivered
-        self._last_id = 0
+        self._follower: threading.Thread | None = None
+        self._seen: dict[int, float] = {}  # ids this process handed on, oldest first
+        self._last_id = -1
+        self._holes: dict[int, float] = {}  # ids skipped by the sequence, maybe still to commit
+        self._start_lock = threading.Lock()
 
+    # -- the process's database --------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
         """Read other processes' changes from this database."""
         with self._lock:
             if engine is not self._engine:
                 self._engine = engine
-                self._last_id = -1  # unknown until the poller looks
+                self._last_id = -1  # unknown until the follower looks
+                self._seen, self._holes = {}, {}  # ids of another database
 
     def detach(self, engine: Engine) -> None:
         """The app that owns `engine` is closing: its streams end and nothing reads from it any more."""
@@ -67,93 +129,257 @@ class EventBus:
             if engine is not self._engine:
                 return
             self._engine = None
-            subscribers, self._subscribers = self._subscribers, []
-        for q in subscribers:
+            listeners = self._listeners()
+            self._everything, self._by_unit = set(), {}
+        for listener in listeners:
             with contextlib.suppress(queue.Full):
-                q.put_nowait(None)
+                listener.queue.put_nowait(None)
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    # -- listeners ---------------------------------------------------------------------------
+    def _listeners(self) -> list[_Listener]:
+        return [*self._everything, *(x for group in self._by_unit.values() for x in group)]
+
+    def listening(self) -> int:
+        with self._lock:
+            return len(self._listeners())
 
     def publish(self, change: Change) -> None:
+        """Hand `change` to those who may hear it, once: the commit that made it here and the
+        follower reading it from the table may both bring it, in either order."""
         with self._lock:
-            subscribers = list(self._subscribers)
+            if change.id in self._seen:
+                return
             self._seen[change.id] = time.monotonic()
-        for q in subscribers:
-            with contextlib.suppress(queue.Full):  # a stalled browser must not stall the centre
-                q.put_nowait(change)
+            targets = list(self._everything)
+            for unit in change.units():
+                targets.extend(self._by_unit.get(unit, ()))
+        for listener in targets:
+            try:
+                listener.queue.put_nowait(change)
+            except queue.Full:  # a stalled browser must not stall the centre: it resumes from the table
+                listener.behind = True
 
-    def subscribe(self) -> queue.Queue[Change | None]:
-        q: queue.Queue[Change | None] = queue.Queue(self._backlog)
+    def subscribe(self, audience: Audience = Audience()) -> _Listener:
+        listener = _Listener(audience, self._backlog)
         with self._lock:
-            self._subscribers.append(q)
-            if self._poller is None and self._engine is not None:
-                self._last_id = -1
-                self._poller = threading.Thread(target=self._poll, name="live-events", daemon=True)
-                self._poller.start()
-        return q
+            if not audience.crew:
+                self._everything.add(listener)
+            elif audience.unit_id is not None:
+                self._by_unit.setdefault(audience.unit_id, set()).add(listener)
+            start = self._follower is None and self._engine is not None
+            if start:
+                self._follower = threading.Thread(target=self._follow, name="live-events", daemon=True)
+        # where the follower reads from is fixed before this listener replays anything, so a change
+        # committed in between is either in its replay or handed on by the follower
+        engine = self._engine
+        if engine is not None and self._last_id < 0:
+            with contextlib.suppress(sa.exc.DBAPIError), self._start_lock, engine.connect() as conn:
+                self._position(conn)
+        if start:
+            assert self._follower is not None
+            self._follower.start()
+        return listener
 
-    def unsubscribe(self, q: queue.Queue[Change | None]) -> None:
+    def unsubscribe(self, listener: _Listener) -> None:
+        unit = listener.audience.unit_id
         with self._lock:
-            if q in self._subscribers:
-                self._subscribers.remove(q)
+            self._everything.discard(listener)
+            group = self._by_unit.get(unit) if unit is not None else None
+            if group is not None:
+                group.discard(listener)
+                if not group:
+                    del self._by_unit[unit]  # type: ignore[arg-type]
 
-    def stream(self, heartbeat_s: float = 15.0, accept: Callable[[Change], bool] | None = None) -> Iterator[str]:
-        """The changes as Server-Sent Events; `accept` keeps back those this listener may not see."""
-        q = self.subscribe()
+    # -- the stream --------------------------------------------------------------------------
+    def stream(
+        self, audience: Audience = Audience(), last_event_id: int | None = None, heartbeat_s: float = 15.0
+    ) -> Iterator[str]:
+        """The changes `audience` may hear as Server-Sent Events, after `last_event_id` if given."""
+        listener = self.subscribe(audience)
         try:
-            yield ": connected\n\n"
-            while True:
+            sent: set[int] = set()  # replayed: the same id may still come through the queue
+            forget_sent = time.monotonic() + 3 * HOLE_S
+            head = f"retry: {RETRY_MS}\n"
+            try:
+                if last_event_id is None:  # start from now: the console loads the present state itself
+                    head += f"id: {self._newest()}\n: connected\n\n"
+                else:
+                    replay = self._replay(audience, last_event_id)
+                    if replay is None:
+                        head += f"id: {self._newest()}\nevent: resync\ndata: {{}}\n\n: connected\n\n"
+                    else:
+                        sent = {c.id for c in replay}
+                        head += ": connected\n\n" + "".join(c.as_sse() for c in replay)
+            except sa.exc.DBAPIError as error:  # no database: the browser retries, and resumes then
+                log.warning("event stream not started: %s", error.orig)
+                return
+            yield head
+            while not listener.behind:
                 try:
-                    change = q.get(timeout=heartbeat_s)
+                    change = listener.queue.get(timeout=heartbeat_s)
                 except queue.Empty:
                     yield ": keep-alive\n\n"
                     continue
-                if change is None:  # the centre is closing
+                batch = [change]
+                with contextlib.suppress(queue.Empty):
+                    while len(batch) < 500:
+                        batch.append(listener.queue.get_nowait())
+                if None in batch:  # the centre is closing
                     return
-                if accept is None or accept(change):
-                    yield change.as_sse()
+                chunk = "".join(c.as_sse() for c in batch if c is not None and c.id not in sent)
+                if sent and time.monotonic() > forget_sent:
+                    sent.clear()
+                if chunk:
+                    yield chunk
         finally:
-            self.unsubscribe(q)
+            self.unsubscribe(listener)
 
-    def _poll(self) -> None:
-        """Runs while anyone listens: hands on the rows other processes wrote."""
+    def _newest(self) -> int:
+        engine = self._engine
+        if engine is None:
+            return 0
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(LiveEvent.__table__.c.id))).scalar() or 0)
+
+    def _replay(self, audience: Audience, after: int) -> list[Change] | None:
+        """What `audience` may hear after id `after`, and the last HOLE_S seconds' before it (a
+        change committed late); None when the table no longer holds all of it (reload instead)."""
+        engine = self._engine
+        if engine is None:
+            return []
         table = LiveEvent.__table__
+        recent = clock.now() - timedelta(seconds=HOLE_S)
+        with engine.connect() as conn:
+            oldest = conn.execute(sa.select(sa.func.min(table.c.id))).scalar()
+            if oldest is not None and after < int(oldest) - 1:
+                return None  # swept: what was between is gone
+            rows = conn.execute(
+                sa.select(table.c.id, table.c.kind, table.c.data)
+                .where(table.c.id > after - REPLAY_MAX, sa.or_(table.c.id > after, table.c.at >= recent))
+                .order_by(table.c.id)
+                .limit(REPLAY_MAX + 1)
+            ).all()
+        if len(rows) > REPLAY_MAX:
+            return None
+        changes = (Change(i, kind, data) for i, kind, data in rows)
+        return [c for c in changes if audience.hears(c)]
+
+    # -- the follower: other processes' changes ----------------------------------------------
+    def _follow(self) -> None:
+        """Runs while anyone listens: hands on the rows other processes wrote. It holds one
+        connection of its own (not the app's pool): on PostgreSQL it LISTENs and reads on it."""
+        source: Engine | None = None  # the app's engine the connection below is to
+        conn: Connection | None = None
         next_cleanup = time.monotonic() + 60
-        while True:
-            time.sleep(self._poll_s)
-            with self._lock:
-                if not self._subscribers:
-                    self._poller = None
-                    return
-            engine = self._engine
-            if engine is None:
-                continue
-            try:
-                with engine.connect() as conn:
-                    if self._last_id < 0:  # start from now: consoles load the present state themselves
-                        self._last_id = int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
-                        continue
-                    rows = conn.execute(
-                        sa.select(table.c.id, table.c.kind, table.c.data)
-                        .where(table.c.id > self._last_id)
-                        .order_by(table.c.id)
-                        .limit(1000)
-                    ).all()
+        try:
+            while True:
+                with self._lock:
+                    if not self._everything and not self._by_unit:
+                        self._follower = None
+                        self._last_id = -1  # the next follower starts from its own present
+                        return
+                engine = self._engine
+                if engine is not source:  # another database now (or none)
+                    conn = _close(conn)
+                    source = engine
+                if engine is None:
+                    time.sleep(self._poll_s)
+                    continue
+                try:
+                    if conn is None:  # (re)connected: read at once, a notice may have been missed
+                        conn = _follower_connection(engine)
+                    elif engine.dialect.name == "postgresql":
+                        self._wait_for_notice(conn)
+                    else:
+                        time.sleep(self._poll_s)
+                    self._read(conn)
                     if time.monotonic() > next_cleanup:
                         next_cleanup = time.monotonic() + 60
+                        table = LiveEvent.__table__
                         conn.execute(sa.delete(table).where(table.c.at < clock.now() - KEEP))
-                        conn.commit()
-            except sa.exc.DBAPIError as error:
-                log.warning("live events not read (retrying): %s", error.orig)
-                continue
-            for event_id, kind, data in rows:
-                self._last_id = max(self._last_id, event_id)
-                with self._lock:
-                    delivered_here = self._seen.pop(event_id, None) is not None
-                if not delivered_here:
-                    self.publish(Change(event_id, kind, data))
-            with self._lock:  # forget local ids the poller will never meet (rolled past)
-                horizon = time.monotonic() - 60
-                for stale in [i for i, t in self._seen.items() if t < horizon]:
-                    del self._seen[stale]
+                except (sa.exc.DBAPIError, psycopg.Error) as error:
+                    log.warning("live events not read (reconnecting): %s", getattr(error, "orig", error))
+                    conn = _close(conn)
+                    time.sleep(0.2)
+        finally:
+            _close(conn)
+
+    def _wait_for_notice(self, conn: Connection) -> None:
+        """Sleep until another process commits a change, or `_idle_s` passes (a second while a
+        skipped id may still commit)."""
+        listen = conn.connection.driver_connection
+        assert isinstance(listen, psycopg.Connection)
+        for _ in listen.notifies(timeout=1.0 if self._holes else self._idle_s, stop_after=1):
+            break
+        for _ in listen.notifies(timeout=0):  # several commits, one read
+            pass
+
+    def _position(self, conn: Connection) -> None:
+        """Fix where the follower starts: the newest row, and the ids below it that are not
+        (yet) in the table, which a transaction still open may commit."""
+        if self._last_id >= 0:
+            return
+        table = LiveEvent.__table__
+        newest = int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
+        present = set(conn.execute(sa.select(table.c.id).where(table.c.id > newest - 1000)).scalars())
+        now = time.monotonic()
+        self._holes = {i: now for i in range(max(newest - 1000, 0) + 1, newest) if i not in present}
+        self._last_id = newest
+
+    def _read(self, conn: Connection) -> None:
+        table = LiveEvent.__table__
+        if self._last_id < 0:
+            with self._start_lock:
+                self._position(conn)
+            return
+        now = time.monotonic()
+        self._holes = {i: t for i, t in self._holes.items() if now - t < HOLE_S}
+        wanted = table.c.id > self._last_id
+        if self._holes:
+            wanted = sa.or_(wanted, table.c.id.in_(list(self._holes)))
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.kind, table.c.data).where(wanted).order_by(table.c.id).limit(1000)
+        ).all()
+        for event_id, kind, data in rows:
+            if event_id > self._last_id:
+                for skipped in range(self._last_id + 1, min(event_id, self._last_id + 1000)):
+                    self._holes.setdefault(skipped, now)
+                self._last_id = event_id
+            self._holes.pop(event_id, None)
+            self.publish(Change(event_id, kind, data))
+        with self._lock:  # forget ids the follower will never meet again (oldest first)
+            while self._seen:
+                oldest = next(iter(self._seen))
+                if now - self._seen[oldest] < 60:
+                    break
+                del self._seen[oldest]
+
+
+def _follower_connection(engine: Engine) -> Connection:
+    """The follower's own connection, closed for real when it is done with (no pool to leak
+    into when the app's engine is disposed); on PostgreSQL it LISTENs."""
+    postgres = engine.dialect.name == "postgresql"
+    own = sa.create_engine(
+        engine.url,
+        poolclass=sa.pool.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"application_name": FOLLOWER} if postgres else {},
+    )
+    conn = own.connect()
+    if postgres:
+        conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+    return conn
+
+
+def _close(conn: Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+        conn.engine.dispose()
 
 
 bus = EventBus()

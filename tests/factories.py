@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from werkzeug.security import generate_password_hash
+
 from cad import clock
 from cad.auth import hash_token, new_token
 from cad.db import db
@@ -11,8 +13,10 @@ from cad.models import Agency, Role, Station, Unit, User
 from dispatch.units import UnitStatus, UnitType
 
 
-def user(role: Role | str, name: str | None = None, unit: Unit | None = None) -> tuple[User, dict[str, str]]:
-    """A user of `role` and the headers that authenticate them."""
+def user(
+    role: Role | str, name: str | None = None, unit: Unit | None = None, password: str | None = None
+) -> tuple[User, dict[str, str]]:
+    """A user of `role` and the headers that authenticate them; with `password`, they can log in to a console."""
     role = Role(role)
     token = new_token("wr")
     row = User(
@@ -20,6 +24,7 @@ def user(role: Role | str, name: str | None = None, unit: Unit | None = None) ->
         display_name=name or str(role),
         role=role,
         api_token_hash=hash_token(token),
+        password_hash=generate_password_hash(password) if password else None,
         unit_id=unit.id if unit else None,
         created_at=clock.now(),
     )

@@ -46,6 +46,53 @@ class LiveCentre:
         return requests.post(self.url + path, json=json, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
+@dataclass(frozen=True)
+class Sse:
+    """One block of a Server-Sent-Events stream: an event (`kind`, `data`), an `id:`-only
+    block (kind ""), or a comment (kind ":", its text in `data`)."""
+
+    id: int | None
+    kind: str
+    data: Any
+
+
+def read_events(
+    url: str, headers: dict[str, str], *, last_event_id: int | None = None, timeout_s: float = 10.0
+) -> Iterator[Sse]:
+    """One connection to an event stream, read as a browser's EventSource reads it; ends when
+    the connection does (a test reconnects with the last id it saw, as the browser does)."""
+    import json as _json
+
+    sent = {**headers, **({"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {})}
+    with requests.get(url, headers=sent, stream=True, timeout=(5, timeout_s)) as response:
+        response.raise_for_status()
+        event_id: int | None = None
+        kind, data, comment = "", [], []
+        try:
+            for line in response.iter_lines(decode_unicode=True):
+                if line:
+                    field, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if field == "":
+                        comment.append(value)
+                    elif field == "id":
+                        event_id = int(value)
+                    elif field == "event":
+                        kind = value
+                    elif field == "data":
+                        data.append(value)
+                    continue
+                if data:
+                    yield Sse(event_id, kind or "message", _json.loads("\n".join(data)))
+                elif comment:
+                    yield Sse(event_id, ":", "\n".join(comment))
+                elif event_id is not None:
+                    yield Sse(event_id, "", None)
+                kind, data, comment = "", [], []
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            return
+
+
 def free_udp_port() -> int:
     """A port free for both UDP and TCP (SIP listens on both), away from other tests' picks."""
     import random

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from flask import Response, current_app, jsonify, stream_with_context
+from flask import Response, current_app, jsonify, request
 from sqlalchemy import text
 
 from cad.api import api
 from cad.api.spec import openapi_document, operation
 from cad.db import db
-from cad.events import Change, bus
+from cad.events import Audience, bus
 from cad.models import Role, User
 
 
@@ -26,30 +24,18 @@ def health() -> Response:
     return jsonify({"status": "ok", "database": db.engine.dialect.name})
 
 
-def only_unit(unit_id: int | None) -> Callable[[Change], bool]:
-    """What a crew may hear: changes of its own unit, never another unit's job."""
-
-    def accept(change: Change) -> bool:
-        data = change.data
-        return unit_id is not None and (
-            data.get("unit_id") == unit_id or (change.kind == "unit" and data.get("id") == unit_id)
-        )
-
-    return accept
-
-
 @operation(api, "/events", "GET", summary="Server-Sent Events: every change a console needs")
 def events(user: User) -> Response:
-    accept = None
-    if user.role is Role.CREW:  # a crew hears only of its own unit, never of other units' jobs
-        own = user.unit_id
-
-        def accept(change: Change) -> bool:
-            data = change.data
-            return own is not None and (data.get("unit_id") == own or (change.kind == "unit" and data.get("id") == own))
-
+    """Each event has `id:` (the same on every node); a browser that reconnects with
+    `Last-Event-ID` gets what it missed. A crew hears only of its own unit."""
+    audience = Audience(crew=user.role is Role.CREW, unit_id=user.unit_id)
+    after = request.headers.get("Last-Event-ID", "").strip()
+    last_event_id = int(after) if after.isdigit() and len(after) < 19 else None
+    # The stream needs no request context: the user's database connection goes back to the
+    # pool now, not when the stream ends hours later (one per open console would drain it).
+    db.session.remove()
     return Response(
-        stream_with_context(bus.stream(accept=accept)),
+        bus.stream(audience, last_event_id),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -14,6 +14,7 @@ from cad import clock
 from cad.api import api
 from cad.api.schemas import Query
 from cad.api.spec import operation
+from cad.blocking import off_the_loop
 from cad.config import Settings
 from cad.db import db
 from cad.errors import ApiError, InvalidInput, NotFound
@@ -115,7 +116,7 @@ def response_time_report(user: User, query: ReportQuery) -> Any:
         )
     if query.format == "pdf":
         return Response(
-            report_pdf(report),
+            off_the_loop(report_pdf, report),
             mimetype="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{stem}.pdf"'},
         )

@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the centre served over real HTTP, the SIP agent as its own process."""
+"""End-to-end fixtures: the centre served over real HTTP, the SIP agent as its own process, two centre
+nodes behind HAProxy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cluster import Cluster, running_cluster
 from live import (
     INTAKE_TOKEN,
     AgentProcess,
@@ -15,6 +17,7 @@ from live import (
     LiveCentre,
     free_udp_port,
     require_tool,
+    running,
     serve,
     start_agent,
 )
@@ -83,3 +86,18 @@ def stoppable_centre(disposable_postgres: DisposablePostgres, tmp_path: Path) ->
                 )
             )
     yield from serve(app, tmp_path, before_stop=disposable_postgres.start)
+
+
+@pytest.fixture
+def two_nodes(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    """Two centre nodes (gunicorn + scheduler each) on the test's PostgreSQL behind HAProxy running
+    deploy/haproxy.cfg (tests/cluster.py); the test itself runs in an app context on that database,
+    so the factories make its users and units."""
+    require_tool("haproxy")
+    env = {"TWILIO_AUTH_TOKEN": "twilio-e2e", "WARROOM_GPS_RATE": "50"}
+    with running_cluster(database_url, tmp_path / "cluster", env=env) as cluster:
+        settings = Settings.from_env(
+            {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": ""}
+        )
+        for _ in running(create_app({"TESTING": True}, settings=settings)):
+            yield cluster

@@ -76,8 +76,19 @@ const WR = (() => {
     const source = new EventSource(cfg.api + "/events");
     source.onopen = () => { badge.hidden = false; badge.className = "live"; badge.textContent = L_.words.live; later(); };
     source.onerror = () => { badge.hidden = false; badge.className = "live down"; badge.textContent = L_.words.reconnecting; };
+    // After a reconnect the browser sends Last-Event-ID and the centre replays what was missed,
+    // with a few recent events again to be sure: each is handled once.
+    const seen = new Set();
+    const fresh = (id) => {
+      if (!id || seen.has(id)) return !id;
+      seen.add(id);
+      if (seen.size > 5000) seen.delete(seen.values().next().value);
+      return true;
+    };
+    source.addEventListener("resync", () => { if (refresh) later(); });  // too far behind: reload it all
     for (const kind of ["call", "incident", "unit", "assignment", "alert", "message", "congestion", "route", "intake_failure"]) {
       source.addEventListener(kind, (event) => {
+        if (!fresh(event.lastEventId)) return;
         const data = JSON.parse(event.data);
         const handled = handlers[kind] ? handlers[kind](data) : false;
         if (handled !== true && refresh) later();
