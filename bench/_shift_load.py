@@ -56,6 +56,7 @@ class Stream:
     connects: int = 0
     errors: list[str] = field(default_factory=list)
     position: int | None = None  # the stream's opening `id:` line, when it has one
+    last_id: int | None = None  # as a browser's EventSource keeps it: the last `id:` line, sent back on reconnect
     ids: array.array[int] = field(default_factory=lambda: array.array("q"))
     times: array.array[float] = field(default_factory=lambda: array.array("d"))
 
@@ -185,8 +186,8 @@ class People:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.plan["stream_read_timeout_s"])
         while not stop.is_set():
             headers = {"Authorization": f"Bearer {stream.token}", "Accept": "text/event-stream"}
-            if stream.ids:
-                headers["Last-Event-ID"] = str(stream.ids[-1])
+            if stream.last_id is not None:
+                headers["Last-Event-ID"] = str(stream.last_id)
             try:
                 async with client.session.get(
                     client.url + "/api/v1/events", headers=headers, timeout=timeout
@@ -225,17 +226,13 @@ class People:
                     continue
                 *blocks, buffer = buffer.split(b"\n\n")
                 for block in blocks:
-                    if block.startswith(b":"):
-                        if stream.connected_at is None and block.startswith(b": connected"):
-                            stream.connected_at = now
-                        continue
-                    if not block.startswith(b"id: "):
-                        continue
-                    head, _, rest = block.partition(b"\n")
-                    event_id = int(head[4:])
-                    if not rest:  # the opening position, no event
-                        stream.position = event_id
-                        continue
+                    if block.startswith(b"id: ") and b"\nevent: " in block and b"\n:" not in block:
+                        head, _, rest = block.partition(b"\n")  # the usual event: id, event, data
+                        event_id = stream.last_id = int(head[4:])
+                    else:  # comments, retry:, the opening position, a resync: read line by line
+                        event_id, rest = self.unusual(stream, block, now)
+                        if event_id is None:
+                            continue
                     ids.append(event_id)
                     times.append(now)
                     if self.acting:
@@ -243,6 +240,29 @@ class People:
         finally:
             reading.cancel()
             stopping.cancel()
+
+    @staticmethod
+    def unusual(stream: Stream, block: bytes, now: float) -> tuple[int | None, bytes]:
+        """A block other than a plain event: (its event's id and `event:`/`data:` lines, or None)."""
+        event_id: int | None = None
+        lines = []
+        for line in block.split(b"\n"):
+            if line.startswith(b": connected") and stream.connected_at is None:
+                stream.connected_at = now
+            elif line.startswith(b"id:"):
+                event_id = stream.last_id = int(line[3:].strip() or 0)
+            elif line.startswith((b"event:", b"data:")):
+                lines.append(line)
+        if event_id is None:
+            return None, b""
+        if not lines:  # the position the stream starts from
+            if stream.position is None:
+                stream.position = event_id
+            return None, b""
+        if lines[0] == b"event: resync":  # the centre cannot replay from where we were: not an event
+            stream.errors.append("resync")
+            return None, b""
+        return event_id, b"\n".join(lines)
 
     def hear(self, stream: Stream, event_id: int, rest: bytes) -> None:
         """What a console or crew does with an event it heard (most: nothing)."""

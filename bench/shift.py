@@ -28,6 +28,11 @@ against live_events after the run: a console every event, a crew phone its own u
 CPU and memory per process, requests failed, and lost: calls, texts, GPS fixes, incidents and
 assignments answered 2xx but not on record (must be 0).
 
+`--nodes 2`: the same against two nodes (gunicorn + scheduler each, `--node-workers` workers) on
+the one database behind HAProxy running deploy/haproxy.cfg (tests/cluster.py's harness), the
+first node killed outright (SIGKILL) half way: its streams must come back through HAProxy on the
+other node and, resuming from Last-Event-ID, miss nothing; nothing answered 2xx may be lost.
+
 Two runs by default, in this order: the baseline, today's threaded workers forced
 (WARROOM_WORKER_CLASS=gthread and `--worker-class gthread`), with `--baseline-streams` streams,
 enough to show where it stops answering; then the production config (gunicorn.conf.py as it is)
@@ -113,12 +118,13 @@ def main() -> int:
     parser.add_argument("--request-timeout", type=float, default=10.0, help="the client's limit per request")
     parser.add_argument("--connect-wait", type=float, default=30.0, help="how long streams may take to open")
     parser.add_argument("--nodes", type=int, default=1, choices=(1, 2), help="2: HAProxy, one node killed mid-run")
+    parser.add_argument("--node-workers", type=int, default=2, help="gunicorn workers per node with --nodes 2")
     parser.add_argument("--seed", type=int, default=112)
     args = parser.parse_args()
     if args.quick:
         args.seconds = 30.0
-    if args.nodes == 2:
-        print(two_nodes())
+    if args.nodes == 2 and importlib.util.find_spec("cluster") is None:
+        print("--nodes 2: not yet: needs the two-node harness (tests/cluster.py, deploy/haproxy.cfg)")
         return 2
     if not ROADS.exists():
         print(f"needs {ROADS} (WARROOM_DATA_DIR)")
@@ -149,30 +155,19 @@ def main() -> int:
     return 1 if any(o.lost for o in outcomes) else 0
 
 
-def two_nodes() -> str:
-    """HOOK for `--nodes 2` (issue 15): two centres behind HAProxy, one node killed mid-run.
-
-    The two-node harness (deploy/haproxy.cfg and a cluster starter, expected as tests/cluster.py)
-    is being built separately. When it lands: start the cluster here instead of one gunicorn,
-    point both load processes at HAProxy's URL, kill one node at half time, and report as `run`
-    does (the streams of the killed node must reconnect and, with Last-Event-ID, miss nothing)."""
-    if importlib.util.find_spec("cluster") is None:
-        return "--nodes 2: not yet: needs the two-node harness (tests/cluster.py, deploy/haproxy.cfg)"
-    return "--nodes 2: not yet: the two-node harness is there (tests/cluster.py), this bench is not wired to it"
-
-
 # --- one run -------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
-    cluster = DisposablePostgres.create()
+    pg = DisposablePostgres.create()
     work = Path(tempfile.mkdtemp(prefix="warroom-shift-"))
     processes: list[Process] = []
+    centre: Running | None = None
     logs = open(work / "processes.log", "wb")  # noqa: SIM115
     try:
         env = {
             **os.environ,
-            "DATABASE_URL": cluster.url,
+            "DATABASE_URL": pg.url,
             "WARROOM_INSTANCE": str(work),
             "WARROOM_ROADS": str(ROADS),
             "TWILIO_AUTH_TOKEN": TWILIO,
@@ -188,15 +183,17 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
         settings = Settings.from_env(env)
         env["WARROOM_INTAKE_TOKEN"] = settings.shared_intake_token()
         plan = seed(settings, args, setup, number)
-        port = free_port()
-        url = plan["url"] = f"http://127.0.0.1:{port}"
-        command += ["-b", f"127.0.0.1:{port}", "wsgi:app"]
-        for name, argv in (("gunicorn", command), ("scheduler", [sys.executable, "-m", "cad.cli", "scheduler"])):
-            processes.append(Process(name, subprocess.Popen(argv, env=env, cwd=REPO, stdout=logs, stderr=logs)))
+        if args.nodes == 1:
+            centre = one_node(command, env, logs, work / "processes.log")
+        else:
+            centre = two_nodes(args, setup, env, work)
+        processes += centre.processes
+        url = plan["url"] = centre.url
         wait_until_ready(Centre(Access(url, plan.pop("api_token"), {}, {}), timeout_s=60))
         kind, workers, each = gunicorn_config(processes[0])
         unit = "threads" if kind == "gthread" else "connections"
-        print(f"\n[{number}] {setup.label}: gunicorn {kind}, {workers} workers × {each} {unit}")
+        nodes = f"{args.nodes} nodes behind HAProxy, each " if args.nodes > 1 else ""
+        print(f"\n[{number}] {setup.label}: {nodes}gunicorn {kind}, {workers} workers × {each} {unit}")
         print(
             f"  {setup.consoles} consoles + {setup.crews} crew phones = {setup.consoles + setup.crews} streams, "
             f"{args.units} units' GPS; the centre answers (every worker has its road graph)"
@@ -212,18 +209,27 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
         read_line(devices, 60)
         connected, streams = int(ready[1]), int(ready[2])
         print(f"  streams open before the load: {connected} of {streams} ({time.monotonic() - opened:.1f} s)")
-        engine = sa.create_engine(cluster.url)
+        engine = sa.create_engine(pg.url)
         with engine.connect() as conn:
             start_id = int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM live_events")).scalar_one())
-        before = usage(processes, cluster)
+        before = usage(processes, pg)
         began = time.time()
         until = began + args.seconds
         for process in (people, devices):
             assert process.stdin is not None
             process.stdin.write(f"GO {until}\n".encode())
             process.stdin.flush()
+        at_kill: dict[str, Any] = {}
+        if centre.cluster is not None:  # HOOK (issue 15): the node killed mid-run
+            time.sleep(max(0.0, began + args.seconds / 2 - time.time()))
+            at_kill = usage(processes, pg)
+            victim = centre.cluster.nodes[0]
+            victim.kill()
+            print(f"  … node {victim.name} killed (SIGKILL, gunicorn and scheduler) {time.time() - began:.0f} s in")
         time.sleep(max(0.0, until - time.time()))
-        after = usage(processes, cluster)
+        after = usage(processes, pg)
+        for what in ("cpu", "rss"):  # the killed node's processes: as they were when killed
+            after[what] = {**at_kill.get(what, {}), **after[what]}
         for process in (devices, people):
             try:
                 process.wait(args.request_timeout + 60)
@@ -246,7 +252,7 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
         report_streams(outcome, engine, people_result["streams"], start_id, until)
         report_lost(outcome, engine, people_result["acked"], devices_result["acked"])
         report_usage(before, after, args.seconds)
-        report_log(outcome, work / "processes.log")
+        report_log(outcome, centre.logs)
         lags = people_result["lag"] + devices_result["lag"]
         if lags:
             print(
@@ -264,9 +270,55 @@ def run(args: argparse.Namespace, setup: Setup, number: int) -> Outcome:
                 process.popen.wait(20)
             except subprocess.TimeoutExpired:
                 process.popen.kill()
+        if centre is not None and centre.cluster is not None:
+            centre.cluster.stop()
         logs.close()
-        cluster.drop()
+        pg.drop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class Running:
+    """The centre under test: its URL, the processes to measure, and where they log."""
+
+    url: str
+    processes: list[Process]
+    logs: list[Path]
+    cluster: Any = None  # tests/cluster.py's Cluster, with --nodes 2
+
+
+def one_node(command: list[str], env: dict[str, str], logs: Any, log: Path) -> Running:
+    """`gunicorn wsgi:app` (gunicorn.conf.py) and `warroom scheduler`, as on one machine."""
+    port = free_port()
+    command = [*command, "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    processes = [
+        Process(name, subprocess.Popen(argv, env=env, cwd=REPO, stdout=logs, stderr=logs))
+        for name, argv in (("gunicorn", command), ("scheduler", [sys.executable, "-m", "cad.cli", "scheduler"]))
+    ]
+    return Running(f"http://127.0.0.1:{port}", processes, [log])
+
+
+def two_nodes(args: argparse.Namespace, setup: Setup, env: dict[str, str], work: Path) -> Running:
+    """Two nodes (gunicorn + scheduler each) on the one database behind HAProxy running
+    deploy/haproxy.cfg (tests/cluster.py); each node gets the road cache already imported."""
+    from cluster import start_cluster
+
+    nodes = work / "nodes"
+    for name in "ab":
+        shutil.copytree(work / "roads", nodes / f"node-{name}" / "roads")
+    shared = {key: env[key] for key in ("WARROOM_ROADS", "TWILIO_AUTH_TOKEN", "WARROOM_INTAKE_TOKEN")}
+    if setup.worker_class:
+        shared["WARROOM_WORKER_CLASS"] = setup.worker_class
+    cluster = start_cluster(env["DATABASE_URL"], nodes, nodes=2, workers=args.node_workers, env=shared, upgrade=False)
+    processes = []
+    for node in cluster.nodes:
+        processes += [
+            Process(f"node {node.name} gunicorn", node.web),
+            Process(f"node {node.name} scheduler", node.scheduler),
+        ]
+    processes.append(Process("haproxy", cluster.balancer.process))
+    logs = [log for node in cluster.nodes for log in (node.web_log, node.scheduler_log)] + [cluster.balancer.log]
+    return Running(cluster.url, processes, logs, cluster)
 
 
 def seed(settings: Settings, args: argparse.Namespace, setup: Setup, number: int) -> dict[str, Any]:
@@ -403,12 +455,12 @@ def usage(processes: list[Process], cluster: DisposablePostgres) -> dict[str, An
     memory: dict[str, float] = {}
     for process in processes:
         pids = process.pids()
-        if process.name == "gunicorn" and pids:
-            seen["gunicorn master"] = cpu_or_0(pids[0])
-            memory["gunicorn master"] = rss_or_0(pids[0])
+        if process.name.endswith("gunicorn") and pids:
+            seen[f"{process.name} master"] = cpu_or_0(pids[0])
+            memory[f"{process.name} master"] = rss_or_0(pids[0])
             for pid in pids[1:]:
-                seen[f"gunicorn worker {pid}"] = cpu_or_0(pid)
-                memory[f"gunicorn worker {pid}"] = rss_or_0(pid)
+                seen[f"{process.name} worker {pid}"] = cpu_or_0(pid)
+                memory[f"{process.name} worker {pid}"] = rss_or_0(pid)
         else:
             seen[process.name] = process.cpu()
             memory[process.name] = process.rss()
@@ -427,9 +479,9 @@ def report_usage(before: dict[str, Any], after: dict[str, Any], seconds: float) 
     for name, used in after["cpu"].items():
         gone = name not in before["cpu"]
         cores = (used - before["cpu"].get(name, 0.0)) / seconds
-        note = "  (started during the run: a replaced worker)" if gone and name.startswith("gunicorn") else ""
+        note = "  (started during the run: a replaced worker)" if gone and " worker " in name else ""
         print(f"    {name:<28} {cores:5.2f}  {after['rss'][name]:6.0f} MB{note}")
-    replaced = [n for n in before["cpu"] if n.startswith("gunicorn worker") and n not in after["cpu"]]
+    replaced = [n for n in before["cpu"] if " worker " in n and n not in after["cpu"]]
     if replaced:
         print(f"    gunicorn workers gone during the run: {len(replaced)}")
     pg = sum(cpu - before["pg"].get(pid, 0.0) for pid, cpu in after["pg"].items())
@@ -449,9 +501,9 @@ TROUBLE = {
 }
 
 
-def report_log(outcome: Outcome, log: Path) -> None:
+def report_log(outcome: Outcome, logs: list[Path]) -> None:
     """Trouble the centre's processes logged during the run, counted by kind."""
-    text = log.read_text(errors="replace") if log.exists() else ""
+    text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
     seen = {name: text.count(needle) for needle, name in TROUBLE.items() if needle in text}
     if seen:
         said = "; ".join(f"{name}: {n}" for name, n in seen.items())
@@ -525,6 +577,7 @@ def report_streams(
     missed_ids: dict[str, set[int]] = defaultdict(set)
     missing_total: dict[str, int] = defaultdict(int)
     duplicates = reconnects = foreign = 0
+    reached: set[int] = set()  # every event id any stream received
     for stream in streams:
         group = "crew" if stream["role"] == "crew" else "console"
         count[group] += 1
@@ -532,6 +585,7 @@ def report_streams(
         got = np.frombuffer(stream["ids"], dtype=np.int64)
         times = np.frombuffer(stream["times"], dtype=np.float64)
         unique, first = np.unique(got, return_index=True)
+        reached.update(unique.tolist())
         duplicates += len(got) - len(unique)
         reconnects += max(0, stream["connects"] - 1)
         expected = np.arange(len(ids)) if group == "console" else np.array(of_unit.get(stream["unit_id"], []), int)
@@ -566,7 +620,11 @@ def report_streams(
         )
         if missed[group]:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(missed[group].items(), key=lambda kv: -kv[1]))
-            print(f"    missed by streams that were open: {kinds}; {len(missed_ids[group])} distinct events")
+            nowhere = len(missed_ids[group] - reached)
+            print(
+                f"    missed by streams that were open: {kinds}; {len(missed_ids[group])} distinct events, "
+                f"{nowhere} of them reached no stream at all (committed after the streams closed, or never sent)"
+            )
         if complete[group] < count[group]:
             outcome.findings.append(
                 f"{count[group] - complete[group]} of {count[group]} {group} streams did not get every event "
