@@ -455,7 +455,9 @@ def usage(processes: list[Process], cluster: DisposablePostgres) -> dict[str, An
     memory: dict[str, float] = {}
     for process in processes:
         pids = process.pids()
-        if process.name.endswith("gunicorn") and pids:
+        if not pids:  # gone (a node killed): its figures are those taken when it was killed
+            continue
+        if process.name.endswith("gunicorn"):
             seen[f"{process.name} master"] = cpu_or_0(pids[0])
             memory[f"{process.name} master"] = rss_or_0(pids[0])
             for pid in pids[1:]:
