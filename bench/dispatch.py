@@ -50,7 +50,7 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _proc import cpu_s, free_port, rss_mb  # noqa: E402
+from _proc import cpu_s, free_port, machine_busy_s, rss_mb  # noqa: E402
 
 import routing  # noqa: E402
 from cad.auth import hash_token, new_token  # noqa: E402
@@ -98,13 +98,6 @@ INCIDENT_MIX = {
 }
 CONGESTION = ["slow"] * 7 + ["heavy"] * 6 + ["jam"] * 5 + ["closed"] * 1 + ["free"] * 1  # 20 of 30 cameras
 BUSY = [UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE, UnitStatus.TRANSPORTING, UnitStatus.OUT_OF_SERVICE]
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy (all cores, every process)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_backends(database: str | None) -> list[int]:

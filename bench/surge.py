@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from _proc import cpu_s, free_block, free_port, rss_mb  # noqa: E402
+from _proc import Process, cpu_or_0, free_block, free_port, postgres_pids  # noqa: E402
 from live import DisposablePostgres  # noqa: E402
 
 from cad.app import close_app, create_app  # noqa: E402
@@ -47,48 +46,6 @@ from simulator.run import Options, Stats, percentiles, simulate  # noqa: E402
 
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
 TWILIO = "surge-bench"
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    cpu0: float = 0.0
-
-    def pids(self) -> list[int]:
-        """The process and all its descendants (a pool's workers, Kamailio's children)."""
-        found, todo = [], [self.popen.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                todo += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-            except OSError:
-                continue
-            found.append(pid)
-        return found
-
-    def cpu(self) -> float:
-        return sum(_cpu_or_0(pid) for pid in self.pids())
-
-    def rss(self) -> float:
-        total = 0.0
-        for pid in self.pids():
-            try:
-                total += rss_mb(pid)
-            except OSError:
-                continue
-        return total
-
-
-def postgres_pids(cluster: DisposablePostgres) -> list[int]:
-    """The cluster's postmaster and its children (backends, WAL writer, checkpointer …)."""
-    try:
-        pid_file = Path(f"/var/lib/postgresql/{cluster.version}/{cluster.name}/postmaster.pid")
-        master = int(pid_file.read_text().split()[0])
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except (OSError, ValueError, IndexError):
-        return []
-    return [master, *(int(p) for p in children)]
 
 
 def main() -> int:
@@ -167,14 +124,14 @@ def run(args: argparse.Namespace, rate: float, duration_s: float, restart: bool)
         )  # fmt: skip
         for process in processes:
             process.cpu0 = process.cpu()
-        pg0 = {pid: _cpu_or_0(pid) for pid in postgres_pids(cluster)}
+        pg0 = {pid: cpu_or_0(pid) for pid in postgres_pids(cluster.version, cluster.name)}
         me0 = time.process_time()
         if restart:
             bouncer = threading.Timer(duration_s / 2, lambda: bounce(cluster))
             bouncer.start()
         stats = simulate(Centre(access), options)
         cpu = {p.name: (p.cpu() - p.cpu0, p.rss()) for p in processes}
-        pg_cpu = sum(_cpu_or_0(pid) - pg0.get(pid, 0.0) for pid in postgres_pids(cluster))
+        pg_cpu = sum(cpu_or_0(pid) - pg0.get(pid, 0.0) for pid in postgres_pids(cluster.version, cluster.name))
         me_cpu = time.process_time() - me0
         time.sleep(5 if not restart else 20)  # journals replay, crews get told
         with app.app_context():
@@ -224,13 +181,6 @@ def wait_until_ready(centre: Centre) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
-
-
-def _cpu_or_0(pid: int) -> float:
-    try:
-        return cpu_s(pid)
-    except OSError:  # gone meanwhile
-        return 0.0
 
 
 def bounce(cluster: DisposablePostgres) -> None:
