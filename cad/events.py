@@ -28,6 +28,7 @@ change, whichever process or machine made it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -63,7 +64,9 @@ class Change:
     kind: str
     data: dict[str, Any]
 
-    def as_sse(self) -> str:
+    @functools.cached_property
+    def sse(self) -> str:
+        """The event as a stream carries it, made once however many streams it goes to."""
         return f"id: {self.id}\nevent: {self.kind}\ndata: {json.dumps(self.data, default=str)}\n\n"
 
     def units(self) -> frozenset[int]:
@@ -100,13 +103,17 @@ class _Listener:
 
 
 class EventBus:
-    def __init__(self, backlog: int = 1000, poll_s: float = 0.2) -> None:
+    def __init__(self, backlog: int = 1000, poll_s: float = 0.2, gather_s: float = 0.1) -> None:
         self._lock = threading.Lock()
         self._everything: set[_Listener] = set()  # consoles
         self._by_unit: dict[int, set[_Listener]] = {}  # crews, by their unit
         self._backlog = backlog
         self._poll_s = poll_s  # SQLite: how often the follower reads the table
         self._idle_s = 5.0  # PostgreSQL: how long it waits for a NOTIFY before reading anyway
+        # A stream that wakes for a change waits this long for more before it writes: at 80 GPS
+        # fixes a second a console writes ten times a second instead of eighty (each write is a
+        # wake-up and a system call), and the follower reads once for the commits of that moment.
+        self._gather_s = gather_s
         self._engine: Engine | None = None
         self._follower: threading.Thread | None = None
         self._seen: dict[int, float] = {}  # ids this process handed on, oldest first
@@ -213,7 +220,7 @@ class EventBus:
                         head += f"id: {self._newest()}\nevent: resync\ndata: {{}}\n\n: connected\n\n"
                     else:
                         sent = {c.id for c in replay}
-                        head += ": connected\n\n" + "".join(c.as_sse() for c in replay)
+                        head += ": connected\n\n" + "".join(c.sse for c in replay)
             except sa.exc.DBAPIError as error:  # no database: the browser retries, and resumes then
                 log.warning("event stream not started: %s", error.orig)
                 return
@@ -224,13 +231,15 @@ class EventBus:
                 except queue.Empty:
                     yield ": keep-alive\n\n"
                     continue
+                if self._gather_s and change is not None:  # a moment for more: one write, not one each
+                    time.sleep(self._gather_s)
                 batch = [change]
                 with contextlib.suppress(queue.Empty):
                     while len(batch) < 500:
                         batch.append(listener.queue.get_nowait())
                 if None in batch:  # the centre is closing
                     return
-                chunk = "".join(c.as_sse() for c in batch if c is not None and c.id not in sent)
+                chunk = "".join(c.sse for c in batch if c is not None and c.id not in sent)
                 if sent and time.monotonic() > forget_sent:
                     sent.clear()
                 if chunk:
@@ -315,6 +324,7 @@ class EventBus:
         assert isinstance(listen, psycopg.Connection)
         for _ in listen.notifies(timeout=1.0 if self._holes else self._idle_s, stop_after=1):
             break
+        time.sleep(self._gather_s / 2)
         for _ in listen.notifies(timeout=0):  # several commits, one read
             pass
 
