@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 
 #: Seconds an agent may go unheard before its calls are closed (WARROOM_SIP_AGENT_SILENT_S): ten polls.
 AGENT_SILENT_S = 10.0
+#: An agent silent this long is no longer swept: whatever it held was closed long ago.
+FORGET_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class AgentHeard:
     name: str
     last_seen_at: datetime
     heard_since: datetime  # the start of its current unbroken run of polls
-    swept_through: datetime | None = None  # its calls were closed for the silence after this poll
+    swept_at: datetime | None = None  # when its open calls were last closed
 
 
 def heard_since(previous: AgentHeard | None, now: datetime, silent_s: float) -> datetime:
@@ -45,9 +47,13 @@ def listening(agents: Iterable[AgentHeard], now: datetime, silent_s: float) -> b
     return any(a.heard_since <= now - window and a.last_seen_at >= now - window for a in agents)
 
 
-def dead_agents(agents: Iterable[AgentHeard], now: datetime, silent_s: float) -> list[str]:
-    """The agents silent for longer than `silent_s` whose calls have not been closed since their last
-    poll, oldest silence first; none while the centre has not been listening."""
+def dead_agents(
+    agents: Iterable[AgentHeard], now: datetime, silent_s: float, forget_s: float = FORGET_S
+) -> list[str]:
+    """The agents whose open calls are to be closed now, longest silent first: silent for longer than
+    `silent_s`, and not swept in the last `silent_s` (so a call a dead agent's courier delivered late
+    is closed too, a sweep later); none while the centre has not been listening. An agent silent for
+    longer than `forget_s` is left alone (a node taken away for good, its calls long closed)."""
     agents = list(agents)
     if not listening(agents, now, silent_s):
         return []
@@ -55,6 +61,7 @@ def dead_agents(agents: Iterable[AgentHeard], now: datetime, silent_s: float) ->
     silent = [
         a
         for a in agents
-        if a.last_seen_at < now - window and (a.swept_through is None or a.swept_through < a.last_seen_at)
+        if now - timedelta(seconds=forget_s) <= a.last_seen_at < now - window
+        and (a.swept_at is None or a.swept_at <= now - window)
     ]
     return [a.name for a in sorted(silent, key=lambda a: a.last_seen_at)]

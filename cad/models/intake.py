@@ -35,4 +35,4 @@ class SipAgentSeen(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # WARROOM_NODE:port
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     heard_since: Mapped[datetime] = mapped_column(UTCDateTime())
-    swept_through: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

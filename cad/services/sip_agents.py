@@ -3,15 +3,16 @@
 Each agent's once-a-second poll (`POST /telephony/sip/outbox/claim` with its name) is recorded here,
 and the same request closes the calls of agents gone silent (`cad.domain.sip_agents` says which): any
 live agent on any node keeps the sweep going, so a node that dies has its calls closed by the other
-node's agents, with no process of its own to run. Two polls sweeping at once cannot close a call
-twice: the agent is claimed first with a conditional UPDATE, and only the poll that claimed it
-closes its calls.
+node's agents, with no process of its own to run. A dead agent is swept again every `silent_s`
+for an hour, so a call its courier delivered after the first sweep is closed too. Two polls sweeping
+at once cannot close a call twice: the agent is claimed first with a conditional UPDATE, and only
+the poll that claimed it closes its calls (under a row lock on each call).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -29,7 +30,7 @@ OPEN = (CallState.WAITING, CallState.RINGING, CallState.ANSWERED)
 
 
 def _heard(row: SipAgentSeen) -> AgentHeard:
-    return AgentHeard(row.name, row.last_seen_at, row.heard_since, row.swept_through)
+    return AgentHeard(row.name, row.last_seen_at, row.heard_since, row.swept_at)
 
 
 def agent_heard(session: Session, name: str, now: datetime, silent_s: float) -> None:
@@ -57,9 +58,9 @@ def drop_calls_of_silent_agents(session: Session, now: datetime, silent_s: float
             .where(
                 SipAgentSeen.name == name,
                 SipAgentSeen.last_seen_at == last_seen,
-                sa.or_(SipAgentSeen.swept_through.is_(None), SipAgentSeen.swept_through < last_seen),
+                sa.or_(SipAgentSeen.swept_at.is_(None), SipAgentSeen.swept_at <= now - timedelta(seconds=silent_s)),
             )
-            .values(swept_through=last_seen)
+            .values(swept_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:

@@ -33,7 +33,7 @@ def upgrade():
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('heard_since', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('swept_through', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('swept_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_sip_agents'))
     )
     with op.batch_alter_table('sip_agents', schema=None) as batch_op:

@@ -33,10 +33,13 @@ def test_an_agent_silent_longer_than_allowed_is_dead_while_another_is_heard() ->
     assert dead_agents(agents, s(30), N) == ["node-b:5071", "node-b:5072"]  # longest silent first
 
 
-def test_an_agent_is_swept_once_per_silence() -> None:
-    assert dead_agents([agent("a", 30, 0), agent("b", 19, 0, swept=19)], s(30), N) == []
+def test_a_dead_agent_is_swept_again_each_silence_allowed_and_forgotten_after_an_hour() -> None:
+    assert dead_agents([agent("a", 30, 0), agent("b", 19, 0, swept=29.5)], s(30), N) == []
+    assert dead_agents([agent("a", 40, 0), agent("b", 19, 0, swept=29.5)], s(39.5), N) == ["b"]  # a late call
     # it came back, polled, and fell silent again: its new calls are closed too
-    assert dead_agents([agent("a", 60, 0), agent("b", 45, 40, swept=19)], s(60), N) == ["b"]
+    assert dead_agents([agent("a", 60, 0), agent("b", 45, 40, swept=29.5)], s(60), N) == ["b"]
+    assert dead_agents([agent("a", 4000, 0), agent("b", 300, 0)], s(3900), N) == ["b"]
+    assert dead_agents([agent("a", 4000, 0), agent("b", 300, 0)], s(3901), N) == []
 
 
 def test_after_the_centre_was_away_nobody_is_judged_until_the_live_agents_had_time_to_speak() -> None:
