@@ -47,9 +47,7 @@ def listening(agents: Iterable[AgentHeard], now: datetime, silent_s: float) -> b
     return any(a.heard_since <= now - window and a.last_seen_at >= now - window for a in agents)
 
 
-def dead_agents(
-    agents: Iterable[AgentHeard], now: datetime, silent_s: float, forget_s: float = FORGET_S
-) -> list[str]:
+def dead_agents(agents: Iterable[AgentHeard], now: datetime, silent_s: float, forget_s: float = FORGET_S) -> list[str]:
     """The agents whose open calls are to be closed now, longest silent first: silent for longer than
     `silent_s`, and not swept in the last `silent_s` (so a call a dead agent's courier delivered late
     is closed too, a sweep later); none while the centre has not been listening. An agent silent for
