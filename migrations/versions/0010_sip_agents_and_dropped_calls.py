@@ -1,5 +1,4 @@
-"""the SIP agents the centre hears (their polls), the agent holding each call, and calls `dropped`
-when that agent died
+"""SIP agents the centre hears, the agent holding each call, calls dropped when it died
 
 Revision ID: 0010_sip_agents
 Revises: 0009
