@@ -7,6 +7,10 @@ calls it died holding), starts Kamailio in front when it is installed
 (telephony/kamailio/kamailio.cfg, rendered with the ports and the allow-list), puts on record
 what Kamailio logs whole (the calls it turns away with every line taken, and the INVITEs too big
 for pjsua2, with their location: telephony/turned_away.py), and passes SIGTERM on for a clean stop.
+
+One node of two (WARROOM_SIP_ROLE, README "Two nodes behind one Kamailio"): `--agents-only` runs the
+agents alone, on an address another node's Kamailio reaches; `--remote-agents` puts another node's
+agents in this node's dispatcher set beside its own; `--proxy-only` runs Kamailio alone.
 """
 
 from __future__ import annotations
