@@ -252,7 +252,7 @@ class DeliveryReport(BaseModel):
 
 class AgentPoll(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    agent: str | None = Field(default=None, min_length=1, max_length=64)  # WARROOM_NODE:port
+    agent: str | None = None  # WARROOM_NODE:port, fitted as the calls' `agent` is (a long host name)
 
 
 @telephony.post("/sip/outbox/claim")
@@ -261,11 +261,14 @@ def claim_outbox() -> Response:
     names itself is heard (its poll, once a second, is its heartbeat), and the calls of agents gone
     silent are closed as dropped (`cad.services.sip_agents`)."""
     _check_token()
-    poll = AgentPoll.model_validate(request.get_json(silent=True) or {})
+    try:
+        poll = AgentPoll.model_validate(request.get_json(silent=True) or {})
+    except ValidationError:
+        poll = AgentPoll()  # a poll is never refused: the replies still go out
     if poll.agent:
         silent_s = current_app.config["WARROOM"].sip_agent_silent_s
         now = clock.now()
-        agent_heard(db.session, poll.agent, now, silent_s)
+        agent_heard(db.session, fitted(storable(poll.agent), FITS["agent"]), now, silent_s)
         drop_calls_of_silent_agents(db.session, now, silent_s)
     return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claim_sip_outbox(db.session)])
 

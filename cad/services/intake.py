@@ -28,7 +28,7 @@ from cad.domain.calls import (
 from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Call, Caller, Incident, Message, User
+from cad.models import Call, Caller, Incident, Message, TimelineEvent, User
 from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call
 from cad.timeline import record_event
 
@@ -234,7 +234,13 @@ def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, 
     reports, after a restart, that it died holding the call (`agent_died`). Repeats are no-ops; the
     agent's own report of a call the centre had already dropped for its silence is kept on the timeline."""
     call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id).with_for_update())
-    if call is not None and call.state is CallState.DROPPED and call.sip_agent and reason != AGENT_DIED:
+    if (
+        call is not None
+        and call.state is CallState.DROPPED
+        and call.sip_agent
+        and reason != AGENT_DIED
+        and not _has_event(session, call.id, EventKind.CALL_ENDED)  # the journal delivers at least once
+    ):
         # the agent was not dead after all (cut off from the centre): what it saw is on record too
         record_event(
             session,
@@ -262,6 +268,15 @@ def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, 
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
     session.commit()
     return call
+
+
+def _has_event(session: Session, call_id: int, kind: EventKind) -> bool:
+    return (
+        session.scalar(
+            select(TimelineEvent.id).where(TimelineEvent.call_id == call_id, TimelineEvent.kind == str(kind)).limit(1)
+        )
+        is not None
+    )
 
 
 def text_received(session: Session, text: InboundText, *, commit: bool = True) -> TextOutcome:

@@ -116,6 +116,7 @@ def test_the_calls_of_an_agent_silent_too_long_are_dropped_once_with_why(centre:
     # the agent was only cut off from the centre: its own hang-up, when it comes, is on record too
     end = {"id": "late-bye", "kind": "end", "sip_call_id": "held@b", "ended_at": at.at.isoformat(), "reason": "bye"}
     assert centre.post("/telephony/sip/events", json=end, headers=AUTH).get_json()["state"] == "dropped"
+    assert centre.post("/telephony/sip/events", json=end, headers=AUTH).status_code == 200  # delivered twice
     last = db.session.query(TimelineEvent).filter(TimelineEvent.call_id == held).order_by(TimelineEvent.id).all()
     assert [e.kind for e in last][-2:] == ["call_dropped", "call_ended"]
     assert last[-1].data == {"reason": "bye", "after": "dropped", "agent": B}
@@ -185,3 +186,20 @@ def test_an_agent_that_restarts_after_dying_drops_its_calls_itself(centre: Flask
     assert centre.post("/telephony/sip/events", json=end, headers=AUTH).get_json()["state"] == "dropped"
     event = db.session.query(TimelineEvent).filter(TimelineEvent.kind == "call_dropped").one()
     assert event.data == {"reason": "agent_died", "agent": A, "by": "agent journal"}
+
+
+def test_an_agent_with_a_long_name_is_heard_and_its_calls_found_by_the_same_fitted_name(centre: FlaskClient) -> None:
+    at = Clock()
+    headers = call_taker()
+    long_name = "node-b." + "rack-12." * 10 + "centre.example.id:5071"  # a host name longer than the column
+    poll(centre, A)
+    poll(centre, long_name)
+    held = invite(centre, "held@long", long_name, at.at)
+    for second in range(1, 13):
+        at.to(second)
+        poll(centre, A)
+    assert state(centre, held, headers) == "dropped"
+    not_json = centre.post("/telephony/sip/outbox/claim", data="{agent", headers=AUTH)
+    assert not_json.status_code == 200  # a poll is never refused
+    odd = centre.post("/telephony/sip/outbox/claim", json={"agent": 5071}, headers=AUTH)
+    assert odd.status_code == 200
