@@ -98,7 +98,11 @@ def _start_sip(host: str, port: int) -> subprocess.Popen[bytes]:
     }
     allowed = ", ".join(settings.sip_allow)
     command = [sys.executable, "-m", "cad.cli", "sip"]
-    if kamailio_binary() is not None:
+    if settings.sip_role != "all":  # one node of two (WARROOM_SIP_ROLE): `warroom sip` says what it runs
+        workers = settings.sip_workers or SERVE_SIP_WORKERS
+        command += ["--workers", str(workers)]
+        click.echo(f"SIP: this node's part of the intake (WARROOM_SIP_ROLE={settings.sip_role}; see its pool's line)")
+    elif kamailio_binary() is not None:
         workers = settings.sip_workers or SERVE_SIP_WORKERS
         command += ["--workers", str(workers)]
         click.echo(
@@ -127,6 +131,32 @@ def _start_sip(host: str, port: int) -> subprocess.Popen[bytes]:
     "default WARROOM_SIP_WORKERS (0: one agent on --port)",
 )
 @click.option("--proxy/--no-proxy", default=True, show_default=True, help="with --workers: Kamailio in front")
+@click.option(
+    "--agents-only",
+    "role",
+    flag_value="agents",
+    default=None,
+    help="with --workers: this node runs agents only, on --agent-bind, for another node's Kamailio "
+    "(WARROOM_SIP_ROLE=agents)",
+)
+@click.option(
+    "--proxy-only",
+    "role",
+    flag_value="proxy",
+    help="Kamailio only, in front of --remote-agents (WARROOM_SIP_ROLE=proxy)",
+)
+@click.option(
+    "--agent-bind",
+    default=None,
+    help="with --agents-only: the address the agents listen on, which the proxy node reaches "
+    "(default WARROOM_SIP_AGENT_BIND, 127.0.0.1)",
+)
+@click.option(
+    "--remote-agents",
+    default=None,
+    help="other nodes' agents for this node's Kamailio as well as its own: host:first-last,… "
+    "(default WARROOM_SIP_REMOTE_AGENTS)",
+)
 @click.pass_context
 @with_appcontext
 def sip(
@@ -137,6 +167,9 @@ def sip(
     pjsip_log_level: int,
     workers: int | None,
     proxy: bool,
+    role: str | None,
+    agent_bind: str | None,
+    remote_agents: str | None,
 ) -> None:
     """Run the 112 SIP agent (pjsua2): answers INVITE and MESSAGE to 112, journals, reports to the centre.
     `warroom sip redeliver` sends again what the centre refused."""
@@ -148,11 +181,32 @@ def sip(
     settings = current_app.config["WARROOM"]
     port = port or settings.sip_port
     workers = settings.sip_workers if workers is None else workers
-    if workers > 0:
-        from telephony.supervisor import pool_config, serve_pool
+    role = role or settings.sip_role
+    if role == "proxy":
+        workers = 0
+    if workers == 0 and role == "all" and (remote_agents or settings.sip_remote_agents):
+        raise click.ClickException("other nodes' agents are dispatched to by a pool: give --workers N, or --proxy-only")
+    if workers > 0 or role == "proxy":
+        from telephony.supervisor import BadPool, pool_config, serve_pool
 
-        serve_pool(pool_config(settings, port, workers, bind=bind, proxy=proxy, log_level=pjsip_log_level))
+        try:
+            config = pool_config(
+                settings,
+                port,
+                workers,
+                bind=bind,
+                proxy=proxy,
+                log_level=pjsip_log_level,
+                role=role,
+                agent_bind=agent_bind,
+                remote_agents=remote_agents,
+            )
+            serve_pool(config)
+        except BadPool as error:
+            raise click.ClickException(str(error)) from None
         return
+    if role != "all":
+        raise click.ClickException("--agents-only runs a pool: give --workers N (or WARROOM_SIP_WORKERS)")
     config = agent_config(settings, port, bind=bind, rtp_port=rtp_port, log_level=pjsip_log_level)
     click.echo(f"SIP agent on {bind}:{port}, reporting to {settings.centre_url}")
     serve_sip(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,11 @@ class Settings:
     sip_account: str = ""
     sip_auth_user: str = ""
     sip_auth_password: str = ""
+    node: str = ""  # WARROOM_NODE: this machine's name in the SIP agents' names (default: the host name)
+    sip_agent_silent_s: float = 10.0
+    sip_role: str = "all"  # WARROOM_SIP_ROLE: all (Kamailio and agents), agents (for another node's Kamailio), proxy
+    sip_agent_bind: str = "127.0.0.1"  # WARROOM_SIP_AGENT_BIND: where the agents listen for Kamailio
+    sip_remote_agents: str = ""  # WARROOM_SIP_REMOTE_AGENTS: other nodes' agents, host:first-last,…
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
@@ -98,6 +104,11 @@ class Settings:
             sip_account=env.get("WARROOM_SIP_ACCOUNT", ""),
             sip_auth_user=env.get("WARROOM_SIP_AUTH_USER", ""),
             sip_auth_password=env.get("WARROOM_SIP_AUTH_PASSWORD", ""),
+            node=env.get("WARROOM_NODE", "").strip() or socket.gethostname(),
+            sip_agent_silent_s=float(env.get("WARROOM_SIP_AGENT_SILENT_S", "10")),
+            sip_role=env.get("WARROOM_SIP_ROLE", "all").strip().lower() or "all",
+            sip_agent_bind=env.get("WARROOM_SIP_AGENT_BIND", "127.0.0.1").strip() or "127.0.0.1",
+            sip_remote_agents=env.get("WARROOM_SIP_REMOTE_AGENTS", "").strip(),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_from=env.get("TWILIO_FROM", ""),

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 
+from cad import clock
 from cad.api.spec import parse_body
 from cad.db import db
 from cad.domain.calls import Channel, fitted, fitted_identifier
@@ -32,6 +33,7 @@ from cad.services.intake import (
     voice_call_received,
 )
 from cad.services.intake_failures import intake_failed, redelivered
+from cad.services.sip_agents import agent_heard, drop_calls_of_silent_agents
 
 telephony = Blueprint("telephony", __name__, url_prefix="/telephony")
 
@@ -54,6 +56,7 @@ FITS = {
     "contact": 255,
     "target": 255,
     "reason": 32,
+    "agent": 64,
     "location_warning": 500,
     "location_ref": 2048,
 }
@@ -78,6 +81,7 @@ class SipEvent(BaseModel):
     target: str | None = None  # where an overflowed call was redirected
     reason: str | None = None
     contact: str | None = None
+    agent: str | None = None  # the agent holding the call (WARROOM_NODE:port)
     location: SipLocation | None = None
     location_ref: str | None = None  # RFC 6442 location by reference (an http(s) URI)
     location_warning: str | None = None
@@ -195,6 +199,7 @@ def _store(event: SipEvent) -> Response:
             location_note=event.location_warning,
             queued=event.queued,
             extras=_extras(event),
+            agent=event.agent,
         )
         return jsonify({"call_id": call.id, "state": call.state})
     if event.kind == "end":
@@ -245,10 +250,26 @@ class DeliveryReport(BaseModel):
     error: str | None = Field(default=None, max_length=300)
 
 
+class AgentPoll(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    agent: str | None = None  # WARROOM_NODE:port, fitted as the calls' `agent` is (a long host name)
+
+
 @telephony.post("/sip/outbox/claim")
 def claim_outbox() -> Response:
-    """Replies waiting to go out as SIP MESSAGE; each is handed to one agent only."""
+    """Replies waiting to go out as SIP MESSAGE; each is handed to one agent only. An agent that
+    names itself is heard (its poll, once a second, is its heartbeat), and the calls of agents gone
+    silent are closed as dropped (`cad.services.sip_agents`)."""
     _check_token()
+    try:
+        poll = AgentPoll.model_validate(request.get_json(silent=True) or {})
+    except ValidationError:
+        poll = AgentPoll()  # a poll is never refused: the replies still go out
+    if poll.agent:
+        silent_s = current_app.config["WARROOM"].sip_agent_silent_s
+        now = clock.now()
+        agent_heard(db.session, fitted(storable(poll.agent), FITS["agent"]), now, silent_s)
+        drop_calls_of_silent_agents(db.session, now, silent_s)
     return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claim_sip_outbox(db.session)])
 
 

@@ -129,3 +129,52 @@ class PoolLayout:
 
     def worker_ports(self) -> list[int]:
         return [self.worker_port(i) for i in range(self.workers)]
+
+
+@dataclass(frozen=True)
+class RemoteAgent:
+    """An agent of another node, in this node's Kamailio dispatcher set."""
+
+    host: str
+    port: int
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.host}:{self.port}"
+
+
+class BadAgentList(ValueError):
+    pass
+
+
+def parse_agents(spec: str) -> list[RemoteAgent]:
+    """`WARROOM_SIP_REMOTE_AGENTS` / `--remote-agents`: `host:port` or `host:first-last`, comma-separated
+    (`10.0.0.2:5061-5069,10.0.0.3:5061`); each agent once, in the order given."""
+    agents: dict[RemoteAgent, None] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        host, sep, ports = item.rpartition(":")
+        if not sep or not host or host in ("0.0.0.0", "*") or any(c.isspace() for c in host):
+            raise BadAgentList(f"{item!r}: give each node's agents as host:port or host:first-last")
+        first, _, last = ports.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise BadAgentList(f"{item!r}: the ports must be numbers, as 5061 or 5061-5069") from None
+        if not 0 < low <= high <= 65535 or high - low >= 1000:
+            raise BadAgentList(f"{item!r}: a range of 1 to 1000 ports between 1 and 65535")
+        for port in range(low, high + 1):
+            agents[RemoteAgent(host.strip("[]"), port)] = None
+    return list(agents)
+
+
+def describe_agents(agents: list[RemoteAgent]) -> str:
+    """The agents as `parse_agents` reads them, ranges folded: `10.0.0.2:5061-5069`."""
+    runs: list[tuple[str, int, int]] = []
+    for agent in agents:
+        if runs and runs[-1][0] == agent.host and runs[-1][2] == agent.port - 1:
+            runs[-1] = (agent.host, runs[-1][1], agent.port)
+        else:
+            runs.append((agent.host, agent.port, agent.port))
+    return ",".join(f"{h}:{a}" if a == b else f"{h}:{a}-{b}" for h, a, b in runs)

@@ -13,6 +13,7 @@ import gc
 import logging
 import queue
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -37,6 +38,8 @@ from telephony.replies import RepliesInFlight, Reply, delivery_status
 from telephony.screening import Network, allowed_networks, screen_invite, screen_message
 
 log = logging.getLogger(__name__)
+#: The agent stops naming itself in its polls (its heartbeat) when its pjsua2 thread has not turned for this long.
+HEARTBEAT_STALE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,11 @@ class AgentConfig:
     overflow: str = ""  # WARROOM_SIP_OVERFLOW: where calls go when every agent is full (302)
     behind_proxy: bool = False  # a full agent hands calls back to the proxy (503) until it says all are full
     queue_announcement: str = ""  # a WAV file played (looped, early media) to a caller waiting in the queue
+    name: str = ""  # WARROOM_NODE:port, on record with each call it holds; its polls are its heartbeat
+
+    @property
+    def agent_name(self) -> str:
+        return self.name or f"{socket.gethostname()}:{self.port}"
 
 
 class AgentCall(pj.Call):  # type: ignore[misc]
@@ -121,7 +129,11 @@ class OutboxPoller(threading.Thread):
         while not self._halt.wait(self.every_s):
             try:
                 self._report()
-                claimed = self._http.post(self._claim_url, headers=self._headers, timeout=5)
+                # the poll is the agent's heartbeat, while its pjsua2 thread is turning: the centre
+                # closes the calls of an agent it stops hearing from (cad.services.sip_agents)
+                alive = time.monotonic() - self.agent.loop_at < HEARTBEAT_STALE_S
+                body = {"agent": self.agent.config.agent_name} if alive else {}
+                claimed = self._http.post(self._claim_url, json=body, headers=self._headers, timeout=5)
                 if claimed.status_code == 200:
                     for message in claimed.json():
                         self.agent.commands.put(("send", message))
@@ -161,6 +173,7 @@ class SipAgent:
         self._next_reg_check = 0.0
         self._reg_status = -1
         self.commands: queue.Queue[Any] = queue.Queue()
+        self.loop_at = time.monotonic()  # when the pjsua2 thread last turned (the heartbeat reads it)
         self._running = threading.Event()
         self.endpoint = pj.Endpoint()
         self.account: AgentAccount | None = None
@@ -232,6 +245,7 @@ class SipAgent:
         """The pjsua2 thread: handle SIP events until stopped."""
         while self._running.is_set():
             self.endpoint.libHandleEvents(poll_ms)
+            self.loop_at = time.monotonic()
             if self.ringing:
                 self._answer_due(time.monotonic())
             if self.config.registrar and time.monotonic() >= self._next_reg_check:
@@ -324,7 +338,8 @@ class SipAgent:
             log.warning("call %s redirected to %s: every agent full", sip_call_id, self.config.overflow)
             return
         queued = placement is Placement.QUEUE
-        self.journal.append("invite", {**screened.payload, "queued": True} if queued else screened.payload, now)
+        payload = {**screened.payload, "agent": self.config.agent_name}
+        self.journal.append("invite", {**payload, "queued": True} if queued else payload, now)
         self.courier.notify()
         self.calls[prm.callId] = call
         op.statusCode = 183 if queued and self.announcement is not None else 180

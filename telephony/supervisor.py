@@ -7,6 +7,10 @@ calls it died holding), starts Kamailio in front when it is installed
 (telephony/kamailio/kamailio.cfg, rendered with the ports and the allow-list), puts on record
 what Kamailio logs whole (the calls it turns away with every line taken, and the INVITEs too big
 for pjsua2, with their location: telephony/turned_away.py), and passes SIGTERM on for a clean stop.
+
+One node of two (WARROOM_SIP_ROLE, README "Two nodes behind one Kamailio"): `--agents-only` runs the
+agents alone, on an address another node's Kamailio reaches; `--remote-agents` puts another node's
+agents in this node's dispatcher set beside its own; `--proxy-only` runs Kamailio alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from cad.config import Settings
-from telephony.pool import AGENT_MAX_INVITE_BYTES, NOBODY_TO_HAND_ON, RETRY_AFTER_S, PoolLayout, RestartPolicy
+from telephony.pool import (
+    AGENT_MAX_INVITE_BYTES,
+    NOBODY_TO_HAND_ON,
+    RETRY_AFTER_S,
+    PoolLayout,
+    RemoteAgent,
+    RestartPolicy,
+    describe_agents,
+    parse_agents,
+)
 from telephony.screening import Network, allowed_networks
 from telephony.turned_away import TurnedAway
 
@@ -34,6 +47,15 @@ log = logging.getLogger(__name__)
 TEMPLATE = Path(__file__).parent / "kamailio" / "kamailio.cfg"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+
+
+#: What a node runs of the SIP intake (WARROOM_SIP_ROLE, `warroom sip --agents-only / --proxy-only`).
+ROLE_ALL, ROLE_AGENTS, ROLE_PROXY = "all", "agents", "proxy"
+ROLES = (ROLE_ALL, ROLE_AGENTS, ROLE_PROXY)
+
+
+class BadPool(ValueError):
+    """A pool that cannot run as declared (said on stdout before anything starts)."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +71,48 @@ class PoolConfig:
     pjsip_log_level: int = 1
     allow: tuple[str, ...] = ("127.0.0.1",)  # WARROOM_SIP_ALLOW: who may send INVITE and MESSAGE (the proxy checks)
     env: dict[str, str] = field(default_factory=dict)
+    role: str = ROLE_ALL  # WARROOM_SIP_ROLE: Kamailio and agents, the agents only, or Kamailio only
+    agent_bind: str = "127.0.0.1"  # where an agents-only node's agents listen (the proxy node reaches them there)
+    remote_agents: tuple[RemoteAgent, ...] = ()  # other nodes' agents, in this node's dispatcher set too
+
+    @property
+    def runs_agents(self) -> bool:
+        return self.role != ROLE_PROXY
+
+    @property
+    def runs_proxy(self) -> bool:
+        return self.role != ROLE_AGENTS and self.proxy
 
 
 def pool_config(
-    settings: Settings, port: int, workers: int, *, bind: str = "0.0.0.0", proxy: bool = True, log_level: int = 1
+    settings: Settings,
+    port: int,
+    workers: int,
+    *,
+    bind: str = "0.0.0.0",
+    proxy: bool = True,
+    log_level: int = 1,
+    role: str | None = None,
+    agent_bind: str | None = None,
+    remote_agents: str | None = None,
 ) -> PoolConfig:
-    """The pool `warroom sip --workers N` runs, from the environment (`Settings`)."""
+    """The pool `warroom sip --workers N` runs, from the environment (`Settings`); `role`, `agent_bind`
+    and `remote_agents` (the command's options) over WARROOM_SIP_ROLE, _AGENT_BIND, _REMOTE_AGENTS.
+    Raises BadPool for a pool that cannot run as declared."""
+    role = (role or settings.sip_role).lower()
+    if role not in ROLES:
+        raise BadPool(f"WARROOM_SIP_ROLE={role!r}: one of {', '.join(ROLES)}")
+    agent_bind = agent_bind or settings.sip_agent_bind
+    try:
+        remote = tuple(parse_agents(settings.sip_remote_agents if remote_agents is None else remote_agents))
+    except ValueError as error:
+        raise BadPool(f"remote agents: {error}") from None
+    if role == ROLE_AGENTS and agent_bind in ("0.0.0.0", ""):
+        raise BadPool("an agents-only node's agents listen on the address the proxy node reaches: --agent-bind ADDR")
+    if role == ROLE_PROXY and not remote:
+        raise BadPool("a proxy-only node needs the agents it dispatches to: --remote-agents host:first-last,…")
+    if role == ROLE_AGENTS and remote:
+        raise BadPool("an agents-only node runs no Kamailio: list the remote agents on the proxy node")
     env = {
         **os.environ,
         "WARROOM_CENTRE_URL": settings.centre_url,
@@ -74,6 +132,9 @@ def pool_config(
         pjsip_log_level=log_level,
         allow=settings.sip_allow,
         env=env,
+        role=role,
+        agent_bind=agent_bind,
+        remote_agents=remote,
     )
 
 
@@ -111,11 +172,14 @@ def proxy_addresses(bind: str, host_addresses: list[str] | None = None) -> list[
     return list(dict.fromkeys(["127.0.0.1", *wanted]))
 
 
-def dispatcher_entries(layout: PoolLayout) -> str:
-    """The agents, each reached from Kamailio's loopback socket (so an agent sees 127.0.0.1 whatever
-    address the caller reached, and its own allow-list holds)."""
+def dispatcher_entries(layout: PoolLayout, remote: Sequence[RemoteAgent] = (), local: bool = True) -> str:
+    """The agents: this node's own (`local`), each reached from Kamailio's loopback socket (so an agent
+    sees 127.0.0.1 whatever address the caller reached, and its own allow-list holds), then the other
+    nodes' agents, reached from whichever socket the route to them leaves by (`mhomed`). One set: the
+    round robin and the failover walk over every node's agents alike."""
     socket_attr = f"socket=udp:127.0.0.1:{layout.sip_port}"
-    return "".join(f"1 sip:127.0.0.1:{port} 0 0 {socket_attr}\n" for port in layout.worker_ports())
+    own = [f"1 sip:127.0.0.1:{port} 0 0 {socket_attr}\n" for port in layout.worker_ports()] if local else []
+    return "".join(own + [f"1 {agent.uri} 0 0\n" for agent in remote])
 
 
 def render_kamailio(config: PoolConfig, dispatcher_list: Path, addresses: list[str] | None = None) -> str:
@@ -130,6 +194,7 @@ def render_kamailio(config: PoolConfig, dispatcher_list: Path, addresses: list[s
         full = f'\tappend_to_reply("Retry-After: {RETRY_AFTER_S}\\r\\n");\n\tsend_reply("503", "Every line busy");'
     modules = next((m for m in KAMAILIO_MODULES if os.path.isdir(m)), KAMAILIO_MODULES[0])
     layout = config.layout
+    agents = (layout.workers if config.runs_agents else 0) + len(config.remote_agents)
     values = {
         "debug": "1",
         "children": "2",
@@ -140,7 +205,9 @@ def render_kamailio(config: PoolConfig, dispatcher_list: Path, addresses: list[s
         "port": str(layout.sip_port),
         "modules": modules,
         "queue_timeout_ms": str(config.queue_timeout_s * 1000),
-        "invite_rate": str(config.invite_rate or 20 * layout.workers),
+        "invite_rate": str(config.invite_rate or 20 * agents),
+        # other nodes' agents are reached from the socket the kernel's route to them leaves by
+        "mhomed": "mhomed=1\n" if config.remote_agents else "",
         "worker_rate": str(config.worker_rate),
         "retry_after_s": str(RETRY_AFTER_S),
         "dispatcher_list": str(dispatcher_list),
@@ -195,10 +262,17 @@ class Supervisor:
 
     def plan(self) -> None:
         layout = self.config.layout
-        proxy_binary = kamailio_binary() if self.config.proxy else None
-        behind_proxy = proxy_binary is not None
-        worker_bind = "127.0.0.1" if behind_proxy else self.config.bind
-        for index in range(layout.workers):
+        proxy_binary = kamailio_binary() if self.config.runs_proxy else None
+        if self.config.role == ROLE_PROXY and proxy_binary is None:
+            raise BadPool("a proxy-only node needs Kamailio (Debian package kamailio), which is not installed")
+        if self.config.remote_agents and proxy_binary is None:
+            raise BadPool("other nodes' agents are dispatched to by Kamailio, which is not installed or --no-proxy")
+        behind_proxy = proxy_binary is not None or self.config.role == ROLE_AGENTS
+        if self.config.role == ROLE_AGENTS:
+            worker_bind = self.config.agent_bind  # another node's Kamailio reaches them there
+        else:
+            worker_bind = "127.0.0.1" if behind_proxy else self.config.bind
+        for index in range(layout.workers if self.config.runs_agents else 0):
             port = layout.worker_port(index)
             command = [
                 sys.executable,
@@ -220,7 +294,9 @@ class Supervisor:
             )
         if proxy_binary is not None:
             dispatcher = self.folder / "dispatcher.list"
-            dispatcher.write_text(dispatcher_entries(layout), encoding="utf-8")
+            dispatcher.write_text(
+                dispatcher_entries(layout, self.config.remote_agents, local=self.config.runs_agents), encoding="utf-8"
+            )
             cfg = self.folder / "kamailio.cfg"
             cfg.write_text(render_kamailio(self.config, dispatcher), encoding="utf-8")
             run = self.folder / "run"
@@ -232,9 +308,23 @@ class Supervisor:
     def describe(self) -> str:
         layout = self.config.layout
         ports = f"{layout.worker_port(0)}-{layout.worker_port(layout.workers - 1)}"
-        if self.proxy is not None:
+        remote = self.config.remote_agents
+        if self.config.role == ROLE_AGENTS:
             return (
-                f"SIP pool: {layout.workers} agents on 127.0.0.1:{ports} behind Kamailio on "
+                f"SIP pool: {layout.workers} agents on {self.config.agent_bind}:{ports} for another node's Kamailio "
+                f"(agents only, no proxy here): list them there as {self.config.agent_bind}:{ports} in "
+                "WARROOM_SIP_REMOTE_AGENTS, and allow that node's address here in WARROOM_SIP_ALLOW"
+            )
+        if self.proxy is not None and self.config.role == ROLE_PROXY:
+            return (
+                f"SIP pool: Kamailio on {self.config.bind}:{layout.sip_port} (UDP+TCP) in front of "
+                f"{len(remote)} agents of other nodes ({describe_agents(list(remote))}; proxy only); "
+                f"overflow: {self.config.overflow or 'queue'}"
+            )
+        if self.proxy is not None:
+            others = f" and {len(remote)} agents of other nodes ({describe_agents(list(remote))})" if remote else ""
+            return (
+                f"SIP pool: {layout.workers} agents on 127.0.0.1:{ports}{others} behind Kamailio on "
                 f"{self.config.bind}:{layout.sip_port} (UDP+TCP); overflow: {self.config.overflow or 'queue'}"
             )
         why = "disabled (--no-proxy)" if not self.config.proxy else "kamailio is not installed"

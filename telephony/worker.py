@@ -40,6 +40,7 @@ def agent_config(
         overflow=settings.sip_overflow,
         behind_proxy=behind_proxy,
         queue_announcement=settings.sip_queue_announcement,
+        name=f"{settings.node}:{port}",
     )
 
 

@@ -257,14 +257,20 @@ def start_pool(
     extra_env: dict[str, str] | None = None,
     proxy: bool = True,
     bind: str = "127.0.0.1",
+    port: int | None = None,
+    args: list[str] | None = None,
 ) -> PoolProcess:
-    port = free_udp_ports(workers + 1)
+    """`warroom sip --workers N` on `port` (free ones picked when not given), with more options in `args`
+    (`--agents-only --agent-bind 127.0.0.3`, `--remote-agents …`: one node of two); an agents-only node
+    runs no Kamailio (give `proxy=False`)."""
+    port = port or free_udp_ports(workers + 1)
     log = instance / f"sip-pool-{port}.log"
     env = _agent_env(centre_url, instance, ring_s, extra_env)
     handle = open(log, "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "cad.cli", "sip", "--workers", str(workers), "--port", str(port), "--bind", bind]
-        + ([] if proxy else ["--no-proxy"]),
+        + ([] if proxy else ["--no-proxy"])
+        + (args or []),
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

@@ -131,6 +131,7 @@ def call(c: Call, history: CallerRecord | None) -> dict[str, Any]:
         "location_address": c.location_address,
         "location_ref": c.location_ref,
         "sip_headers": json.loads(c.sip_headers) if c.sip_headers else None,
+        "sip_agent": c.sip_agent,
         "disposition": c.disposition,
         "incident_id": c.incident_id,
         "caller_history": caller_history(history) if history else None,

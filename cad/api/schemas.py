@@ -314,6 +314,9 @@ class CallOut(Reply):
     location_address: str | None
     location_ref: str | None = Field(description="location by reference (RFC 6442): where the network keeps it")
     sip_headers: dict[str, str] | None = Field(description="header values too long to show, whole as they came")
+    sip_agent: str | None = Field(
+        default=None, description="the SIP agent that took the call (WARROOM_NODE:port); its death drops the call"
+    )
     disposition: CallDisposition | None
     incident_id: int | None
     caller_history: CallerHistory | None

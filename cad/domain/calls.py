@@ -14,6 +14,7 @@ class CallState(StrEnum):
     ENDED = "ended"
     ABANDONED = "abandoned"
     OVERFLOWED = "overflowed"  # every SIP agent was full: redirected to WARROOM_SIP_OVERFLOW
+    DROPPED = "dropped"  # cut off: the SIP agent holding the call died (its node, or the process)
 
 
 class Channel(StrEnum):
@@ -47,13 +48,16 @@ FLAGGING_DISPOSITIONS = frozenset({CallDisposition.PRANK, CallDisposition.GHOST}
 
 C = CallState
 CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
-    C.WAITING: frozenset({C.RINGING, C.ABANDONED, C.OVERFLOWED}),
-    C.RINGING: frozenset({C.ANSWERED, C.ABANDONED}),
-    C.ANSWERED: frozenset({C.ENDED}),
+    C.WAITING: frozenset({C.RINGING, C.ABANDONED, C.OVERFLOWED, C.DROPPED}),
+    C.RINGING: frozenset({C.ANSWERED, C.ABANDONED, C.DROPPED}),
+    C.ANSWERED: frozenset({C.ENDED, C.DROPPED}),
     C.ENDED: frozenset(),
     C.ABANDONED: frozenset(),
     C.OVERFLOWED: frozenset(),
+    C.DROPPED: frozenset(),
 }
+#: The reason an agent gives (journal `end` entries) for calls an earlier run of it died holding.
+AGENT_DIED = "agent_died"
 
 
 class IllegalCallTransition(ValueError):
@@ -69,8 +73,12 @@ def change_call_state(current: CallState, requested: CallState) -> CallState:
     return requested
 
 
-def end_state(current: CallState) -> CallState:
-    """A hang-up: `ended` after a call-taker answered, `abandoned` while still ringing or queued."""
+def end_state(current: CallState, reason: str = "bye") -> CallState:
+    """A hang-up: `ended` after a call-taker answered, `abandoned` while still ringing or queued;
+    `dropped` whatever it was when the agent holding it died (the caller did not hang up: the line
+    was cut, and a call-taker should call back)."""
+    if reason == AGENT_DIED:
+        return change_call_state(current, C.DROPPED)
     return change_call_state(current, C.ABANDONED if current in (C.WAITING, C.RINGING) else C.ENDED)
 
 

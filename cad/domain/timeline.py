@@ -16,6 +16,7 @@ class EventKind(StrEnum):
     CALL_QUEUED = "call_queued"
     CALL_CONNECTED = "call_connected"
     CALL_OVERFLOWED = "call_overflowed"
+    CALL_DROPPED = "call_dropped"  # the SIP agent holding the call died: the line was cut
     INCIDENT_CREATED = "incident_created"
     INCIDENT_UPDATED = "incident_updated"
     INCIDENT_DISPATCHED = "incident_dispatched"

@@ -4,7 +4,7 @@ from cad.models.audit import AuditEntry
 from cad.models.calls import Call, Caller, CallerFlag, Message
 from cad.models.fleet import Camera, CongestionReading, DeviceReport, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
-from cad.models.intake import IntakeFailure
+from cad.models.intake import IntakeFailure, SipAgentSeen
 from cad.models.live import LiveEvent, RateLimitCounter, RateLimitEntry, SchedulerLease, apscheduler_jobs
 from cad.models.organisation import Agency, Role, Station, Unit, User
 
@@ -28,6 +28,7 @@ __all__ = [
     "RateLimitEntry",
     "Role",
     "SchedulerLease",
+    "SipAgentSeen",
     "Station",
     "TimelineEvent",
     "Unit",

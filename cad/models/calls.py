@@ -41,6 +41,8 @@ class Call(db.Model):  # type: ignore[name-defined]
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     location_address: Mapped[str | None] = mapped_column(sa.String(255))
     sip_contact: Mapped[str | None] = mapped_column(sa.String(255))
+    # the SIP agent holding the call (WARROOM_NODE:port): its calls are dropped when it falls silent
+    sip_agent: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     # header values longer than their column, whole as the network sent them ({"name": "…"}, JSON)
     sip_headers: Mapped[str | None] = mapped_column(sa.Text)
     # location by reference (RFC 6442 Geolocation with an http(s) URI): where the network keeps it

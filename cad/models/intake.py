@@ -25,3 +25,14 @@ class IntakeFailure(db.Model):  # type: ignore[name-defined]
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class SipAgentSeen(db.Model):  # type: ignore[name-defined]
+    """When the centre last heard each SIP agent (its once-a-second poll), on any node: an agent
+    silent too long is dead, and the calls it held are closed as `dropped` (`cad.domain.sip_agents`)."""
+
+    __tablename__ = "sip_agents"
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # WARROOM_NODE:port
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    heard_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,11 +16,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cad import clock
-from cad.domain.calls import CallState, Channel, MessageDirection, MessageKind, change_call_state, end_state
+from cad.domain.calls import (
+    AGENT_DIED,
+    CallState,
+    Channel,
+    MessageDirection,
+    MessageKind,
+    change_call_state,
+    end_state,
+)
 from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Call, Caller, Incident, Message, User
+from cad.models import Call, Caller, Incident, Message, TimelineEvent, User
 from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call
 from cad.timeline import record_event
 
@@ -75,14 +83,17 @@ def voice_call_received(
     location_note: str | None,
     queued: bool = False,
     extras: CallExtras | None = None,
+    agent: str | None = None,
 ) -> Call:
     """A 112 INVITE reached the agent (`queued`: every agent was full, the caller waits in the
-    queue). Idempotent on the SIP Call-ID; a second report of the call (the proxy's copy of a big
-    INVITE, whose location the agent could not receive, sent as `queued` until an agent reports
-    it) fills in what the first one lacked."""
+    queue; `agent`: the one holding it, whose death drops it). Idempotent on the SIP Call-ID; a second
+    report of the call (the proxy's copy of a big INVITE, whose location the agent could not receive,
+    sent as `queued` until an agent reports it) fills in what the first one lacked."""
     existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if existing is not None:
         changed = False
+        if agent and existing.state in OPEN:
+            existing.sip_agent = agent  # the agent that has it now (the proxy's copy names none)
         if existing.state is CallState.WAITING and not queued:  # an agent has it now (the proxy's copy came first)
             existing.state = change_call_state(existing.state, CallState.RINGING)
             changed = True
@@ -104,6 +115,7 @@ def voice_call_received(
     state = CallState.WAITING if queued else CallState.RINGING
     call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, state)
     call.sip_contact = contact
+    call.sip_agent = agent
     _keep_extras(call, extras)
     if location_note:
         record_event(
@@ -218,19 +230,53 @@ def voice_call_overflowed(
 
 
 def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, reason: str) -> Call | None:
-    """BYE or CANCEL: `ended` after a call-taker answered, `abandoned` before. Repeats are no-ops."""
-    call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
-    if call is None or call.state not in OPEN:
+    """BYE or CANCEL: `ended` after a call-taker answered, `abandoned` before; `dropped` when the agent
+    reports, after a restart, that it died holding the call (`agent_died`). Repeats are no-ops; the
+    agent's own report of a call the centre had already dropped for its silence is kept on the timeline."""
+    call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id).with_for_update())
+    if (
+        call is not None
+        and call.state is CallState.DROPPED
+        and call.sip_agent
+        and reason != AGENT_DIED
+        and not _has_event(session, call.id, EventKind.CALL_ENDED)  # the journal delivers at least once
+    ):
+        # the agent was not dead after all (cut off from the centre): what it saw is on record too
+        record_event(
+            session,
+            EventKind.CALL_ENDED,
+            at=ended_at,
+            actor="sip",
+            call_id=call.id,
+            incident_id=call.incident_id,
+            data={"reason": reason, "after": "dropped", "agent": call.sip_agent},
+        )
+        session.commit()
         return call
-    call.state = end_state(call.state)
+    if call is None or call.state not in OPEN:
+        session.rollback()
+        return call
+    call.state = end_state(call.state, reason)
     call.ended_at = ended_at
-    kind = EventKind.CALL_ABANDONED if call.state is CallState.ABANDONED else EventKind.CALL_ENDED
-    record_event(
-        session, kind, at=ended_at, actor="sip", call_id=call.id, incident_id=call.incident_id, data={"reason": reason}
+    kind = {CallState.ABANDONED: EventKind.CALL_ABANDONED, CallState.DROPPED: EventKind.CALL_DROPPED}.get(
+        call.state, EventKind.CALL_ENDED
     )
+    data: dict[str, object] = {"reason": reason}
+    if call.state is CallState.DROPPED:
+        data.update({"agent": call.sip_agent, "by": "agent journal"})
+    record_event(session, kind, at=ended_at, actor="sip", call_id=call.id, incident_id=call.incident_id, data=data)
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
     session.commit()
     return call
+
+
+def _has_event(session: Session, call_id: int, kind: EventKind) -> bool:
+    return (
+        session.scalar(
+            select(TimelineEvent.id).where(TimelineEvent.call_id == call_id, TimelineEvent.kind == str(kind)).limit(1)
+        )
+        is not None
+    )
 
 
 def text_received(session: Session, text: InboundText, *, commit: bool = True) -> TextOutcome:

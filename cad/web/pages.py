@@ -104,6 +104,7 @@ def labels() -> dict[str, Any]:
             "ended": _("ended"),
             "abandoned": _("abandoned"),
             "overflowed": _("sent to the overflow centre"),
+            "dropped": _("cut off (the SIP agent died): call back"),
         },
         "congestion": {
             "free": _("free"),

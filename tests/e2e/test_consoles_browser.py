@@ -296,3 +296,42 @@ def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, 
     taker.locator("#chat p.out[data-status=failed] .failed", has_text="tidak terkirim").wait_for()
     assert taker.evaluate("window.__sameDocument") is True
     assert errors == []
+
+
+def test_a_call_cut_off_when_its_sip_agent_died_tells_the_call_taker_to_call_back(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """The call-taker is talking to a caller when the SIP agent holding the call dies: the open call
+    says, in Indonesian and without a reload, that it was cut off and the caller should be called back."""
+    agent = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+    invite = {
+        "id": "browser-d1",
+        "kind": "invite",
+        "sip_call_id": "browser-dropped@10.0.0.1",
+        "phone": "+6281377778888",
+        "received_at": datetime.now(UTC).isoformat(),
+        "agent": "node-b:5071",
+    }
+    stored = requests.post(centre.url + "/telephony/sip/events", json=invite, headers=agent, timeout=10)
+    assert stored.status_code == 200, stored.text
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    taker.locator("#calls tbody tr", has_text="+6281377778888").click()
+    taker.click("#answer")
+    taker.locator("#call-info p", has_text="dijawab").wait_for()
+    # the agent died holding it (its journal says so after a restart; the centre says so when a
+    # whole node falls silent: both close the call the same way)
+    died = {
+        "id": "browser-d2",
+        "kind": "end",
+        "sip_call_id": "browser-dropped@10.0.0.1",
+        "ended_at": datetime.now(UTC).isoformat(),
+        "reason": "agent_died",
+    }
+    ended = requests.post(centre.url + "/telephony/sip/events", json=died, headers=agent, timeout=10)
+    assert ended.json()["state"] == "dropped"
+    taker.locator("#call-info p", has_text="terputus (agen SIP mati): telepon balik").wait_for()
+    assert taker.locator("#calls tbody tr", has_text="+6281377778888").count() == 0  # no longer active
+    taker.screenshot(path=str(artefacts() / f"calltaker-call-dropped-{backend}.png"))
+    assert taker.evaluate("window.__sameDocument") is True
+    assert errors == []

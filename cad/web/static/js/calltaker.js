@@ -34,6 +34,8 @@
     if (current) {
       const fresh = calls.find((c) => c.id === current.id);
       if (fresh && (fresh.state !== current.state || fresh.incident_id !== current.incident_id || !sameLocation(fresh, current))) await open(current.id, true);
+      // the open call left the active list (hung up, or cut off when its SIP agent died): show how it ended
+      else if (!fresh && ["waiting", "ringing", "answered"].includes(current.state)) await open(current.id, true);
     }
   }
 
