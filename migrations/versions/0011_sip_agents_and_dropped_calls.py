@@ -1,7 +1,7 @@
 """SIP agents the centre hears, the agent holding each call, calls dropped when it died
 
-Revision ID: 0010_sip_agents
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05 09:00:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0010_sip_agents'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
