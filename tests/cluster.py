@@ -223,10 +223,13 @@ def haproxy_config(work: Path, nodes: int) -> Path:
     if nodes <= 2:
         return HAPROXY_CONFIG
     text = HAPROXY_CONFIG.read_text()
-    anchor = '    server b "${WARROOM_NODE_B}"\n'
-    extra = "".join(f'    server {n} "${{WARROOM_NODE_{n.upper()}}}"\n' for n in NODE_NAMES[2:nodes])
+    for anchor, line in (
+        ('    server b "${WARROOM_NODE_B}"\n', '    server {n} "${{WARROOM_NODE_{N}}}"\n'),
+        ('    server b-last "${WARROOM_NODE_B}" backup\n', '    server {n}-last "${{WARROOM_NODE_{N}}}" backup\n'),
+    ):
+        text = text.replace(anchor, anchor + "".join(line.format(n=n, N=n.upper()) for n in NODE_NAMES[2:nodes]))
     copy = work / "haproxy.cfg"
-    copy.write_text(text.replace(anchor, anchor + extra))
+    copy.write_text(text)
     return copy
 
 
