@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from cad.domain.calls import IllegalCallTransition
@@ -110,6 +111,15 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(
             503, "database_unavailable", "the database is not reachable; nothing was stored, retry shortly"
         )
+        response.headers["Retry-After"] = "2"
+        return response
+
+    @app.errorhandler(PoolTimeout)
+    def _database_busy(error: PoolTimeout) -> Response:
+        # every pooled connection busy for 30 s (a surge on a gevent worker, hundreds of requests at
+        # once): the request did nothing; the client is told to come back, as for an outage
+        log.error("no database connection free on %s %s: %s", request.method, request.path, error)
+        response = error_response(503, "database_busy", "the database is busy; nothing was stored, retry shortly")
         response.headers["Retry-After"] = "2"
         return response
 

@@ -225,7 +225,7 @@ def haproxy_config(work: Path, nodes: int) -> Path:
     text = HAPROXY_CONFIG.read_text()
     for anchor, line in (
         ('    server b "${WARROOM_NODE_B}"\n', '    server {n} "${{WARROOM_NODE_{N}}}"\n'),
-        ('    server b-last "${WARROOM_NODE_B}" backup\n', '    server {n}-last "${{WARROOM_NODE_{N}}}" backup\n'),
+        ('    server b-last "${WARROOM_NODE_B}" backup no-check\n', '    server {n}-last "${{WARROOM_NODE_{N}}}" backup no-check\n'),
     ):
         text = text.replace(anchor, anchor + "".join(line.format(n=n, N=n.upper()) for n in NODE_NAMES[2:nodes]))
     copy = work / "haproxy.cfg"

@@ -199,3 +199,18 @@ def test_random_junk_never_gives_a_500(app: Flask, client: FlaskClient, op) -> N
         assert response.status_code < 500, (body, response.get_data(as_text=True))
         if response.status_code >= 400:
             _assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_request_that_finds_no_free_database_connection_is_503_to_retry(app: Flask) -> None:
+    """Every pooled connection busy (hundreds of requests at once on a gevent worker): the request
+    waited, did nothing, and the client is told to come back, never a 500."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    def busy() -> None:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+
+    app.view_functions["api.health"] = busy
+    answer = app.test_client().get("/api/v1/health")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
+    assert answer.get_json()["error"]["code"] == "database_busy"
