@@ -223,11 +223,11 @@ def haproxy_config(work: Path, nodes: int) -> Path:
     if nodes <= 2:
         return HAPROXY_CONFIG
     text = HAPROXY_CONFIG.read_text()
-    for anchor, line in (
-        ('    server b "${WARROOM_NODE_B}"\n', '    server {n} "${{WARROOM_NODE_{N}}}"\n'),
-        ('    server b-last "${WARROOM_NODE_B}" backup no-check\n', '    server {n}-last "${{WARROOM_NODE_{N}}}" backup no-check\n'),
-    ):
-        text = text.replace(anchor, anchor + "".join(line.format(n=n, N=n.upper()) for n in NODE_NAMES[2:nodes]))
+    for suffix in ("", "-last"):  # each node checked, and again as an unchecked last resort
+        tail = " backup no-check" if suffix else ""
+        anchor = f'    server b{suffix} "${{WARROOM_NODE_B}}"{tail}\n'
+        extra = "".join(f'    server {n}{suffix} "${{WARROOM_NODE_{n.upper()}}}"{tail}\n' for n in NODE_NAMES[2:nodes])
+        text = text.replace(anchor, anchor + extra)
     copy = work / "haproxy.cfg"
     copy.write_text(text)
     return copy
