@@ -17,6 +17,10 @@ class CallState(StrEnum):
     DROPPED = "dropped"  # cut off: the SIP agent holding the call died (its node, or the process)
 
 
+#: A call still going on: a caller waiting, ringing or talking to a call-taker.
+OPEN_CALL_STATES = (CallState.WAITING, CallState.RINGING, CallState.ANSWERED)
+
+
 class Channel(StrEnum):
     VOICE = "voice"  # a 112 call over SIP
     SMS = "sms"  # Twilio SMS

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cad import clock
 from cad.domain.calls import (
     AGENT_DIED,
+    OPEN_CALL_STATES,
     CallState,
     Channel,
     MessageDirection,
@@ -34,7 +35,6 @@ from cad.timeline import record_event
 
 #: A text that arrives this long after the last one of an open conversation starts a new one.
 CONVERSATION_IDLE = timedelta(hours=2)
-OPEN = (CallState.WAITING, CallState.RINGING, CallState.ANSWERED)
 
 
 def storable(text: str) -> str:
@@ -92,7 +92,7 @@ def voice_call_received(
     existing = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if existing is not None:
         changed = False
-        if agent and existing.state in OPEN:
+        if agent and existing.state in OPEN_CALL_STATES:
             existing.sip_agent = agent  # the agent that has it now (the proxy's copy names none)
         if existing.state is CallState.WAITING and not queued:  # an agent has it now (the proxy's copy came first)
             existing.state = change_call_state(existing.state, CallState.RINGING)
@@ -253,7 +253,7 @@ def voice_call_ended(session: Session, *, sip_call_id: str, ended_at: datetime, 
         )
         session.commit()
         return call
-    if call is None or call.state not in OPEN:
+    if call is None or call.state not in OPEN_CALL_STATES:
         session.rollback()
         return call
     call.state = end_state(call.state, reason)
@@ -342,7 +342,7 @@ def open_conversation(session: Session, phone: str, channel: Channel, at: dateti
     call = session.scalar(
         select(Call)
         .join(Caller)
-        .where(Caller.phone == phone, Call.channel == channel, Call.state.in_(OPEN))
+        .where(Caller.phone == phone, Call.channel == channel, Call.state.in_(OPEN_CALL_STATES))
         .order_by(Call.received_at.desc())
         .limit(1)
     )
@@ -371,7 +371,7 @@ def handset_located(
     caller = caller_for(session, phone)
     call = session.scalar(
         select(Call)
-        .where(Call.caller_id == caller.id, Call.state.in_(OPEN))
+        .where(Call.caller_id == caller.id, Call.state.in_(OPEN_CALL_STATES))
         .order_by((Call.channel == Channel.VOICE).desc(), Call.received_at.desc())
         .limit(1)
     )

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cad.domain.calls import AGENT_DIED, CallState, change_call_state
+from cad.domain.calls import AGENT_DIED, OPEN_CALL_STATES, CallState, change_call_state
 from cad.domain.sip_agents import AgentHeard, dead_agents, heard_since
 from cad.domain.timeline import EventKind
 from cad.events import publish_after_commit
@@ -26,7 +26,6 @@ from cad.models import Call, SipAgentSeen
 from cad.timeline import record_event
 
 log = logging.getLogger(__name__)
-OPEN = (CallState.WAITING, CallState.RINGING, CallState.ANSWERED)
 
 
 def _heard(row: SipAgentSeen) -> AgentHeard:
@@ -67,7 +66,10 @@ def drop_calls_of_silent_agents(session: Session, now: datetime, silent_s: float
             session.rollback()
             continue  # another poll is closing them, or the agent spoke again
         calls = session.scalars(
-            select(Call).where(Call.sip_agent == name, Call.state.in_(OPEN)).order_by(Call.id).with_for_update()
+            select(Call)
+            .where(Call.sip_agent == name, Call.state.in_(OPEN_CALL_STATES))
+            .order_by(Call.id)
+            .with_for_update()
         ).all()
         silent = round((now - last_seen).total_seconds(), 1)
         for call in calls:
