@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,11 +61,43 @@ class LiveCentre:
 @dataclass(frozen=True)
 class Sse:
     """One block of a Server-Sent-Events stream: an event (`kind`, `data`), an `id:`-only
-    block (kind ""), or a comment (kind ":", its text in `data`)."""
+    block (kind ""), or a comment (kind ":", its text in `data`). `id` is the stream's last id so
+    far, as a browser keeps it; `retry_ms` the block's `retry:`, if it had one."""
 
     id: int | None
     kind: str
     data: Any
+    retry_ms: int | None = None
+
+
+def sse_blocks(lines: Iterable[str]) -> Iterator[Sse]:
+    """The blocks of a stream's lines, parsed as a browser's EventSource parses them."""
+    import json as _json
+
+    event_id: int | None = None
+    kind, data, comment, retry = "", [], [], None
+    for line in lines:
+        if line:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "":
+                comment.append(value)
+            elif field == "id":
+                event_id = int(value)
+            elif field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
+            elif field == "retry" and value.isdigit():
+                retry = int(value)
+            continue
+        if data:
+            yield Sse(event_id, kind or "message", _json.loads("\n".join(data)), retry)
+        elif comment:
+            yield Sse(event_id, ":", "\n".join(comment), retry)
+        elif event_id is not None:
+            yield Sse(event_id, "", None, retry)
+        kind, data, comment, retry = "", [], [], None
 
 
 def read_events(
@@ -73,34 +105,11 @@ def read_events(
 ) -> Iterator[Sse]:
     """One connection to an event stream, read as a browser's EventSource reads it; ends when
     the connection does (a test reconnects with the last id it saw, as the browser does)."""
-    import json as _json
-
     sent = {**headers, **({"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {})}
     with requests.get(url, headers=sent, stream=True, timeout=(5, timeout_s)) as response:
         response.raise_for_status()
-        event_id: int | None = None
-        kind, data, comment = "", [], []
         try:
-            for line in response.iter_lines(decode_unicode=True):
-                if line:
-                    field, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if field == "":
-                        comment.append(value)
-                    elif field == "id":
-                        event_id = int(value)
-                    elif field == "event":
-                        kind = value
-                    elif field == "data":
-                        data.append(value)
-                    continue
-                if data:
-                    yield Sse(event_id, kind or "message", _json.loads("\n".join(data)))
-                elif comment:
-                    yield Sse(event_id, ":", "\n".join(comment))
-                elif event_id is not None:
-                    yield Sse(event_id, "", None)
-                kind, data, comment = "", [], []
+            yield from sse_blocks(response.iter_lines(decode_unicode=True))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             return
 

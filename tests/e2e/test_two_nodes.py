@@ -23,7 +23,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from cluster import Cluster, Node
-from live import INTAKE_TOKEN
+from live import INTAKE_TOKEN, sse_blocks
 from test_sip_intake import wait_for
 from twilio.request_validator import RequestValidator
 
@@ -354,34 +354,15 @@ class StreamClient(threading.Thread):
             self.stopped.wait(self.retry_s)
 
     def _read(self, answer: requests.Response) -> None:
-        data: list[str] = []
-        kind = "message"
-        pending = ""
-        for chunk in answer.iter_content(chunk_size=None):
-            pending += chunk.decode()
-            *lines, pending = re.split(r"\r\n|\r|\n", pending)
-            for line in lines:
-                if line == "":  # dispatch: an event when it carries data, else only the position
-                    text = "\n".join(data)
-                    position = int(self.last_id) if self.last_id and self.last_id.isdigit() else None
-                    if text and position is not None:
-                        self.events.append((position, kind, json.loads(text)))
-                    elif not text and self.start_id is None and not self.events:
-                        self.start_id = position
-                    data, kind = [], "message"
-                    continue
-                if line.startswith(":"):
-                    continue
-                name, _, value = line.partition(":")
-                value = value.removeprefix(" ")
-                if name == "id" and "\0" not in value:
-                    self.last_id = value
-                elif name == "event":
-                    kind = value
-                elif name == "data":
-                    data.append(value)
-                elif name == "retry" and value.isdigit():
-                    self.retry_s = int(value) / 1000
+        for block in sse_blocks(answer.iter_lines(decode_unicode=True)):
+            if block.retry_ms is not None:
+                self.retry_s = block.retry_ms / 1000
+            if block.id is not None:
+                self.last_id = str(block.id)
+            if block.kind not in (":", ""):
+                self.events.append((block.id, block.kind, block.data))
+            elif self.start_id is None and not self.events:  # the position the stream starts from
+                self.start_id = block.id
 
     def ids(self) -> set[int]:
         return {event_id for event_id, _, _ in self.events}
