@@ -14,9 +14,8 @@ from pathlib import Path
 import factories as f
 import pytest
 import requests
-from cluster import Node, node_env
 from flask import Flask
-from live import free_udp_port
+from live import start_gunicorn
 
 from cad.models import Role
 
@@ -42,14 +41,13 @@ def test_gunicorn_holds_hundreds_of_streams_answers_the_api_and_reaches_every_st
     _, crew = f.user(Role.CREW, unit=own)
     token = dispatcher["Authorization"].split()[1]
     crew_token = crew["Authorization"].split()[1]
-    node = Node("a", free_udp_port(), tmp_path / "node", {**_env(), **node_env(database_url, "http://centre")})
-    node.env["WARROOM_INSTANCE"] = str(node.instance)
-    node.start(workers=2, scheduler=False)
+    env = {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": ""}
+    node = start_gunicorn(env, tmp_path, workers=2)
+    port = int(node.url.rsplit(":", 1)[1])
     sockets: dict[socket.socket, bytes] = {}
     try:
-        node.wait_healthy()
         for n in range(STREAMS):
-            sockets[_open_stream(node.port, crew_token if n % 10 == 0 else token)] = b""
+            sockets[_open_stream(port, crew_token if n % 10 == 0 else token)] = b""
         _read_until(sockets, lambda data: b": connected" in data, timeout_s=60)
 
         answers = []
@@ -87,12 +85,6 @@ def test_gunicorn_holds_hundreds_of_streams_answers_the_api_and_reaches_every_st
         for sock in sockets:
             sock.close()
         node.stop()
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
 
 
 def _read_until(sockets: dict[socket.socket, bytes], done: object, timeout_s: float) -> None:
