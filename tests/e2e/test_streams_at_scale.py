@@ -9,6 +9,7 @@ from __future__ import annotations
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import factories as f
@@ -87,22 +88,27 @@ def test_gunicorn_holds_hundreds_of_streams_answers_the_api_and_reaches_every_st
         node.stop()
 
 
-def _read_until(sockets: dict[socket.socket, bytes], done: object, timeout_s: float) -> None:
+def _read_until(sockets: dict[socket.socket, bytes], done: Callable[[bytes], bool], timeout_s: float) -> None:
     """Read every socket until `done(what it got)` holds for each (or fail, naming how many)."""
     selector = selectors.DefaultSelector()
     waiting = set()
     for sock in sockets:
-        if not done(sockets[sock]):  # type: ignore[operator]
+        if not done(sockets[sock]):
             selector.register(sock, selectors.EVENT_READ)
             waiting.add(sock)
     deadline = time.monotonic() + timeout_s
     while waiting and time.monotonic() < deadline:
         for key, _ in selector.select(timeout=1):
-            sock = key.fileobj
-            chunk = sock.recv(65536)  # type: ignore[union-attr]
-            sockets[sock] += chunk  # type: ignore[index]
-            if not chunk or done(sockets[sock]):  # type: ignore[index,operator]
+            sock = waiting_socket(key)
+            chunk = sock.recv(65536)
+            sockets[sock] += chunk
+            if not chunk or done(sockets[sock]):
                 selector.unregister(sock)
-                waiting.discard(sock)  # type: ignore[arg-type]
+                waiting.discard(sock)
     selector.close()
     assert not waiting, f"{len(waiting)} of {len(sockets)} streams did not get there in {timeout_s} s"
+
+
+def waiting_socket(key: selectors.SelectorKey) -> socket.socket:
+    assert isinstance(key.fileobj, socket.socket)
+    return key.fileobj
