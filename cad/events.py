@@ -142,10 +142,6 @@ class EventBus:
             with contextlib.suppress(queue.Full):
                 listener.queue.put_nowait(None)
 
-    @property
-    def engine(self) -> Engine | None:
-        return self._engine
-
     # -- listeners ---------------------------------------------------------------------------
     def _listeners(self) -> list[_Listener]:
         return [*self._everything, *(x for group in self._by_unit.values() for x in group)]
