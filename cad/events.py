@@ -150,11 +150,14 @@ class EventBus:
         with self._lock:
             return len(self._listeners())
 
-    def publish(self, change: Change) -> None:
+    def publish(self, change: Change, source: Engine | None = None) -> None:
         """Hand `change` to those who may hear it, once: the commit that made it here and the
-        follower reading it from the table may both bring it, in either order."""
+        follower reading it from the table may both bring it, in either order. `source` is the
+        database the follower read it from: a row of a database this process has left (a read
+        that was under way when the app was replaced) is nobody's change, and its id must not
+        hide the change of the same id in the database now in use."""
         with self._lock:
-            if change.id in self._seen:
+            if change.id in self._seen or (source is not None and source is not self._engine):
                 return
             self._seen[change.id] = time.monotonic()
             targets = list(self._everything)
@@ -181,7 +184,7 @@ class EventBus:
         engine = self._engine
         if engine is not None and self._last_id < 0:
             with contextlib.suppress(sa.exc.DBAPIError), self._start_lock, engine.connect() as conn:
-                self._position(conn)
+                self._position(conn, engine)
         if start:
             assert self._follower is not None
             self._follower.start()
@@ -301,7 +304,7 @@ class EventBus:
                         self._wait_for_notice(conn)
                     else:
                         time.sleep(self._poll_s)
-                    self._read(conn)
+                    self._read(conn, engine)
                     if time.monotonic() > next_cleanup:
                         next_cleanup = time.monotonic() + 60
                         table = LiveEvent.__table__
@@ -324,7 +327,7 @@ class EventBus:
         for _ in listen.notifies(timeout=0):  # several commits, one read
             pass
 
-    def _position(self, conn: Connection) -> None:
+    def _position(self, conn: Connection, source: Engine) -> None:
         """Fix where the follower starts: the newest row, and the ids below it that are not
         (yet) in the table, which a transaction still open may commit."""
         if self._last_id >= 0:
@@ -333,36 +336,43 @@ class EventBus:
         newest = int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
         present = set(conn.execute(sa.select(table.c.id).where(table.c.id > newest - 1000)).scalars())
         now = time.monotonic()
-        self._holes = {i: now for i in range(max(newest - 1000, 0) + 1, newest) if i not in present}
-        self._last_id = newest
+        with self._lock:
+            if source is self._engine and self._last_id < 0:
+                self._holes = {i: now for i in range(max(newest - 1000, 0) + 1, newest) if i not in present}
+                self._last_id = newest
 
-    def _read(self, conn: Connection) -> None:
+    def _read(self, conn: Connection, source: Engine) -> None:
+        """Hand on the rows of `source` this process has not handed on yet."""
         table = LiveEvent.__table__
         if self._last_id < 0:
             with self._start_lock:
-                self._position(conn)
+                self._position(conn, source)
             return
-        now = time.monotonic()
-        self._holes = {i: t for i, t in self._holes.items() if now - t < HOLE_S}
+        holes = list(self._holes)
         wanted = table.c.id > self._last_id
-        if self._holes:
-            wanted = sa.or_(wanted, table.c.id.in_(list(self._holes)))
+        if holes:
+            wanted = sa.or_(wanted, table.c.id.in_(holes))
         rows = conn.execute(
             sa.select(table.c.id, table.c.kind, table.c.data).where(wanted).order_by(table.c.id).limit(1000)
         ).all()
-        for event_id, kind, data in rows:
-            if event_id > self._last_id:
-                for skipped in range(self._last_id + 1, min(event_id, self._last_id + 1000)):
-                    self._holes.setdefault(skipped, now)
-                self._last_id = event_id
-            self._holes.pop(event_id, None)
-            self.publish(Change(event_id, kind, data))
-        with self._lock:  # forget ids the follower will never meet again (oldest first)
-            while self._seen:
+        now = time.monotonic()
+        with self._lock:  # where it has read to, kept only while `source` is still this process's database
+            if source is not self._engine:
+                return
+            self._holes = {i: t for i, t in self._holes.items() if now - t < HOLE_S}
+            for event_id, _, _ in rows:
+                if event_id > self._last_id:
+                    for skipped in range(self._last_id + 1, min(event_id, self._last_id + 1000)):
+                        self._holes.setdefault(skipped, now)
+                    self._last_id = event_id
+                self._holes.pop(event_id, None)
+            while self._seen:  # forget ids the follower will never meet again (oldest first)
                 oldest = next(iter(self._seen))
                 if now - self._seen[oldest] < 60:
                     break
                 del self._seen[oldest]
+        for event_id, kind, data in rows:
+            self.publish(Change(event_id, kind, data), source)
 
 
 def _follower_connection(engine: Engine) -> Connection:

@@ -279,3 +279,27 @@ def test_the_stream_stops_with_the_centre(app: Flask) -> None:
     threading.Thread(target=drain, daemon=True).start()
     own.detach(db.engine)
     assert ended.wait(5)
+
+
+def test_a_read_from_a_database_the_process_has_left_hands_on_nothing_and_hides_nothing(tmp_path: Path) -> None:
+    """The app's database is replaced (a new app in the same process) while the follower is
+    reading the old one: what it read there reaches no stream, and an id it read there does not
+    hide the change of the same id in the new database (ids restart: both start at 1)."""
+    old, new = (sa.create_engine(f"sqlite:///{tmp_path / name}") for name in ("old.sqlite", "new.sqlite"))
+    for engine in (old, new):
+        LiveEvent.__table__.create(engine)
+    own = EventBus()
+    console = own.subscribe(Audience())  # before any database: no follower thread, the test reads
+    own.attach(old)
+    with old.begin() as conn:
+        own._read(conn, old)  # the follower's position in the old database
+        _insert_elsewhere(conn, "incident", {"id": 1, "where": "old"})
+    sa.event.listen(old, "after_cursor_execute", lambda *_: own.attach(new), once=True)
+    with old.connect() as conn:
+        own._read(conn, old)  # the app is replaced while this query runs
+    assert console.queue.empty()
+    own.publish(Change(1, "incident", {"id": 1, "where": "new"}))
+    assert console.queue.get_nowait().data == {"id": 1, "where": "new"}
+    own.unsubscribe(console)
+    for engine in (old, new):
+        engine.dispose()
