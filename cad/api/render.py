@@ -48,6 +48,9 @@ def incident(i: Incident, timeline: list[TimelineEvent] | None = None) -> dict[s
         "caller": {"phone": i.caller.phone, "name": i.caller.name} if i.caller else None,
         "created_at": i.created_at,
         "closed_at": i.closed_at,
+        "disposition": i.disposition,
+        "merged_into_id": i.merged_into_id,
+        "version": i.version,
         "assignments": [assignment(a) for a in i.assignments],
     }
     if timeline is not None:
@@ -58,6 +61,7 @@ def incident(i: Incident, timeline: list[TimelineEvent] | None = None) -> dict[s
 def timeline_event(e: TimelineEvent) -> dict[str, Any]:
     return {
         "id": e.id,
+        "incident_id": e.incident_id,
         "kind": e.kind,
         "at": e.at,
         "recorded_at": e.recorded_at,
