@@ -1,5 +1,6 @@
-"""An incident's outcome (disposition), the incident a duplicate was merged into, and a version
-every change to the incident bumps (writers serialise on the row; editors see a stale copy)
+"""incidents: outcome (disposition), the incident a duplicate was merged into, a version per change
+
+Every change bumps the version: writers serialise on the row, an editor's stale copy is a 409.
 
 Revision ID: 0012
 Revises: 0011
