@@ -48,7 +48,7 @@ def _error(response: Any) -> dict[str, Any]:
 
 
 def test_a_call_taker_triages_an_sms_incident_and_every_change_is_on_the_timeline(client: FlaskClient) -> None:
-    taker, headers = f.user(Role.CALL_TAKER, "Sari")
+    _taker, headers = f.user(Role.CALL_TAKER, "Sari")
     _, dispatcher = f.user(Role.DISPATCHER)
     f.unit("DMK-01")
     f.unit("HC-01", "home_care")
@@ -89,7 +89,7 @@ def test_a_new_location_moves_the_incident_and_its_district(client: FlaskClient)
         headers=headers,
     ).get_json()
     assert moved["location"]["lat"] == -1.27 and moved["address"] == "Jl. Ahmad Yani 3"
-    changes = [e for e in _get(client, headers, incident)["timeline"] if e["kind"] == "incident_updated"][0]["data"]
+    changes = next(e for e in _get(client, headers, incident)["timeline"] if e["kind"] == "incident_updated")["data"]
     assert changes["changes"]["location"] == [{"lat": -1.265, "lon": 116.84}, {"lat": -1.27, "lon": 116.83}]
     assert changes["changes"]["address"] == ["Jl. Jenderal Sudirman No. 1", "Jl. Ahmad Yani 3"]
 
@@ -238,7 +238,7 @@ def test_a_merge_that_makes_no_sense_is_refused(client: FlaskClient) -> None:
 def test_a_dispatcher_takes_a_unit_back_and_the_incident_returns_to_the_queue(client: FlaskClient) -> None:
     _, headers = f.user(Role.DISPATCHER, "Budi")
     unit = f.unit("DMK-01")
-    crew, crew_headers = f.user(Role.CREW, unit=unit)
+    _crew, crew_headers = f.user(Role.CREW, unit=unit)
     incident = _incident(client, headers)
     _assign(client, headers, incident, unit.id)
     client.post(f"/api/v1/units/{unit.id}/status", json={"status": "en_route"}, headers=crew_headers)
