@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from cad import clock
 from cad.db import db
-from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
+from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
 from cad.services import figures
 from cad.web.i18n import LANGUAGES, current_language, zone_name
@@ -148,6 +148,37 @@ def labels() -> dict[str, Any]:
             "intake_failed": _("A call could not be recorded"),
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
+            "edit": _("Edit"),
+            "save": _("Save"),
+            "type": _("Type"),
+            "priority": _("Priority"),
+            "address": _("Address"),
+            "description": _("Description"),
+            "disposition": _("Outcome"),
+            "choose_disposition": _("— how did it end? —"),
+            "reason": _("Reason"),
+            "release": _("Release"),
+            "release_units": _("Release the units still committed"),
+            "return_to_station": _("Back to station"),
+            "merge": _("Merge duplicate"),
+            "merge_into": _("Merge into incident"),
+            "merge_help": _("This incident is the same emergency as another: its calls, units and timeline go there."),
+            "no_other_incident": _("No other open incident"),
+            "preempt": _("Take a unit from a less urgent incident"),
+            "preempt_take": _("Take"),
+            "preempt_none": _("No unit on its way to a less urgent incident"),
+            "preempt_confirm": _("Yes: take {unit} from {from} for {to}"),
+            "declined": _("crew cannot go"),
+            "cannot_go": _("Cannot go"),
+            "decline_why": _("Why?"),
+            "declined_sent": _("The dispatcher has been told"),
+            "job_released": _("Job withdrawn by the dispatcher"),
+        },
+        "dispositions": {str(d): DISPOSITION_LABELS[d][current_language()] for d in Disposition},
+        "decline_reasons": {
+            "rusak": _("Vehicle broken down"),
+            "sibuk": _("Busy elsewhere"),
+            "lainnya": _("Other reason"),
         },
     }
 

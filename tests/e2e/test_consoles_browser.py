@@ -202,7 +202,9 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     crew.locator("#no-job").wait_for()
     queued.locator("[data-unit='DMK-01']").wait_for(state="detached")
     dispatcher.screenshot(path=str(shots / "dispatcher-after.png"), full_page=True)
-    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it
+    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it, saying how it ended
+    dispatcher.select_option("#close-disposition", "selesai_ditangani")
+    dispatcher.click("#close-submit")
     queued.wait_for(state="detached")
 
     # an SMS with markup in it reaches the call-taker as text

@@ -13,7 +13,27 @@
     assigned: ["acknowledged", "en_route"], acknowledged: ["en_route"], en_route: ["on_scene"],
     on_scene: ["transporting", "available"], transporting: ["at_hospital", "available"], at_hospital: ["available"],
   };
+  // a job the crew can still say no to ("tidak bisa"): not yet at work on the scene
+  const DECLINABLE = ["assigned", "acknowledged", "en_route"];
   let job = null, routeKey = null, unitMarker = null;
+
+  function declineBox(status) {
+    if (!job || !job.assignment || !DECLINABLE.includes(status)) return null;
+    const box = el("div", { id: "decline", class: "decline" });
+    const reasons = () => clear(box, el("p", {}, T.words.decline_why), Object.entries(T.decline_reasons).map(([reason, label]) =>
+      el("button", { type: "button", class: "move danger decline-reason", dataset: { reason }, onclick: (e) => decline(reason, e.target) }, label)));
+    clear(box, el("button", { type: "button", class: "quiet", id: "cannot-go", onclick: reasons }, T.words.cannot_go));
+    return box;
+  }
+
+  async function decline(reason, button) {
+    button.disabled = true;
+    try {
+      await api("POST", `/units/${cfg.unit_id}/decline`, { reason });
+      WR.flash(flashBox, T.words.declined_sent);
+    } catch (error) { WR.flash(flashBox, error.message, true); }
+    await refresh();
+  }
 
   function renderButtons(status) {
     const allowed = job && job.assignment ? NEXT[status] || [] : [];
@@ -40,6 +60,7 @@
       i.description ? el("p", { class: "description" }, i.description) : null,
       i.location ? el("p", {}, el("a", { href: `geo:${i.location.lat.toFixed(6)},${i.location.lon.toFixed(6)}` }, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)}`)) : null,
       el("p", { id: "route-info", class: "muted" }),
+      declineBox(u.status),
     );
     const points = [];
     if (i.location) {
@@ -76,6 +97,11 @@
   }
 
   WR.live({
+    // the dispatcher took the unit back: say why, the refresh then shows it free
+    assignment: (data) => {
+      if (data.active === false && data.reason && data.unit_id === cfg.unit_id) WR.flash(flashBox, `${T.words.job_released}: ${data.reason}`);
+      return false;
+    },
     // a new GPS fix only moves the marker; the route is asked for again when it changes ("route")
     unit: (data) => {
       if (!data.position || data.status) return false;

@@ -95,7 +95,7 @@
   async function renderDetail(force) {
     const incident = incidents.find((i) => i.id === selected);
     if (!incident) { clear(detail, el("p", { class: "muted" }, T.words.select_incident)); return; }
-    const key = JSON.stringify([incident.status, incident.assignments.map((a) => [a.unit_id, a.active])]);
+    const key = JSON.stringify([incident.status, incident.version, incident.assignments.map((a) => [a.unit_id, a.active])]);
     if (!force && key === detailKey) return;
     detailKey = key;
     const head = [
@@ -106,13 +106,8 @@
       el("p", { class: "muted" }, T.words.waiting, " ", el("span", { class: "timer", dataset: { since: incident.created_at } }, "")),
     ];
     const recsBox = el("div", { id: "recommendations" }, "…");
-    const committed = incident.assignments.some((a) => a.active);
-    const finish = el("p", { class: "row" },
-      incident.status === "on_scene" && !committed
-        ? el("button", { class: "quiet", id: "close-incident", onclick: (e) => finishIncident(incident.id, "closed", e.target) }, T.words.close) : null,
-      incident.status === "new" || incident.status === "dispatched"
-        ? el("button", { class: "danger", id: "cancel-incident", onclick: (e) => finishIncident(incident.id, "cancelled", e.target) }, T.words.cancel) : null,
-    );
+    const finish = WR.dispatchOps.panel(incident, incidents, async () => { await refresh(); await renderDetail(true); },
+      (error) => WR.flash(alerts, error.message, true));
     clear(detail, head, recsBox, finish);
     tick();
     if (incident.status === "closed" || incident.status === "cancelled") { clear(recsBox); return; }
@@ -148,19 +143,6 @@
     }
   }
 
-  async function finishIncident(incidentId, status, button) {
-    if (status === "cancelled" && !window.confirm(T.words.cancel_confirm)) return;
-    button.disabled = true;
-    try {
-      await api("POST", `/incidents/${incidentId}/status`, { status });
-      selected = null;
-      await refresh();
-    } catch (error) {
-      button.disabled = false;
-      WR.flash(alerts, error.message, true);
-    }
-  }
-
   function tick() {
     for (const node of document.querySelectorAll(".timer[data-since]")) {
       const s = WR.seconds(node.dataset.since);
@@ -193,6 +175,10 @@
     message: () => true,
     call: () => true,
     alert: (data) => {
+      if (data.kind === "declined") {
+        alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.declined} (${T.decline_reasons[data.reason] || data.reason})`,
+          data.next_callsign ? ` → ${data.next_callsign}` : ""));
+      }
       if (data.kind === "ack_overdue") {
         alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.ack_overdue}`,
           data.next_callsign ? ` → ${data.next_callsign}` : ""));
