@@ -353,16 +353,18 @@ def decline_assignment(
     unit_id: int,
     reason: DeclineReason,
     note: str | None,
-    user: User,
+    user: User | None,
     estimator: TravelTimes,
     *,
     stale_after_s: float,
+    actor: str | None = None,
+    code: str | None = None,
 ) -> dict[str, object]:
     """The crew says it cannot go ("tidak bisa"): the unit leaves the incident (out of service
     when broken or busy elsewhere), and every dispatcher gets an alert with the next unit to send.
-    Returns the alert."""
+    Returns the alert. `user` None: the crew answered from its job link (`code`: that job only)."""
     unit = get_unit(session, unit_id)
-    if user.role is Role.CREW and user.unit_id != unit.id:
+    if user is not None and user.role is Role.CREW and user.unit_id != unit.id:
         raise Forbidden("a crew declines only its own unit's job", "unit_id")
     held = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
     if held is None:
@@ -370,13 +372,13 @@ def decline_assignment(
     incident = lock_incident(session, held.incident_id)
     held = session.scalar(select(Assignment).where(Assignment.unit_id == unit_id, Assignment.active))
     status = UnitStatus(get_unit(session, unit_id).status)
-    if held is None or held.incident_id != incident.id:
+    if held is None or held.incident_id != incident.id or (code is not None and held.crew_code != code):
         session.rollback()
         raise Conflict("the job changed meanwhile; reload", "unit_id")
     if status not in PREEMPTABLE:
         session.rollback()
         raise Conflict(f"unit {unit.callsign} is {status}: a job is declined before reaching the scene", "status")
-    now, actor = clock.now(), actor_of(user)
+    now, actor = clock.now(), actor or actor_of(user)
     after = STATUS_AFTER_DECLINE[reason]
     withdraw_unit(
         session,
@@ -385,7 +387,7 @@ def decline_assignment(
         actor,
         now,
         reason=str(reason),
-        by="crew" if user.role is Role.CREW else "dispatcher",
+        by="crew" if user is None or user.role is Role.CREW else "dispatcher",
         kind=EventKind.UNIT_DECLINED,
         data={"note": note} if note else None,
     )

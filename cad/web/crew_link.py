@@ -11,11 +11,18 @@ from cad.crew import give_route
 from cad.db import db
 from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
 from cad.errors import ApiError
-from cad.services.dispatching import set_unit_status
+from cad.roads import travel_times
+from cad.services.dispatching import decline_assignment, set_unit_status
 from cad.services.notify import assignment_by_code
-from dispatch.units import UnitStatus, change_unit_status
+from dispatch.units import PREEMPTABLE, DeclineReason, UnitStatus, change_unit_status
 
 crew_pages = Blueprint("crew_link", __name__, template_folder="templates")
+#: What the link page's "tidak bisa" buttons say (the page is Indonesian, as the SMS is).
+DECLINE_LABELS = {
+    DeclineReason.BREAKDOWN: "Kendaraan rusak",
+    DeclineReason.BUSY: "Sibuk",
+    DeclineReason.OTHER: "Alasan lain",
+}
 CREW_MOVES = {"acknowledged": UnitStatus.ACKNOWLEDGED, "en_route": UnitStatus.EN_ROUTE, "on_scene": UnitStatus.ON_SCENE}
 
 
@@ -38,6 +45,8 @@ def job(code: str) -> str:
         incident=incident,
         route=route,
         moves=moves,
+        declinable=assignment.active and UnitStatus(unit.status) in PREEMPTABLE,
+        reasons=DECLINE_LABELS,
         type_label=INCIDENT_TYPE_LABELS[IncidentType(incident.type)]["id"],
         now=clock.now(),
     )
@@ -51,4 +60,32 @@ def move(code: str) -> Response:
         raise ApiError("this job cannot take that status now", "status", code="illegal_transition", status=409)
     unit = assignment.unit
     set_unit_status(db.session, unit.id, requested, None, actor=f"crew:{unit.callsign}", source="crew-link")
+    return redirect(url_for("crew_link.job", code=code), code=303)  # type: ignore[return-value]
+
+
+@crew_pages.post("/c/<code>/decline")
+def decline(code: str) -> Response:
+    """The crew cannot go: the same use case as the crew phone's, for this job only."""
+    from flask import current_app
+
+    assignment = assignment_by_code(db.session, code)
+    try:
+        reason = DeclineReason(request.form.get("reason", ""))
+    except ValueError:
+        raise ApiError(f"reason: expected one of {', '.join(DeclineReason)}", "reason", code="invalid") from None
+    if not assignment.active:
+        raise ApiError("this job is no longer yours", "code", code="conflict", status=409)
+    unit = assignment.unit
+    settings = current_app.config["WARROOM"]
+    decline_assignment(
+        db.session,
+        unit.id,
+        reason,
+        None,
+        None,
+        travel_times(current_app.extensions["warroom.roads"], db.session),
+        stale_after_s=settings.position_stale_s,
+        actor=f"crew:{unit.callsign}",
+        code=code,
+    )
     return redirect(url_for("crew_link.job", code=code), code=303)  # type: ignore[return-value]
