@@ -22,6 +22,7 @@ from cad.db import db
 from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
 from cad.services import figures
+from cad.web.coverage_labels import coverage_labels
 from cad.web.i18n import LANGUAGES, current_language, zone_name
 from cad.web.security import (
     CSRF_KEY,
@@ -149,6 +150,7 @@ def labels() -> dict[str, Any]:
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
         },
+        "coverage": coverage_labels(),
     }
 
 
