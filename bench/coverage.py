@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -49,7 +50,7 @@ GOAL_COVERAGE_MS = 200.0
 GOAL_MOVE_UP_MS = 2000.0
 
 
-def _bench_routing():  # type: ignore[no-untyped-def]
+def _bench_routing() -> ModuleType:
     """bench/routing.py as a module (its name is the routing package's, so by path)."""
     spec = importlib.util.spec_from_file_location("bench_routing", Path(__file__).with_name("routing.py"))
     assert spec is not None and spec.loader is not None
