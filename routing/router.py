@@ -29,7 +29,7 @@ from routing.geometry import line_string, road_slice
 from routing.graph import RoadGraph
 from routing.profiles import DEFAULT_PROFILES, VehicleProfile, get_profile
 from routing.search import Links, SearchResult, path_nodes, search_from, search_to, tree_lengths
-from routing.snap import SegmentIndex
+from routing.snap import SegmentIndex, Snaps
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -304,6 +304,12 @@ class Router:
         index = self._all_roads() if profile is None else self._profile(profile).index
         snaps = index.snap(np.array([lat]), np.array([lon]))
         return (float(snaps.lat[0]), float(snaps.lon[0])), float(snaps.distance_m[0])
+
+    def locate(self, lats: F64, lons: F64, profile: str) -> Snaps:
+        """The nearest point of a road `profile` may use for each (finite) position, vectorised:
+        road, fraction along it, distance (m); `snap_limit_m` is the caller's to apply."""
+        index = self._profile(profile).index
+        return index.snap(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64))
 
     def edge_mask(self, profile: str) -> npt.NDArray[np.bool_]:
         """Which edges the profile may use (read-only)."""

@@ -475,3 +475,60 @@ class CameraOut(Reply):
     observed_at: datetime | None
     expires_at: datetime | None
     watches_road: bool | None = Field(description="null when no road network is loaded")
+
+
+# --- coverage ----------------------------------------------------------------------
+
+
+class CoverageQuery(Query):
+    type: UnitType | None = Field(default=None, description="one unit type (default: every type in the fleet)")
+    suggestions: int = Field(default=3, ge=0, le=10, description="how many move-ups to suggest per type")
+    layer: bool = Field(default=True, description="include the uncovered roads as GeoJSON")
+
+
+class CoverageDistrict(Reply):
+    name: str
+    covered_km: float
+    total_km: float
+    share: float
+    covered: bool = Field(description="at least 90 % of its road length is within the target")
+
+
+class DistrictGain(Reply):
+    name: str
+    share_before: float
+    share_after: float
+
+
+class MoveUpOut(Reply):
+    unit_id: int
+    callsign: str
+    origin: dict[str, object] = Field(description="where the unit is measured from: lat, lon, ranked_from")
+    station_id: int
+    station: str
+    post: dict[str, float] = Field(description="the station's lat, lon")
+    gain_km: float = Field(description="road length brought within the target by this move")
+    gain_share: float = Field(description="the same as a share of the type's road length")
+    share_after: float
+    districts: list[DistrictGain] = Field(description="districts whose covered share rises")
+
+
+class TypeCoverage(Reply):
+    type: UnitType
+    target_s: float
+    units_total: int
+    units_available: int
+    units_unplaced: list[str] = Field(description="available units with neither a fresh GPS fix nor a station")
+    units_off_road: list[str] = Field(description="available units too far from a road their vehicle may use")
+    covered_km: float
+    total_km: float = Field(description="length of the roads this type's vehicle may use")
+    share: float = Field(description="covered share of that length (0 to 1)")
+    districts: list[CoverageDistrict]
+    districts_covered: int
+    suggestions: list[MoveUpOut]
+    uncovered: dict[str, object] | None = Field(description="GeoJSON of the roads not wholly within the target")
+
+
+class CoverageOut(Reply):
+    computed_at: datetime
+    types: list[TypeCoverage]

@@ -22,6 +22,7 @@ from cad.db import db
 from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
 from cad.services import figures
+from cad.web.coverage_labels import coverage_labels
 from cad.web.i18n import LANGUAGES, current_language, zone_name
 from cad.web.security import (
     CSRF_KEY,
@@ -180,6 +181,7 @@ def labels() -> dict[str, Any]:
             "sibuk": _("Busy elsewhere"),
             "lainnya": _("Other reason"),
         },
+        "coverage": coverage_labels(),
     }
 
 

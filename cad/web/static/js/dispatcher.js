@@ -8,6 +8,7 @@
   const alerts = document.getElementById("alerts");
   const unitSummary = document.getElementById("unit-summary");
   const map = WR.map("map");
+  WR.dispatcherMap = map;  // coverage.js draws on it
   const layers = { incidents: L.layerGroup().addTo(map), units: L.layerGroup().addTo(map), cameras: L.layerGroup().addTo(map) };
   const unitMarkers = new Map();
   let incidents = [], units = [], selected = null, detailKey = null, fitted = false;
@@ -153,6 +154,7 @@
 
   async function refresh() {
     [incidents, units] = await Promise.all([api("GET", "/incidents?status=open"), api("GET", "/units")]);
+    document.dispatchEvent(new CustomEvent("wr:units", { detail: units }));  // coverage.js follows the fleet
     renderQueue();
     renderMap();
     renderUnits();
