@@ -166,6 +166,7 @@ class _Weights:
     forward: F64  # edge order
     reverse: F64  # transposed-graph order
     own_ext: F64  # to leave or reach a position on an edge: free-flow where closed; inf appended (edge -1)
+    closed: I64  # edges the profile may use that a camera closed
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,8 @@ class Router:
         reverse.flags.writeable = False
         own_ext = np.append(np.where(np.isfinite(forward), forward, prof.free_s), np.inf)
         own_ext.flags.writeable = False
-        weights = _Weights(state.version, forward, reverse, own_ext)
+        closed = np.flatnonzero(np.isinf(forward) & prof.edge_ok).astype(np.int64)
+        weights = _Weights(state.version, forward, reverse, own_ext, closed)
         with self._lock:
             self._weights[name] = weights
         return weights
@@ -461,12 +463,11 @@ class Router:
         within walking distance of the target: every node it can drive into within
         `max_walk_m` on foot (link cost: the walk's time), and the walk to every node.
         None when no closure is that near (then nothing changes)."""
-        closed = np.isinf(w.forward) & prof.edge_ok
-        if not closed.any():
+        if not len(w.closed):
             return None
         g = self.graph
         walk = self._walk_from(goal.road, goal.fraction)
-        if not (closed & (np.isfinite(walk[g.edge_tail]) | np.isfinite(walk[g.edge_head]))).any():
+        if not (np.isfinite(walk[g.edge_tail[w.closed]]) | np.isfinite(walk[g.edge_head[w.closed]])).any():
             return None
         nodes = np.flatnonzero(prof.can_stop & np.isfinite(walk)).astype(np.int64)
         if not len(nodes):
