@@ -148,6 +148,15 @@ def labels() -> dict[str, Any]:
             "intake_failed": _("A call could not be recorded"),
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
+            "eta": _("{m} min {s} s"),
+            "from_station_gps": _("from station — GPS {m} min old"),
+            "from_station_no_gps": _("from station — no GPS"),
+            "road_closed_walk": _("road closed: walk {m} m"),
+            "walk_from_stop": _("vehicle cannot reach: walk {m} m"),
+            "all_units": _("All units ({n})"),
+            "fewer_units": _("Best units only"),
+            "vehicle_stop": _("Vehicle stops at"),
+            "last_route": _("last route received"),
         },
     }
 
