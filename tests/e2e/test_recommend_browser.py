@@ -6,6 +6,7 @@ the way on is closed."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,8 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     assert abs(ranked[0]["walk_m"] - town.WALK_M) < 5
 
     errors: list[str] = []
+    shots = Path(os.environ.get("WARROOM_TEST_ARTIFACTS") or Path(__file__).parent.parent / "artifacts") / backend
+    shots.mkdir(parents=True, exist_ok=True)
     dispatcher = login(browser, centre, "petugas", "rahasia-dispatch", errors, viewport={"width": 1400, "height": 900})
     crew = login(
         browser, centre, "kru10", "rahasia-kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True
@@ -124,6 +127,7 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     toggle.click()
     assert all(r.is_visible() for r in rows.all())
     assert [r.get_attribute("data-unit") for r in rows.all()] == [u.callsign for u in units]
+    dispatcher.screenshot(path=str(shots / "dispatcher-all-units.png"), full_page=True)
 
     for row in rows.all():  # every row: ETA to the second, the closed road and the walk
         assert ETA.search(row.locator(".eta").inner_text()), row.inner_text()
@@ -149,4 +153,5 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     crew.click("button.move[data-status='acknowledged']")  # a refresh keeps the route and the reason
     crew.locator("#unit-status.st-acknowledged").wait_for()
     expect(crew.locator("#route-access")).to_contain_text(walk)
+    crew.screenshot(path=str(shots / "crew-closed-road.png"), full_page=True)
     assert errors == []
