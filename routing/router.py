@@ -48,6 +48,9 @@ WALKING_SPEED_MPS = 1.3
 #: A position this close to a road's end is at that node: it may leave or be reached in
 #: any direction the node allows, even on a one-way road.
 AT_NODE_M = 0.01
+#: Stopping before a closure and walking must beat driving by more than this (rounding
+#: must not relabel the same way as a closed road's).
+STRICTLY_SOONER_S = 1e-6
 
 
 class NoRoute(RoutingError, ValueError):
@@ -304,7 +307,7 @@ class Router:
             arrival = found.cost_s[links.nodes] + links.cost_s
             k = int(np.argmin(arrival))
             driving = math.inf if leg is None else leg.cost_s + goal.walk_m / self.walking_speed_mps
-            if math.isfinite(float(arrival[k])) and float(arrival[k]) < driving:
+            if math.isfinite(float(arrival[k])) and float(arrival[k]) < driving - STRICTLY_SOONER_S:
                 node = int(links.nodes[k])
                 leg = self._graph_leg(found, exits, Links.cheapest([(node, 0.0, 0.0, -1, 0.0)]), 0, road, frac, goal)
                 walk_m, closed_road = float(walk[node]), True
@@ -490,7 +493,7 @@ class Router:
         lengths = tree_lengths(g, found, links)
         at_stop = _Target(goal.road, goal.fraction, goal.snap_distance_m, goal.point, 0, 0.0, goal.point)
         cost, dist, via = self._source_costs(roads, fracs, at_stop, w, found.cost_s, lengths)
-        better = np.flatnonzero(cost < arrival_s)
+        better = np.flatnonzero(cost < arrival_s - STRICTLY_SOONER_S)
         if not len(better):
             return None
         node = _entry_nodes(found, g.node_count)[via[better]]

@@ -113,3 +113,21 @@ def test_p1_fire_behind_a_closed_road_still_ranks_its_fire_engines(town: Router,
         assert r.walk_reason is not None and "road closed" in r.walk_reason and f"{r.walk_m:.0f} m" in r.walk_reason
         assert r.stop == pytest.approx(JUNCTION)
         assert r.eta_s > r.walk_m / WALK_MPS  # the ranking's ETA includes the walk
+
+
+def test_a_closure_beside_an_alley_scene_does_not_relabel_its_walk(make_graph, clock) -> None:
+    # A fire engine cannot enter the alley (it walks 130 m from node 3 either way); a closure on
+    # the street east of the alley is within walking distance but changes nothing for a unit
+    # from the west: its walk is the alley's, not a closed road's.
+    nodes = [(1, 0.0, 0.0), (3, 0.0, 0.002), (5, 0.0, 0.004), (30, 0.0006, 0.002), (31, 0.0011, 0.0022)]
+    ways = [
+        (1, [1, 3, 5], {"highway": "residential", "name": "Jalan Utama"}),
+        (2, [3, 30, 31], {"highway": "service", "service": "alley", "width": "2.2", "name": "Lorong Daeng"}),
+    ]
+    router = Router(make_graph(nodes, ways), clock=clock)
+    router.congestion.map_camera("CAM-EAST", LAT0, LON0 + 0.0035, radius_m=20)
+    router.congestion.apply_reading("CAM-EAST", "closed", clock())
+    [result] = router.travel_times_to(at(0.00112, 0.00221), [WEST], "fire_engine")
+    assert not result.reachable and not result.closed_road
+    assert result.stop == pytest.approx(at(0.0, 0.002)) and result.walk_m == pytest.approx(130.0, abs=5.0)
+    assert not router.route(WEST, at(0.00112, 0.00221), "fire_engine").closed_road
