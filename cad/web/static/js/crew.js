@@ -30,6 +30,7 @@
     box.className = route.closed_road ? "route-closed" : "muted";
     clear(box,
       el("b", {}, (route.closed_road ? T.words.road_closed_walk : T.words.walk_from_stop).replace("{m}", metres)),
+      ` · ${WR.eta(route.walk_s)}`,
       closedNames.length ? ` (${closedNames.join(", ")})` : "",
       el("br"), `${T.words.vehicle_stop}: `,
       el("a", { href: `geo:${route.stop.lat.toFixed(6)},${route.stop.lon.toFixed(6)}` }, stop),
