@@ -153,10 +153,11 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
     "GET",
     summary="Capable available units ranked by travel time",
     roles=(Role.CALL_TAKER, *DISPATCHERS),
+    query=s.RecommendationQuery,
     response=s.RecommendationList,
     errors=(404, 409),
 )
-def recommendations(user: User, incident_id: int) -> dict[str, Any]:
+def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     incident, types, ranked, (card, slots) = dispatching.recommend_run_card(
@@ -164,12 +165,13 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
         incident_id,
         estimator,
         stale_after_s=settings.position_stale_s,
+        limit=query.limit,
         run_cards=current_app.extensions["warroom.run_cards"],
     )
     return {
         "incident_id": incident.id,
         "unit_types": list(types),
-        "recommendations": [vars(r) for r in ranked],
+        "recommendations": [render.recommendation(r) for r in ranked],
         "run_card": {
             "name": card,
             "slots": [
@@ -177,7 +179,7 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
                     "role": p.slot.role,
                     "unit_types": list(p.slot.unit_types),
                     "count": p.slot.count,
-                    "candidates": [vars(r) for r in p.candidates],
+                    "candidates": [render.recommendation(r) for r in p.candidates],
                     "proposed": list(p.proposed),
                 }
                 for p in slots

@@ -8,6 +8,7 @@ from typing import Any
 
 from cad.models import Assignment, Call, Incident, Message, TimelineEvent, Unit
 from cad.services.calls import CallerRecord
+from dispatch.recommend import Ranked
 
 
 def location(
@@ -95,6 +96,13 @@ def unit(u: Unit, now: datetime, incident_id: int | None) -> dict[str, Any]:
         "capabilities": list(u.capabilities or []),
         "incident_id": incident_id,
     }
+
+
+def recommendation(r: Ranked) -> dict[str, Any]:
+    """One ranked unit; `stop` as {lat, lon} like a route's."""
+    out = vars(r).copy()
+    out["stop"] = None if r.stop is None else {"lat": r.stop[0], "lon": r.stop[1]}
+    return out
 
 
 def caller_history(record: CallerRecord) -> dict[str, Any]:

@@ -226,6 +226,13 @@ class Recommendation(Reply):
     reason: str | None
     method: Literal["road", "geodesic"]
     walk_m: float = Field(description="metres the crew walks where the vehicle cannot reach the spot")
+    closed_road: bool = Field(default=False, description="the vehicle stops short because a camera closed the way on")
+    walk_reason: str | None = Field(default=None, description="why the crew walks the last part (None: they drive up)")
+    stop: dict[str, float] | None = Field(default=None, description="where the vehicle stops when the crew walks on")
+
+
+class RecommendationQuery(Query):
+    limit: int | None = Field(default=None, ge=1, le=10_000, description="the best N only (default: every one)")
 
 
 class RunCardSlot(Reply):
@@ -450,6 +457,7 @@ class RouteOut(Reply):
     reachable: bool
     walk_m: float
     walk_s: float
+    closed_road: bool = Field(default=False, description="the vehicle stops at `stop`: a camera closed the way on")
     stop: dict[str, float]
     origin_snap_distance_m: float
     destination_snap_distance_m: float

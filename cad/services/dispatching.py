@@ -79,11 +79,11 @@ def recommend_run_card(
     *,
     stale_after_s: float,
     now: datetime | None = None,
-    limit: int = 10,
+    limit: int | None = None,
     run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
 ) -> tuple[Incident, tuple[UnitType, ...], list[Ranked], tuple[str, list[SlotProposal]]]:
-    """The capable units by arrival time (the best `limit`), and the incident's run card filled
-    with candidates and a proposal (one search per vehicle profile serves both)."""
+    """Every capable available unit by arrival time (or the best `limit`), and the incident's run
+    card filled with candidates and a proposal (one search per vehicle profile serves both)."""
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
@@ -101,7 +101,7 @@ def recommend_run_card(
         stale_after_s=stale_after_s,
         limit=len(candidates),
     )
-    return incident, types, ranked[:limit], (card, fill(slots, ranked))
+    return incident, types, ranked if limit is None else ranked[:limit], (card, fill(slots, ranked))
 
 
 def _candidates(

@@ -4,6 +4,8 @@ acknowledge, leave and arrive. The code in the link is the credential, good for 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from cad import clock
@@ -26,6 +28,18 @@ DECLINE_LABELS = {
 CREW_MOVES = {"acknowledged": UnitStatus.ACKNOWLEDGED, "en_route": UnitStatus.EN_ROUTE, "on_scene": UnitStatus.ON_SCENE}
 
 
+def closed_road_names(route: dict[str, Any] | None) -> list[str]:
+    """The names of the roads a camera closed that the route meets or goes round."""
+    edges = [] if route is None else [*route["congested_edges_avoided"], *route["congested_edges_on_route"]]
+    return sorted({e["name"] for e in edges if e["level"] == "closed" and e["name"]})
+
+
+def eta_text(seconds: float) -> str:
+    """An arrival time to the second, as the crew reads it: "3 mnt 20 dtk"."""
+    whole = max(0, round(seconds))
+    return f"{whole // 60} mnt {whole % 60} dtk"
+
+
 @crew_pages.get("/c/<code>")
 def job(code: str) -> str:
     assignment = assignment_by_code(db.session, code)
@@ -38,12 +52,15 @@ def job(code: str) -> str:
         except ValueError:
             continue
         moves.append(name)
+    closed_roads = closed_road_names(route)
     return render_template(
         "crew_job.html",
         assignment=assignment,
         unit=unit,
         incident=incident,
         route=route,
+        eta_text=eta_text(float(route["eta_s"])) if route else "",
+        closed_roads=closed_roads,
         moves=moves,
         declinable=assignment.active and UnitStatus(unit.status) in PREEMPTABLE,
         reasons=DECLINE_LABELS,

@@ -117,13 +117,8 @@
     catch (error) { WR.flash(recsBox, error.message, true); return; }
     if (selected !== incident.id) return;
     const proposed = recs.run_card.slots.flatMap((s) => s.proposed);
-    const rows = recs.recommendations.slice(0, 8).map((r) => el("tr", { dataset: { unit: r.callsign } },
-      el("td", {}, el("b", {}, r.callsign), el("br"), el("span", { class: "muted" }, r.agency)),
-      el("td", {}, WR.minutes(r.eta_s), el("br"), el("span", { class: "muted" }, `${(r.distance_m / 1000).toFixed(1)} ${T.words.km}`)),
-      el("td", {}, el("button", { class: "ok dispatch", dataset: { unit: r.callsign }, onclick: (e) => dispatch(incident.id, [r.unit_id], e.target) }, T.words.dispatch)),
-    ));
     clear(recsBox,
-      rows.length ? el("table", { class: "grid" }, el("tbody", {}, rows)) : el("p", { class: "error" }, T.words.no_units),
+      WR.recommendations.render(incident.id, recs.recommendations, (ids, button) => dispatch(incident.id, ids, button)),
       proposed.length > 1 ? el("p", {}, el("button", { class: "big", id: "dispatch-run-card", onclick: (e) => dispatch(incident.id, proposed, e.target) },
         `${T.words.dispatch_all} (${recs.run_card.name}: ${proposed.length})`)) : null,
     );
