@@ -149,6 +149,18 @@ def labels() -> dict[str, Any]:
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
         },
+        "alerts": {  # alerts.js
+            "unassigned": _("no unit sent yet!"),
+            "level": _("level"),
+            "waiting": _("waiting"),
+            "acknowledge": _("Acknowledge"),
+            "send_next": _("Send the next unit"),
+            "eta": _("{m} min {s} s"),
+            "taken": _("was taken meanwhile: next recommendation"),
+            "mute": _("Mute the alarm"),
+            "unmute": _("Sound the alarm again"),
+            "sound_blocked": _("Click anywhere on the page to let the alarm sound"),
+        },
     }
 
 

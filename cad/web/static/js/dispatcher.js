@@ -178,6 +178,7 @@
   }
 
   const intakeFailures = WR.intakeFailures(document.getElementById("intake-failures"));
+  const alertBanners = WR.alerts(document.getElementById("alert-banners"));  // alerts.js
   WR.live({
     intake_failure: () => { intakeFailures(); return true; },
     unit: (data) => {
@@ -192,14 +193,8 @@
     route: () => true,
     message: () => true,
     call: () => true,
-    alert: (data) => {
-      if (data.kind === "ack_overdue") {
-        alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.ack_overdue}`,
-          data.next_callsign ? ` → ${data.next_callsign}` : ""));
-      }
-      return false;
-    },
-  }, refresh);
+    alert: (data) => alertBanners.heard(data),
+  }, () => { alertBanners.refresh(); return refresh(); });
   setInterval(tick, 1000);
   refresh();
   renderCameras();
