@@ -6,6 +6,7 @@ even when two schedulers or two dispatchers race (real threads, PostgreSQL)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import factories as f
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from live import wait_for
 
 import cad.scheduler
 from cad import clock
@@ -283,6 +285,26 @@ def test_the_scheduler_job_raises_them(
     finally:
         cad.scheduler._app = None
     assert _levels(incident["id"]) == [1]
+
+
+def test_a_running_scheduler_raises_them_while_it_holds_the_lease(
+    client: FlaskClient, other_worker: Callable[..., Flask], dispatcher: dict[str, str]
+) -> None:
+    """`warroom scheduler`'s loop (its own app, P1 alerting after 5 s), in a thread: it takes the
+    lease and its sweep raises level 1 in time, not before."""
+    scheduler = other_worker(WARROOM_UNASSIGNED_ALERT_S="1:5")
+    incident = _incident(client, dispatcher)
+    stop = threading.Event()
+    loop = threading.Thread(target=cad.scheduler.run, args=(scheduler, stop), kwargs={"ttl_s": 3})
+    loop.start()
+    try:
+        time.sleep(3)
+        assert _levels(incident["id"]) == []
+        wait_for(lambda: _levels(incident["id"]) == [1], timeout_s=15)
+    finally:
+        stop.set()
+        loop.join(30)
+        cad.scheduler._app = None
 
 
 def _together(workers: list[Callable[[], Any]]) -> list[Any]:
