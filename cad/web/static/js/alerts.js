@@ -141,10 +141,11 @@ WR.alerts = (box) => {
   }
 
   // An `alert` event: new or higher ones are fetched (with their offer), acknowledged ones go at once.
+  // True when the console has nothing else to do for it (other kinds change its board too).
   function heard(data) {
-    if (data.kind === "acknowledged") drop(data.id);
-    else refresh();
-    return data.kind !== "ack_overdue";  // an overdue acknowledgement changes the board too
+    if (data.kind === "acknowledged") { drop(data.id); return true; }
+    refresh();
+    return data.kind === "unassigned";
   }
 
   refresh();
