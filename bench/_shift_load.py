@@ -367,7 +367,11 @@ class People:
         job = self.job.pop(unit_id, None)
         if job is not None and await self.later(0.5, 2.0):
             await client.request(
-                "incident_close", "POST", f"/api/v1/incidents/{job[0]}/status", token=job[1], body={"status": "closed"}
+                "incident_close",
+                "POST",
+                f"/api/v1/incidents/{job[0]}/status",
+                token=job[1],
+                body={"status": "closed", "disposition": "selesai_ditangani"},
             )
 
     async def boards(self, stream: Stream) -> None:

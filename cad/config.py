@@ -81,6 +81,7 @@ class Settings:
     redis_url: str = ""  # unset: limits are counted in the database
     proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (HAProxy: 1)
     scheduler_lease_s: float = 15.0  # a standby scheduler takes over this long after the holder stops renewing
+    coverage_targets: str = ""  # WARROOM_COVERAGE_TARGETS: TYPE:SECONDS,…; unset: 240 s (NFPA 1710) for every type
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +146,7 @@ class Settings:
             redis_url=env.get("WARROOM_REDIS_URL", "").strip(),
             proxies=int(env.get("WARROOM_PROXIES", "0")),
             scheduler_lease_s=max(1.0, float(env.get("WARROOM_SCHEDULER_LEASE_S", "15"))),
+            coverage_targets=env.get("WARROOM_COVERAGE_TARGETS", "").strip(),
         )
 
     @property

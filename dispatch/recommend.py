@@ -36,7 +36,8 @@ CAPABLE_UNIT_TYPES: dict[str, tuple[UnitType, ...]] = {
 
 class TravelEstimate(Protocol):
     """`eta_s` is the arrival time (driving plus the last part on foot, if any); `reachable`
-    False means no answer at all; `walk_m` is how far the crew walks from where the vehicle stops."""
+    False means no answer at all; `walk_m` is how far the crew walks from where the vehicle
+    stops (`stop`); `closed_road`: it stops there because a camera closed the way on."""
 
     @property
     def eta_s(self) -> float: ...
@@ -46,6 +47,10 @@ class TravelEstimate(Protocol):
     def reachable(self) -> bool: ...
     @property
     def walk_m(self) -> float: ...
+    @property
+    def stop(self) -> LatLon | None: ...
+    @property
+    def closed_road(self) -> bool: ...
 
 
 class TravelTimes(Protocol):
@@ -60,6 +65,8 @@ class StraightLineEstimate:
     distance_m: float
     reachable: bool = True
     walk_m: float = 0.0
+    stop: LatLon | None = None
+    closed_road: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,18 @@ class Ranked:
     reason: str | None
     method: Literal["road", "geodesic"]
     walk_m: float = 0.0
+    closed_road: bool = False
+    walk_reason: str | None = None
+    stop: LatLon | None = None
+
+
+def walk_reason(walk_m: float, closed_road: bool) -> str | None:
+    """Why the crew walks the last part, for the dispatcher and the crew (None: they drive up)."""
+    if closed_road:
+        return f"road closed at the scene: the vehicle stops {walk_m:.0f} m away and the crew walks"
+    if walk_m > 0:
+        return f"the vehicle cannot use the road at the scene: the crew walks {walk_m:.0f} m"
+    return None
 
 
 def origin_of(
@@ -141,7 +160,7 @@ def rank_candidates(
     *,
     now: datetime,
     stale_after_s: float,
-    limit: int = 10,
+    limit: int | None = None,
 ) -> list[Ranked]:
     """Candidates by ETA (then distance, then callsign); units with no origin or no road are left out."""
     by_type: dict[UnitType, list[tuple[Candidate, LatLon, RankedFrom, str | None, float | None]]] = {}
@@ -167,7 +186,11 @@ def rank_candidates(
                     ranked_from=ranked_from,
                     reason=reason,
                     method=estimator.method,
+                    walk_m=round(est.walk_m, 1),
+                    closed_road=est.closed_road,
+                    walk_reason=walk_reason(est.walk_m, est.closed_road),
+                    stop=est.stop if est.walk_m > 0 or est.closed_road else None,
                 )
             )
     ranked.sort(key=lambda r: (r.eta_s, r.distance_m, r.callsign))
-    return ranked[:limit]
+    return ranked if limit is None else ranked[:limit]

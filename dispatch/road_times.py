@@ -18,6 +18,8 @@ class RoadEstimate:
     distance_m: float
     reachable: bool
     walk_m: float
+    stop: LatLon | None = None
+    closed_road: bool = False
 
 
 class RoadTravelTimes:
@@ -29,6 +31,13 @@ class RoadTravelTimes:
     def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[RoadEstimate]:
         """One reverse search from the incident for all `sources` of one vehicle profile."""
         return [
-            RoadEstimate(t.arrival_s, t.distance_m, t.error is None and math.isfinite(t.arrival_s), t.walk_m)
+            RoadEstimate(
+                t.arrival_s,
+                t.distance_m,
+                t.error is None and math.isfinite(t.arrival_s),
+                t.walk_m,
+                t.stop,
+                t.closed_road,
+            )
             for t in self.router.travel_times_to(target, sources, profile)
         ]

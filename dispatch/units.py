@@ -70,6 +70,37 @@ def change_unit_status(current: UnitStatus, requested: UnitStatus) -> UnitStatus
     return requested
 
 
+#: Statuses from which a unit may be taken for a more urgent incident: on its way, not yet at work.
+PREEMPTABLE = frozenset({S.ASSIGNED, S.ACKNOWLEDGED, S.EN_ROUTE})
+
+
+def preemption_refused(unit_status: UnitStatus, held_priority: int, wanted_priority: int) -> str | None:
+    """Why a committed unit may not be taken for an incident of `wanted_priority` (1 most
+    urgent), or None when it may: only for a strictly more urgent incident, and only before
+    the crew is at work on the scene."""
+    if unit_status not in PREEMPTABLE:
+        return f"the unit is {unit_status}: only a unit on its way can be taken"
+    if wanted_priority >= held_priority:
+        return f"the unit's incident is P{held_priority}: only a more urgent incident may take it"
+    return None
+
+
+class DeclineReason(StrEnum):
+    """Why a crew says "tidak bisa" to a job."""
+
+    BREAKDOWN = "rusak"  # the vehicle cannot go
+    BUSY = "sibuk"  # already busy with something the centre does not know of
+    OTHER = "lainnya"
+
+
+#: Where a unit goes after declining: a broken or busy unit is out of service until its crew
+#: says it is available again (else it would be recommended straight back); otherwise available.
+STATUS_AFTER_DECLINE: dict[DeclineReason, UnitStatus] = {
+    DeclineReason.BREAKDOWN: S.OUT_OF_SERVICE,
+    DeclineReason.BUSY: S.OUT_OF_SERVICE,
+    DeclineReason.OTHER: S.AVAILABLE,
+}
+
 #: The timeline event recorded when a unit reaches a status while on an incident.
 TIMELINE_EVENT_FOR_STATUS: dict[UnitStatus, str] = {
     S.ASSIGNED: "unit_assigned",

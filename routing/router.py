@@ -6,6 +6,13 @@ of its edge, a target is reached by the first part of its edge, in either direct
 two-way road.  When a vehicle may not use the target's road (a fire engine and a narrow
 alley), it stops at the nearest node it can reach, found by walking along the roads
 (`max_walk_m`), and the result says so: ``reachable=False``, `walk_m`, `stop`.
+
+A road closed by a camera reading is never driven into to reach the target (a unit already
+on it may still leave it).  When a closure lies within `max_walk_m` of the target, each
+vehicle may instead stop at any node it can drive to within that walk and the crew walks
+the rest along the roads (``closed_road=True``): a scene whose street or only access is
+closed is still reached, on foot for the last part, never "no road path".  Past that cap
+(1 km by default, some 13 minutes on foot) the scene counts as unreachable by road.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from routing.geometry import line_string, road_slice
 from routing.graph import RoadGraph
 from routing.profiles import DEFAULT_PROFILES, VehicleProfile, get_profile
 from routing.search import Links, SearchResult, path_nodes, search_from, search_to, tree_lengths
-from routing.snap import SegmentIndex
+from routing.snap import SegmentIndex, Snaps
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -41,6 +48,9 @@ WALKING_SPEED_MPS = 1.3
 #: A position this close to a road's end is at that node: it may leave or be reached in
 #: any direction the node allows, even on a one-way road.
 AT_NODE_M = 0.01
+#: Stopping before a closure and walking must beat driving by more than this (rounding
+#: must not relabel the same way as a closed road's).
+STRICTLY_SOONER_S = 1e-6
 
 
 class NoRoute(RoutingError, ValueError):
@@ -55,7 +65,8 @@ class TravelTime:
     `error` is set); `distance_m`: road distance of that path; `reachable`: the vehicle can
     drive to the target's own road position (else it stops at `stop` and its crew walks
     `walk_m` metres along the roads, `walk_s` seconds); `snap_distance_m`: how far the
-    source was from the road it was put on; `error`: why this source has no answer.
+    source was from the road it was put on; `error`: why this source has no answer;
+    `closed_road`: the vehicle stops at `stop` because a camera closed the way on.
     """
 
     eta_s: float
@@ -66,6 +77,7 @@ class TravelTime:
     snap_distance_m: float
     stop: LatLon | None
     error: str | None = None
+    closed_road: bool = False
 
     @property
     def arrival_s(self) -> float:
@@ -102,7 +114,8 @@ class Route:
     `eta_s`: its time with the congestion now; `eta_free_flow_s`: the time of the best route
     when no camera slowed anything (that route may differ: its congested edges that this
     route avoids are `congested_edges_avoided`).  `geometry` is a GeoJSON LineString from
-    the origin's road position to `stop` along the real road shapes.
+    the origin's road position to `stop` along the real road shapes; `closed_road`: the
+    vehicle stops there because a camera closed the way on (the crew walks `walk_m`).
     """
 
     profile: str
@@ -118,6 +131,7 @@ class Route:
     destination_snap_distance_m: float
     congested_edges_on_route: tuple[CongestedEdge, ...] = ()
     congested_edges_avoided: tuple[CongestedEdge, ...] = ()
+    closed_road: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (all floats finite)."""
@@ -130,6 +144,7 @@ class Route:
             "reachable": self.reachable,
             "walk_m": self.walk_m,
             "walk_s": self.walk_s,
+            "closed_road": self.closed_road,
             "stop": {"lat": self.stop[0], "lon": self.stop[1]},
             "origin_snap_distance_m": self.origin_snap_distance_m,
             "destination_snap_distance_m": self.destination_snap_distance_m,
@@ -154,6 +169,7 @@ class _Weights:
     forward: F64  # edge order
     reverse: F64  # transposed-graph order
     own_ext: F64  # to leave or reach a position on an edge: free-flow where closed; inf appended (edge -1)
+    closed: I64  # edges the profile may use that a camera closed
 
 
 @dataclass(frozen=True)
@@ -224,9 +240,10 @@ class Router:
         entries = self._entries(goal, w.forward, prof)
         result = search_to(self.graph, w.reverse, entries)
         lengths = tree_lengths(self.graph, result, entries)
-        cost, dist = self._source_costs(snaps.road, snaps.fraction, goal, w, result.cost_s, lengths)
+        cost, dist, _via = self._source_costs(snaps.road, snaps.fraction, goal, w, result.cost_s, lengths)
         snap_m = snaps.distance_m
         walk_s = goal.walk_m / self.walking_speed_mps
+        on_foot = self._around_closures(goal, prof, w, snaps.road, snaps.fraction, cost + walk_s)
         # Every result of this query shares these fields (in field order); eta_s,
         # distance_m and snap_distance_m are set per source.
         shared = {
@@ -238,8 +255,18 @@ class Router:
             "snap_distance_m": 0.0,
             "stop": goal.stop,
             "error": None,
+            "closed_road": False,
         }
         out = _travel_times(shared, cost.tolist(), dist.tolist(), snap_m.tolist())
+        if on_foot is not None:
+            g = self.graph
+            for k, node, drive_s, metres, walk_m in on_foot:
+                walk = float(walk_m)
+                stop = (float(g.node_lat[node]), float(g.node_lon[node]))
+                out[k] = TravelTime(
+                    drive_s, metres, False, walk, walk / self.walking_speed_mps, float(snap_m[k]), stop, None, True
+                )
+                cost[k] = drive_s
         failed = np.flatnonzero(~(snap_m <= self.snap_limit_m) | (cost == math.inf))
         for k in failed.tolist():
             i = k if good is None else int(good[k])
@@ -271,6 +298,20 @@ class Router:
         state = self.congestion.state()
         live = self._live(prof, state)
         leg = self._best_leg(road, frac, goal, live.forward, prof)
+        walk_m, stop, closed_road = goal.walk_m, goal.stop, False
+        stops = self._closure_stops(goal, prof, live)
+        if stops is not None:  # a closure near the scene: maybe stop before it and walk
+            links, walk = stops
+            exits = self._road_links(road, frac, live.forward, prof, leaving=True)
+            found = search_from(self.graph, live.forward, exits)
+            arrival = found.cost_s[links.nodes] + links.cost_s
+            k = int(np.argmin(arrival))
+            driving = math.inf if leg is None else leg.cost_s + goal.walk_m / self.walking_speed_mps
+            if math.isfinite(float(arrival[k])) and float(arrival[k]) < driving - STRICTLY_SOONER_S:
+                node = int(links.nodes[k])
+                leg = self._graph_leg(found, exits, Links.cheapest([(node, 0.0, 0.0, -1, 0.0)]), 0, road, frac, goal)
+                walk_m, closed_road = float(walk[node]), True
+                stop = (float(self.graph.node_lat[node]), float(self.graph.node_lon[node]))
         if leg is None:
             raise NoRoute(f"no road path from origin to destination for {prof.profile.name}")
         on_route = self._congested(leg.edges, state, prof)
@@ -288,14 +329,15 @@ class Router:
             eta_s=leg.cost_s,
             eta_free_flow_s=free_eta,
             distance_m=leg.length_m,
-            reachable=goal.stop_node < 0,
-            walk_m=goal.walk_m,
-            walk_s=goal.walk_m / self.walking_speed_mps,
-            stop=goal.stop,
+            reachable=goal.stop_node < 0 and not closed_road,
+            walk_m=walk_m,
+            walk_s=walk_m / self.walking_speed_mps,
+            stop=stop,
             origin_snap_distance_m=origin_snap_m,
             destination_snap_distance_m=goal.snap_distance_m,
             congested_edges_on_route=on_route,
             congested_edges_avoided=avoided,
+            closed_road=closed_road,
         )
 
     def snap(self, position: LatLon, profile: str | None = None) -> tuple[LatLon, float]:
@@ -304,6 +346,12 @@ class Router:
         index = self._all_roads() if profile is None else self._profile(profile).index
         snaps = index.snap(np.array([lat]), np.array([lon]))
         return (float(snaps.lat[0]), float(snaps.lon[0])), float(snaps.distance_m[0])
+
+    def locate(self, lats: F64, lons: F64, profile: str) -> Snaps:
+        """The nearest point of a road `profile` may use for each (finite) position, vectorised:
+        road, fraction along it, distance (m); `snap_limit_m` is the caller's to apply."""
+        index = self._profile(profile).index
+        return index.snap(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64))
 
     def edge_mask(self, profile: str) -> npt.NDArray[np.bool_]:
         """Which edges the profile may use (read-only)."""
@@ -357,7 +405,8 @@ class Router:
         reverse.flags.writeable = False
         own_ext = np.append(np.where(np.isfinite(forward), forward, prof.free_s), np.inf)
         own_ext.flags.writeable = False
-        weights = _Weights(state.version, forward, reverse, own_ext)
+        closed = np.flatnonzero(np.isinf(forward) & prof.edge_ok).astype(np.int64)
+        weights = _Weights(state.version, forward, reverse, own_ext, closed)
         with self._lock:
             self._weights[name] = weights
         return weights
@@ -389,6 +438,13 @@ class Router:
 
     def _walk_to_drivable(self, road: int, frac: float, prof: _Profile) -> tuple[int, float]:
         """Nearest node (by walking along any road) the vehicle can drive into, or (-1, inf)."""
+        dist = np.where(prof.can_stop, self._walk_from(road, frac), np.inf)
+        best = int(np.argmin(dist))
+        return (best, float(dist[best])) if math.isfinite(dist[best]) else (-1, math.inf)
+
+    def _walk_from(self, road: int, frac: float) -> F64:
+        """Metres on foot along any road (closed ones too) from a road position to every node,
+        inf beyond `max_walk_m`."""
         g = self.graph
         walk = self._walk_graph()
         n = g.node_count
@@ -408,10 +464,49 @@ class Router:
             ),
             shape=(n + 1, n + 1),
         )
-        dist = dijkstra(matrix, directed=True, indices=n, limit=self.max_walk_m)[:n]
-        dist = np.where(prof.can_stop, dist, np.inf)
-        best = int(np.argmin(dist))
-        return (best, float(dist[best])) if math.isfinite(dist[best]) else (-1, math.inf)
+        dist: F64 = np.asarray(dijkstra(matrix, directed=True, indices=n, limit=self.max_walk_m)[:n], dtype=np.float64)
+        return dist
+
+    def _closure_stops(self, goal: _Target, prof: _Profile, w: _Weights) -> tuple[Links, F64] | None:
+        """Where a vehicle may stop and its crew walk on, when a road closed by a camera lies
+        within walking distance of the target: every node it can drive into within
+        `max_walk_m` on foot (link cost: the walk's time), and the walk to every node.
+        None when no closure is that near (then nothing changes)."""
+        if not len(w.closed):
+            return None
+        g = self.graph
+        walk = self._walk_from(goal.road, goal.fraction)
+        if not (np.isfinite(walk[g.edge_tail[w.closed]]) | np.isfinite(walk[g.edge_head[w.closed]])).any():
+            return None
+        nodes = np.flatnonzero(prof.can_stop & np.isfinite(walk)).astype(np.int64)
+        if not len(nodes):
+            return None
+        zeros = np.zeros(len(nodes))
+        links = Links(nodes, walk[nodes] / self.walking_speed_mps, zeros, np.full(len(nodes), -1, np.int64), zeros)
+        return links, walk
+
+    def _around_closures(
+        self, goal: _Target, prof: _Profile, w: _Weights, roads: I64, fracs: F64, arrival_s: F64
+    ) -> list[tuple[int, int, float, float, float]] | None:
+        """Sources that arrive sooner (or at all) by stopping before a closure near the target
+        and walking: (source index, stop node, driving s, driving m, walking m) of each."""
+        stops = self._closure_stops(goal, prof, w)
+        if stops is None:
+            return None
+        links, walk = stops
+        g = self.graph
+        found = search_to(g, w.reverse, links)
+        lengths = tree_lengths(g, found, links)
+        at_stop = _Target(goal.road, goal.fraction, goal.snap_distance_m, goal.point, 0, 0.0, goal.point)
+        cost, dist, via = self._source_costs(roads, fracs, at_stop, w, found.cost_s, lengths)
+        better = np.flatnonzero(cost < arrival_s - STRICTLY_SOONER_S)
+        if not len(better):
+            return None
+        node = _entry_nodes(found, g.node_count)[via[better]]
+        walk_m = walk[node]
+        drive_s = cost[better] - walk_m / self.walking_speed_mps
+        columns = (better.tolist(), node.tolist(), drive_s.tolist(), dist[better].tolist(), walk_m.tolist())
+        return list(zip(*columns, strict=True))
 
     def _walk_graph(self) -> csr_matrix:
         def build() -> csr_matrix:
@@ -446,7 +541,9 @@ class Router:
         )
         for edge, share, node in along:
             if edge >= 0 and prof.edge_ok[edge]:
-                rows.append((node, _partial(share, _own_road_weight(w, prof, edge)), share * length, edge, share))
+                # A closed road can be left but not driven into to reach the target.
+                weight = _own_road_weight(w, prof, edge) if leaving else float(w[edge])
+                rows.append((node, _partial(share, weight), share * length, edge, share))
         if frac * length <= AT_NODE_M:
             rows.append((start, 0.0, 0.0, -1, 0.0))
         if (1.0 - frac) * length <= AT_NODE_M:
@@ -455,9 +552,9 @@ class Router:
 
     def _source_costs(
         self, roads: I64, fracs: F64, goal: _Target, w: _Weights, to_goal: F64, lengths: F64
-    ) -> tuple[F64, F64]:
-        """Each source's best cost and its path length: via either end of its road, or
-        straight along the road when it shares the target's road."""
+    ) -> tuple[F64, F64, I64]:
+        """Each source's best cost, its path length and the node it goes through: via either
+        end of its road, or straight along the road when it shares the target's road."""
         g = self.graph
         own_ext = w.own_ext  # a closed road can still be left
         fwd, bwd = g.road_fwd_edge[roads], g.road_bwd_edge[roads]
@@ -469,15 +566,17 @@ class Router:
         # The first cheapest of: via the head, via the tail, at the tail, at the head.
         cost = _partial_v(rest, own_ext[fwd]) + to_head
         dist = rest * length + via_head
-        for c, m in (
-            (_partial_v(fracs, own_ext[bwd]) + to_tail, fracs * length + via_tail),
-            (np.where(fracs * length <= AT_NODE_M, to_tail, np.inf), via_tail),
-            (np.where(rest * length <= AT_NODE_M, to_head, np.inf), via_head),
+        via = head
+        for c, m, node in (
+            (_partial_v(fracs, own_ext[bwd]) + to_tail, fracs * length + via_tail, tail),
+            (np.where(fracs * length <= AT_NODE_M, to_tail, np.inf), via_tail, tail),
+            (np.where(rest * length <= AT_NODE_M, to_head, np.inf), via_head, head),
         ):
             better = c < cost
             if better.any():
                 cost = np.where(better, c, cost)
                 dist = np.where(better, m, dist)
+                via = np.where(better, node, via)
         if goal.stop_node < 0:
             same = roads == goal.road
             if same.any():
@@ -490,7 +589,7 @@ class Router:
                 better = direct < cost
                 cost = np.where(better, direct, cost)
                 dist = np.where(better, np.abs(t - fracs) * length, dist)
-        return cost, dist
+        return cost, dist, via.astype(np.int64)
 
     # -- one route --------------------------------------------------------------------
 
@@ -626,6 +725,18 @@ def _travel_times(
 
 def _failed(message: str, snap_m: float = math.inf) -> TravelTime:
     return TravelTime(math.inf, math.inf, False, 0.0, 0.0, snap_m, None, message)
+
+
+def _entry_nodes(result: SearchResult, n: int) -> I64:
+    """For every node of a reverse search, the last graph node of its path before the
+    virtual target (itself when it links to the target directly, or is unreached)."""
+    pred = result.predecessor[:n].astype(np.int64)
+    parent = np.where((pred >= 0) & (pred < n), pred, np.arange(n, dtype=np.int64))
+    while True:  # pointer doubling: log2(tree depth) rounds
+        jumped = parent[parent]
+        if np.array_equal(jumped, parent):
+            return parent
+        parent = jumped
 
 
 def _edge_shapes(g: RoadGraph, edges: I64) -> list[tuple[float, float]]:

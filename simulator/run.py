@@ -321,7 +321,11 @@ class City:
                     self._dispatch(incident["id"], None)
             elif incident["id"] in self.dispatched and not any(a["active"] for a in assignments):
                 # its own jobs only: an incident a dispatcher at a console runs is theirs to close
-                self.centre.api("POST", f"/incidents/{incident['id']}/status", body={"status": "closed"})
+                self.centre.api(
+                    "POST",
+                    f"/incidents/{incident['id']}/status",
+                    body={"status": "closed", "disposition": "selesai_ditangani"},
+                )
                 self.dispatched.discard(incident["id"])
 
     def _dispatch(self, incident_id: int, created: float | None) -> None:

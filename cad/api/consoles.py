@@ -124,7 +124,7 @@ def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
     api,
     "/calls/<int:call_id>/nearby",
     "GET",
-    summary="Open incidents near this call's location, recent, of the same type: where it may belong",
+    summary="Open incidents near this call's location and recent, of any type (`type` first): where it may belong",
     roles=TAKERS,
     query=NearbyQuery,
     response=list[NearbyOut],

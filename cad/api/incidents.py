@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
 
 from cad.api import api, render
 from cad.api import schemas as s
@@ -13,7 +12,7 @@ from cad.api.spec import operation
 from cad.crew import tell_crew
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
-from cad.models import Role, TimelineEvent, User
+from cad.models import Role, User
 from cad.roads import travel_times
 from cad.services import dispatching, incidents
 from cad.services.calls import Fix
@@ -79,14 +78,50 @@ def list_incidents(user: User, query: s.IncidentFilter) -> list[dict[str, Any]]:
 )
 def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     incident = incidents.get_incident(db.session, incident_id)
-    timeline = list(
-        db.session.scalars(
-            select(TimelineEvent)
-            .where(TimelineEvent.incident_id == incident.id)
-            .order_by(TimelineEvent.at, TimelineEvent.id)
-        )
+    return render.incident(incident, incidents.timeline_of(db.session, incident))
+
+
+@operation(
+    api,
+    "/incidents/<int:incident_id>",
+    "PATCH",
+    summary="Correct an incident: type, priority, location, address, description, caller",
+    roles=WRITERS,
+    body=s.IncidentEdit,
+    response=s.IncidentOut,
+    errors=(404, 409),
+)
+def edit_incident(user: User, incident_id: int, body: s.IncidentEdit) -> dict[str, Any]:
+    given = body.model_fields_set - {"version"}
+    loc = body.location
+    edit = incidents.IncidentEdit(
+        given=frozenset(given),
+        type=body.type,
+        priority=body.priority,
+        fix=Fix(loc.lat, loc.lon, loc.accuracy_m, loc.source) if loc is not None else None,
+        address=body.address,
+        district=body.district,
+        description=body.description,
+        caller_phone=body.caller_phone,
+        caller_name=body.caller_name,
+        version=body.version,
     )
-    return render.incident(incident, timeline)
+    incident, _ = incidents.edit_incident(db.session, incident_id, edit, user)
+    return render.incident(incident)
+
+
+@operation(
+    api,
+    "/incidents/<int:incident_id>/merge",
+    "POST",
+    summary="Merge this duplicate into another open incident (its calls, units and timeline follow)",
+    roles=DISPATCHERS,
+    body=s.IncidentMerge,
+    response=s.IncidentOut,
+    errors=(404, 409),
+)
+def merge_incident(user: User, incident_id: int, body: s.IncidentMerge) -> dict[str, Any]:
+    return render.incident(incidents.merge_incident(db.session, incident_id, body.into, user))
 
 
 @operation(
@@ -100,7 +135,15 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     errors=(404, 409),
 )
 def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusChange) -> dict[str, Any]:
-    incident = incidents.finish_incident(db.session, incident_id, IncidentStatus(body.status), body.reason, user)
+    incident = incidents.finish_incident(
+        db.session,
+        incident_id,
+        IncidentStatus(body.status),
+        body.reason,
+        user,
+        disposition=body.disposition,
+        release_units=body.release_units,
+    )
     return render.incident(incident)
 
 
@@ -110,10 +153,11 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
     "GET",
     summary="Capable available units ranked by travel time",
     roles=(Role.CALL_TAKER, *DISPATCHERS),
+    query=s.RecommendationQuery,
     response=s.RecommendationList,
     errors=(404, 409),
 )
-def recommendations(user: User, incident_id: int) -> dict[str, Any]:
+def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     incident, types, ranked, (card, slots) = dispatching.recommend_run_card(
@@ -121,12 +165,13 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
         incident_id,
         estimator,
         stale_after_s=settings.position_stale_s,
+        limit=query.limit,
         run_cards=current_app.extensions["warroom.run_cards"],
     )
     return {
         "incident_id": incident.id,
         "unit_types": list(types),
-        "recommendations": [vars(r) for r in ranked],
+        "recommendations": [render.recommendation(r) for r in ranked],
         "run_card": {
             "name": card,
             "slots": [
@@ -134,7 +179,7 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
                     "role": p.slot.role,
                     "unit_types": list(p.slot.unit_types),
                     "count": p.slot.count,
-                    "candidates": [vars(r) for r in p.candidates],
+                    "candidates": [render.recommendation(r) for r in p.candidates],
                     "proposed": list(p.proposed),
                 }
                 for p in slots
@@ -156,9 +201,51 @@ def recommendations(user: User, incident_id: int) -> dict[str, Any]:
     errors=(404, 409),
 )
 def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, Any]:
-    assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user)
+    assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user, preempt=body.preempt)
     tell_crew(assignment.id)
     return render.assignment(assignment)
+
+
+@operation(
+    api,
+    "/incidents/<int:incident_id>/assignments/<int:unit_id>/release",
+    "POST",
+    summary="Take a unit back from the incident (it becomes available; the crew sees it at once)",
+    roles=DISPATCHERS,
+    body=s.UnitRelease,
+    response=s.IncidentOut,
+    errors=(404, 409),
+)
+def release(user: User, incident_id: int, unit_id: int, body: s.UnitRelease) -> dict[str, Any]:
+    incident = dispatching.release_unit(
+        db.session, incident_id, unit_id, body.reason, user, to_station=body.return_to_station
+    )
+    return render.incident(incident)
+
+
+@operation(
+    api,
+    "/incidents/<int:incident_id>/preemptable",
+    "GET",
+    summary="Capable units on their way to a less urgent incident, by arrival time here",
+    roles=DISPATCHERS,
+    response=list[s.PreemptableOut],
+    errors=(404, 409),
+)
+def preemptable(user: User, incident_id: int) -> list[dict[str, Any]]:
+    settings = current_app.config["WARROOM"]
+    estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
+    found = dispatching.preemptable_units(db.session, incident_id, estimator, stale_after_s=settings.position_stale_s)
+    return [
+        {
+            **vars(p.ranked),
+            "status": p.status,
+            "incident_id": p.incident_id,
+            "incident_number": p.incident_number,
+            "incident_priority": p.incident_priority,
+        }
+        for p in found
+    ]
 
 
 @operation(

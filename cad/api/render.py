@@ -8,6 +8,7 @@ from typing import Any
 
 from cad.models import Assignment, Call, Incident, Message, TimelineEvent, Unit
 from cad.services.calls import CallerRecord
+from dispatch.recommend import Ranked
 
 
 def location(
@@ -48,6 +49,9 @@ def incident(i: Incident, timeline: list[TimelineEvent] | None = None) -> dict[s
         "caller": {"phone": i.caller.phone, "name": i.caller.name} if i.caller else None,
         "created_at": i.created_at,
         "closed_at": i.closed_at,
+        "disposition": i.disposition,
+        "merged_into_id": i.merged_into_id,
+        "version": i.version,
         "assignments": [assignment(a) for a in i.assignments],
     }
     if timeline is not None:
@@ -58,6 +62,7 @@ def incident(i: Incident, timeline: list[TimelineEvent] | None = None) -> dict[s
 def timeline_event(e: TimelineEvent) -> dict[str, Any]:
     return {
         "id": e.id,
+        "incident_id": e.incident_id,
         "kind": e.kind,
         "at": e.at,
         "recorded_at": e.recorded_at,
@@ -91,6 +96,13 @@ def unit(u: Unit, now: datetime, incident_id: int | None) -> dict[str, Any]:
         "capabilities": list(u.capabilities or []),
         "incident_id": incident_id,
     }
+
+
+def recommendation(r: Ranked) -> dict[str, Any]:
+    """One ranked unit; `stop` as {lat, lon} like a route's."""
+    out = vars(r).copy()
+    out["stop"] = None if r.stop is None else {"lat": r.stop[0], "lon": r.stop[1]}
+    return out
 
 
 def caller_history(record: CallerRecord) -> dict[str, Any]:

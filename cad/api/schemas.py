@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cad.domain.calls import CallDisposition, CallState, Channel
-from cad.domain.incidents import IncidentStatus, IncidentType
-from dispatch.units import UnitStatus, UnitType
+from cad.domain.incidents import Disposition, IncidentStatus, IncidentType
+from dispatch.units import DeclineReason, UnitStatus, UnitType
 
 #: Row ids fit a 32-bit signed integer column on every backend.
 MAX_ID = 2_147_483_647
@@ -85,6 +85,51 @@ class IncidentCreate(Request):
 class IncidentStatusChange(Request):
     status: Literal["closed", "cancelled"]
     reason: str | None = Field(default=None, max_length=500)
+    disposition: Disposition | None = Field(default=None, description="how it ended: required to close")
+    release_units: bool = Field(
+        default=False, description="close even with units committed: they are released (the dispatcher saw them)"
+    )
+
+    @model_validator(mode="after")
+    def _outcome(self) -> IncidentStatusChange:
+        if self.status == "closed" and self.disposition is None:
+            raise ValueError("disposition: say how the incident ended to close it")
+        return self
+
+
+class IncidentEdit(Request):
+    """Only the fields given change; `address`, `district`, `description` and the caller's
+    details may be cleared with null, the others only changed."""
+
+    type: IncidentType | None = None
+    priority: int | None = Field(default=None, ge=1, le=4)
+    location: LocationIn | None = None
+    address: str | None = Field(default=None, min_length=1, max_length=255)
+    district: str | None = Field(default=None, max_length=120)
+    description: str | None = Field(default=None, max_length=4000)
+    caller_phone: str | None = Field(default=None, max_length=32)
+    caller_name: str | None = Field(default=None, max_length=120)
+    version: int | None = Field(default=None, ge=0, description="the version you saw: a later change answers 409")
+
+    @model_validator(mode="after")
+    def _something(self) -> IncidentEdit:
+        if not self.model_fields_set - {"version"}:
+            raise ValueError("give at least one field to change")
+        return self
+
+
+class IncidentMerge(Request):
+    into: RowId = Field(description="the incident this duplicate joins")
+
+
+class UnitRelease(Request):
+    reason: str = Field(min_length=1, max_length=500)
+    return_to_station: bool = False
+
+
+class Decline(Request):
+    reason: DeclineReason = Field(description="rusak: vehicle broken; sibuk: busy elsewhere; lainnya: other")
+    note: str | None = Field(default=None, max_length=500)
 
 
 def _one_of(value: str | None, choices: list[str]) -> str | None:
@@ -128,6 +173,7 @@ class AssignmentOut(Reply):
 
 class TimelineEventOut(Reply):
     id: int
+    incident_id: int | None = Field(default=None, description="a duplicate merged into this one keeps its own")
     kind: str
     at: datetime
     recorded_at: datetime
@@ -151,6 +197,9 @@ class IncidentOut(Reply):
     caller: Caller | None
     created_at: datetime
     closed_at: datetime | None
+    disposition: Disposition | None = None
+    merged_into_id: int | None = None
+    version: int = Field(description="bumped by every change; send it back with an edit")
     assignments: list[AssignmentOut]
 
 
@@ -160,6 +209,9 @@ class IncidentDetail(IncidentOut):
 
 class AssignmentCreate(Request):
     unit_id: RowId
+    preempt: bool = Field(
+        default=False, description="take the unit from the less urgent incident it is on its way to (confirmed)"
+    )
 
 
 class Recommendation(Reply):
@@ -174,6 +226,13 @@ class Recommendation(Reply):
     reason: str | None
     method: Literal["road", "geodesic"]
     walk_m: float = Field(description="metres the crew walks where the vehicle cannot reach the spot")
+    closed_road: bool = Field(default=False, description="the vehicle stops short because a camera closed the way on")
+    walk_reason: str | None = Field(default=None, description="why the crew walks the last part (None: they drive up)")
+    stop: dict[str, float] | None = Field(default=None, description="where the vehicle stops when the crew walks on")
+
+
+class RecommendationQuery(Query):
+    limit: int | None = Field(default=None, ge=1, le=10_000, description="the best N only (default: every one)")
 
 
 class RunCardSlot(Reply):
@@ -195,6 +254,27 @@ class RecommendationList(Reply):
     unit_types: list[UnitType]
     recommendations: list[Recommendation]
     run_card: RunCard
+
+
+class PreemptableOut(Recommendation):
+    status: UnitStatus
+    incident_id: int
+    incident_number: str
+    incident_priority: int
+
+
+class DeclineOut(Reply):
+    kind: str
+    incident_id: int
+    incident_number: str
+    unit_id: int
+    callsign: str
+    reason: DeclineReason
+    note: str | None
+    unit_status: UnitStatus
+    next_unit_id: int | None
+    next_callsign: str | None
+    next_eta_s: float | None
 
 
 class DispatchCreate(Request):
@@ -377,6 +457,7 @@ class RouteOut(Reply):
     reachable: bool
     walk_m: float
     walk_s: float
+    closed_road: bool = Field(default=False, description="the vehicle stops at `stop`: a camera closed the way on")
     stop: dict[str, float]
     origin_snap_distance_m: float
     destination_snap_distance_m: float
@@ -402,3 +483,60 @@ class CameraOut(Reply):
     observed_at: datetime | None
     expires_at: datetime | None
     watches_road: bool | None = Field(description="null when no road network is loaded")
+
+
+# --- coverage ----------------------------------------------------------------------
+
+
+class CoverageQuery(Query):
+    type: UnitType | None = Field(default=None, description="one unit type (default: every type in the fleet)")
+    suggestions: int = Field(default=3, ge=0, le=10, description="how many move-ups to suggest per type")
+    layer: bool = Field(default=True, description="include the uncovered roads as GeoJSON")
+
+
+class CoverageDistrict(Reply):
+    name: str
+    covered_km: float
+    total_km: float
+    share: float
+    covered: bool = Field(description="at least 90 % of its road length is within the target")
+
+
+class DistrictGain(Reply):
+    name: str
+    share_before: float
+    share_after: float
+
+
+class MoveUpOut(Reply):
+    unit_id: int
+    callsign: str
+    origin: dict[str, object] = Field(description="where the unit is measured from: lat, lon, ranked_from")
+    station_id: int
+    station: str
+    post: dict[str, float] = Field(description="the station's lat, lon")
+    gain_km: float = Field(description="road length brought within the target by this move")
+    gain_share: float = Field(description="the same as a share of the type's road length")
+    share_after: float
+    districts: list[DistrictGain] = Field(description="districts whose covered share rises")
+
+
+class TypeCoverage(Reply):
+    type: UnitType
+    target_s: float
+    units_total: int
+    units_available: int
+    units_unplaced: list[str] = Field(description="available units with neither a fresh GPS fix nor a station")
+    units_off_road: list[str] = Field(description="available units too far from a road their vehicle may use")
+    covered_km: float
+    total_km: float = Field(description="length of the roads this type's vehicle may use")
+    share: float = Field(description="covered share of that length (0 to 1)")
+    districts: list[CoverageDistrict]
+    districts_covered: int
+    suggestions: list[MoveUpOut]
+    uncovered: dict[str, object] | None = Field(description="GeoJSON of the roads not wholly within the target")
+
+
+class CoverageOut(Reply):
+    computed_at: datetime
+    types: list[TypeCoverage]

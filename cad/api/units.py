@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from cad import clock
 from cad.api import api, render
 from cad.api import schemas as s
@@ -12,9 +14,10 @@ from cad.crew import give_route
 from cad.db import db
 from cad.errors import Forbidden, NotFound
 from cad.models import Role, User
+from cad.roads import travel_times
 from cad.services import dispatching
 from cad.services.notify import active_assignment_of
-from dispatch.units import UnitStatus
+from dispatch.units import DeclineReason, UnitStatus
 
 STATUS_SETTERS = (Role.DISPATCHER, Role.CREW, Role.ADMIN)
 #: Crews see their own unit only (`/units/<id>`, `/crew/job`): never the other units' jobs.
@@ -60,6 +63,30 @@ def change_unit_status(user: User, unit_id: int, body: s.UnitStatusChange) -> di
     unit = dispatching.set_unit_status(db.session, unit_id, UnitStatus(body.status), user, body.reason)
     active = dispatching.active_assignments(db.session, [unit.id])
     return render.unit(unit, clock.now(), active[unit.id].incident_id if unit.id in active else None)
+
+
+@operation(
+    api,
+    "/units/<int:unit_id>/decline",
+    "POST",
+    summary="The crew cannot take its job (tidak bisa): the unit leaves it, dispatchers are alerted",
+    roles=STATUS_SETTERS,
+    body=s.Decline,
+    response=s.DeclineOut,
+    errors=(404, 409),
+)
+def decline(user: User, unit_id: int, body: s.Decline) -> dict[str, Any]:
+    settings = current_app.config["WARROOM"]
+    estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
+    return dispatching.decline_assignment(
+        db.session,
+        unit_id,
+        DeclineReason(body.reason),
+        body.note,
+        user,
+        estimator,
+        stale_after_s=settings.position_stale_s,
+    )
 
 
 @operation(

@@ -50,8 +50,9 @@ I = IncidentStatus
 
 INCIDENT_TRANSITIONS: dict[IncidentStatus, frozenset[IncidentStatus]] = {
     I.NEW: frozenset({I.DISPATCHED, I.CLOSED, I.CANCELLED}),
-    # back to NEW when the last committed unit is withdrawn before arriving
-    I.DISPATCHED: frozenset({I.ON_SCENE, I.NEW, I.CANCELLED}),
+    # back to NEW when the last committed unit is withdrawn before arriving; closed when the
+    # dispatcher learns it is over before anyone arrived (its units are released first)
+    I.DISPATCHED: frozenset({I.ON_SCENE, I.NEW, I.CLOSED, I.CANCELLED}),
     I.ON_SCENE: frozenset({I.CLOSED}),
     I.CLOSED: frozenset(),
     I.CANCELLED: frozenset(),
@@ -91,6 +92,40 @@ def status_after_unit_released(current: IncidentStatus, committed_left: int, eve
     if current is I.DISPATCHED and committed_left == 0 and not ever_on_scene:
         return I.NEW
     return current
+
+
+class Disposition(StrEnum):
+    """How an incident ended: asked for on closing, counted in reports."""
+
+    HANDLED = "selesai_ditangani"
+    NOT_FOUND = "tidak_ditemukan"
+    HOAX = "palsu_iseng"
+    REFERRED = "dialihkan"
+    DUPLICATE = "ganda"
+
+
+DISPOSITION_LABELS: dict[Disposition, dict[str, str]] = {
+    Disposition.HANDLED: {"id": "Selesai ditangani", "en": "Handled"},
+    Disposition.NOT_FOUND: {"id": "Tidak ditemukan", "en": "Nothing found"},
+    Disposition.HOAX: {"id": "Palsu / iseng", "en": "Hoax / prank"},
+    Disposition.REFERRED: {"id": "Dialihkan ke instansi lain", "en": "Referred to another agency"},
+    Disposition.DUPLICATE: {"id": "Ganda (digabung)", "en": "Duplicate (merged)"},
+}
+
+
+class MergeRefused(ValueError):
+    """Two incidents that cannot be merged, and why."""
+
+
+def check_merge(duplicate_open: bool, into_open: bool, same: bool, into_merged: bool) -> None:
+    """A duplicate is merged into another open incident, never into itself or into one that was
+    itself merged away (follow the chain to the incident that lives on instead)."""
+    if same:
+        raise MergeRefused("an incident cannot be merged into itself")
+    if not duplicate_open:
+        raise MergeRefused("only an open incident can be merged into another")
+    if not into_open or into_merged:
+        raise MergeRefused("the incident to merge into is no longer open")
 
 
 def format_incident_number(prefix: str, day: date, sequence: int) -> str:

@@ -37,6 +37,11 @@ class EventKind(StrEnum):
     UNIT_AT_HOSPITAL = "unit_at_hospital"
     UNIT_CLEARED = "unit_cleared"
     UNIT_STATUS_CHANGED = "unit_status_changed"
+    INCIDENT_MERGED = "incident_merged"  # on the duplicate: merged into `into_number`
+    DUPLICATE_MERGED = "duplicate_merged"  # on the incident that lives on: `number` merged into it
+    UNIT_RELEASED = "unit_released"  # withdrawn before reaching the scene (reason, by whom)
+    UNIT_PREEMPTED = "unit_preempted"  # taken for a more urgent incident (`to_number`)
+    UNIT_DECLINED = "unit_declined"  # the crew said it cannot go (reason)
 
 
 def incident_status_event(status: str) -> EventKind:

@@ -32,6 +32,10 @@ class Incident(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disposition: Mapped[str | None] = mapped_column(sa.String(24))  # the outcome, asked for on closing
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    # bumped by every change: writers take the row (close, assign, release, edit serialise on it)
+    version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     caller: Mapped[Any] = relationship("Caller")
     assignments: Mapped[list[Assignment]] = relationship(back_populates="incident", order_by="Assignment.id")
 

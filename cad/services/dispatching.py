@@ -1,8 +1,10 @@
-"""Use cases of dispatch: recommend units, assign one, move a unit through its statuses."""
+"""Use cases of dispatch: recommend units, assign them (taking one from a less urgent incident
+when the dispatcher confirms it), release one, a crew declining, move a unit through its statuses."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,17 +24,21 @@ from cad.domain.timeline import EventKind, incident_status_event
 from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.events import publish_after_commit
 from cad.models import Agency, Assignment, Incident, Role, Station, Unit, User
-from cad.services.incidents import get_incident
+from cad.services.incidents import after_withdrawal, get_incident, lock_incident, withdraw_unit
 from cad.services.notify import crew_code
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
 from dispatch.runcards import RUN_CARDS, Slot, SlotProposal, card_name, card_unit_types, fill
 from dispatch.timers import ack_deadline
 from dispatch.units import (
+    PREEMPTABLE,
+    STATUS_AFTER_DECLINE,
     TIMELINE_EVENT_FOR_STATUS,
+    DeclineReason,
     UnitStatus,
     UnitType,
     change_unit_status,
+    preemption_refused,
 )
 
 #: Assignment columns stamped when a unit reaches a status.
@@ -73,11 +79,11 @@ def recommend_run_card(
     *,
     stale_after_s: float,
     now: datetime | None = None,
-    limit: int = 10,
+    limit: int | None = None,
     run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
 ) -> tuple[Incident, tuple[UnitType, ...], list[Ranked], tuple[str, list[SlotProposal]]]:
-    """The capable units by arrival time (the best `limit`), and the incident's run card filled
-    with candidates and a proposal (one search per vehicle profile serves both)."""
+    """Every capable available unit by arrival time (or the best `limit`), and the incident's run
+    card filled with candidates and a proposal (one search per vehicle profile serves both)."""
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
@@ -86,7 +92,24 @@ def recommend_run_card(
     card = card_name(str(incident.type), incident.priority, run_cards)
     slots = run_cards[card]
     types = tuple(dict.fromkeys((*capable_types(str(incident.type)), *card_unit_types(slots))))
-    rows = session.execute(
+    candidates = _candidates(session, types, (UnitStatus.AVAILABLE,))
+    ranked = rank_candidates(
+        (incident.lat, incident.lon),
+        candidates,
+        estimator,
+        now=now or clock.now(),
+        stale_after_s=stale_after_s,
+        limit=len(candidates),
+    )
+    return incident, types, ranked if limit is None else ranked[:limit], (card, fill(slots, ranked))
+
+
+def _candidates(
+    session: Session, types: Sequence[UnitType], statuses: Sequence[UnitStatus], only: Sequence[int] | None = None
+) -> list[Candidate]:
+    """Units of `types` in `statuses`, as plain rows (this runs on every recommendation over
+    hundreds of units)."""
+    query = (
         select(
             Unit.id,
             Unit.callsign,
@@ -100,9 +123,11 @@ def recommend_run_card(
         )
         .join(Agency, Agency.id == Unit.agency_id)
         .outerjoin(Station, Station.id == Unit.station_id)
-        .where(Unit.status == UnitStatus.AVAILABLE, Unit.type.in_(types))
-    )  # plain rows, not objects: this runs on every recommendation over hundreds of units
-    candidates = [
+        .where(Unit.status.in_(statuses), Unit.type.in_(types))
+    )
+    if only is not None:
+        query = query.where(Unit.id.in_(only))
+    return [
         Candidate(
             unit_id=uid,
             callsign=callsign,
@@ -112,8 +137,45 @@ def recommend_run_card(
             position_at=at,
             station=(s_lat, s_lon) if s_lat is not None and s_lon is not None else None,
         )
-        for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in rows
+        for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in session.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class Preemptable:
+    """A unit on its way to a less urgent incident, and that incident."""
+
+    ranked: Ranked
+    status: UnitStatus
+    incident_id: int
+    incident_number: str
+    incident_priority: int
+
+
+def preemptable_units(
+    session: Session, incident_id: int, estimator: TravelTimes, *, stale_after_s: float, now: datetime | None = None
+) -> list[Preemptable]:
+    """Capable units committed to a less urgent incident and still on their way, by arrival
+    time here: what a dispatcher may take, with a confirmation, when nothing is available."""
+    incident = get_incident(session, incident_id)
+    if incident.status not in OPEN_STATUSES:
+        raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
+    if incident.lat is None or incident.lon is None:
+        raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
+    held = {
+        unit_id: (iid, number, priority)
+        for unit_id, iid, number, priority in session.execute(
+            select(Assignment.unit_id, Incident.id, Incident.number, Incident.priority)
+            .join(Incident, Incident.id == Assignment.incident_id)
+            .where(Assignment.active, Incident.priority > incident.priority, Incident.id != incident.id)
+        )
+    }
+    if not held:
+        return []
+    statuses = {
+        uid: UnitStatus(st) for uid, st in session.execute(select(Unit.id, Unit.status).where(Unit.id.in_(held)))
+    }
+    candidates = _candidates(session, capable_types(str(incident.type)), tuple(PREEMPTABLE), only=list(held))
     ranked = rank_candidates(
         (incident.lat, incident.lon),
         candidates,
@@ -122,41 +184,56 @@ def recommend_run_card(
         stale_after_s=stale_after_s,
         limit=len(candidates),
     )
-    return incident, types, ranked[:limit], (card, fill(slots, ranked))
+    return [Preemptable(r, statuses[r.unit_id], *held[r.unit_id]) for r in ranked]
 
 
-def assign_unit(session: Session, incident_id: int, unit_id: int, user: User) -> Assignment:
+def assign_unit(session: Session, incident_id: int, unit_id: int, user: User, *, preempt: bool = False) -> Assignment:
     """Send a unit. Exactly one of two dispatchers racing for the same unit wins: the unit row
     moves `available → assigned` in one conditional UPDATE, and a partial unique index allows
-    one active assignment per unit."""
-    return assign_units(session, incident_id, [unit_id], user)[0]
+    one active assignment per unit. `preempt`: the dispatcher confirmed taking the unit from a
+    less urgent incident it is on its way to."""
+    return assign_units(session, incident_id, [unit_id], user, preempt=preempt)[0]
 
 
-def assign_units(session: Session, incident_id: int, unit_ids: Sequence[int], user: User) -> list[Assignment]:
+def assign_units(
+    session: Session, incident_id: int, unit_ids: Sequence[int], user: User, *, preempt: bool = False
+) -> list[Assignment]:
     """Send several units (a run card) in one action: all of them, or none and a 409 that names
-    every unit no longer available."""
+    every unit no longer available. The incident's row is taken first, so a close racing this
+    either sees the new assignment or makes this a 409; never a closed incident with a unit."""
     if len(set(unit_ids)) != len(unit_ids):
         raise InvalidInput("a unit appears twice", "unit_ids")
+    field = "unit_id" if len(unit_ids) == 1 else "unit_ids"
+    held = {
+        a.unit_id: a.incident_id
+        for a in session.scalars(select(Assignment).where(Assignment.active, Assignment.unit_id.in_(unit_ids)))
+    }
+    # every incident this touches, in one order (two pre-emptions crossing cannot deadlock)
+    for iid in sorted({incident_id, *(held.values() if preempt else ())}):
+        lock_incident(session, iid, "incident_id" if iid == incident_id else field)
     incident = get_incident(session, incident_id)
     if incident.status not in OPEN_STATUSES:
+        session.rollback()
         raise Conflict(f"incident {incident.number} is {incident.status}; open it again first", "incident_id")
     now, actor = clock.now(), actor_of(user)
-    taken = [
-        unit_id
-        for unit_id in unit_ids
-        if session.execute(
-            sa.update(Unit)
-            .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
-            .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        == 1
-    ]
+    taken, preempted = [], {}
+    for unit_id in unit_ids:
+        if (
+            session.execute(
+                sa.update(Unit)
+                .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
+                .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        ):
+            taken.append(unit_id)
+        elif preempt:
+            preempted[unit_id] = _preempt(session, unit_id, incident, actor, now, field)
+            taken.append(unit_id)
     if len(taken) != len(unit_ids):
         session.rollback()
-        busy = [get_unit(session, u) for u in unit_ids if u not in taken]
-        field = "unit_id" if len(unit_ids) == 1 else "unit_ids"
-        raise UnitUnavailable(", ".join(f"unit {u.callsign} is {u.status}, not available" for u in busy), field)
+        raise UnitUnavailable(", ".join(_why_unavailable(session, u) for u in unit_ids if u not in taken), field)
     assignments = [
         Assignment(
             incident_id=incident.id,
@@ -182,7 +259,10 @@ def assign_units(session: Session, incident_id: int, unit_ids: Sequence[int], us
             actor=actor,
             incident_id=incident.id,
             unit_id=assignment.unit_id,
-            data={"assignment_id": assignment.id},
+            data={
+                "assignment_id": assignment.id,
+                **({"preempted_from": preempted[assignment.unit_id]} if assignment.unit_id in preempted else {}),
+            },
         )
         publish_after_commit(
             session, "assignment", {"id": assignment.id, "incident_id": incident.id, "unit_id": assignment.unit_id}
@@ -191,6 +271,148 @@ def assign_units(session: Session, incident_id: int, unit_ids: Sequence[int], us
     _move_incident(session, incident, IncidentStatus.NEW, IncidentStatus.DISPATCHED, actor, now)
     session.commit()
     return assignments
+
+
+def _why_unavailable(session: Session, unit_id: int) -> str:
+    unit = get_unit(session, unit_id)
+    held = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
+    if held is None:
+        return f"unit {unit.callsign} is {unit.status}, not available"
+    where = held.incident
+    return f"unit {unit.callsign} is {unit.status} on {where.number} (P{where.priority}), not available"
+
+
+def _preempt(session: Session, unit_id: int, incident: Incident, actor: str, now: datetime, field: str) -> str:
+    """Take `unit_id` from the less urgent incident it is on its way to; that incident shows it
+    lost the unit and, with no other unit, is back in the queue. Returns its number."""
+    unit = get_unit(session, unit_id, field)
+    held = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
+    if held is None:
+        session.rollback()
+        raise UnitUnavailable(f"unit {unit.callsign} is {unit.status}, not available", field)
+    lower = held.incident
+    if lower.id == incident.id:
+        session.rollback()
+        raise Conflict(f"unit {unit.callsign} is already on {incident.number}", field)
+    refused = preemption_refused(UnitStatus(unit.status), lower.priority, incident.priority)
+    if refused is not None:
+        session.rollback()
+        raise UnitUnavailable(f"unit {unit.callsign} on {lower.number}: {refused}", field)
+    withdraw_unit(
+        session,
+        held,
+        UnitStatus.ASSIGNED,
+        actor,
+        now,
+        reason=f"taken for {incident.number} (P{incident.priority})",
+        by="dispatcher",
+        kind=EventKind.UNIT_PREEMPTED,
+        data={"to_incident": incident.number, "to_incident_id": incident.id},
+    )
+    session.flush()
+    after_withdrawal(session, lower, actor, now)
+    return lower.number
+
+
+def release_unit(
+    session: Session, incident_id: int, unit_id: int, reason: str, user: User, *, to_station: bool = False
+) -> Incident:
+    """The dispatcher takes a unit back from an incident (wrong unit, not needed, needed
+    elsewhere): it becomes available, the crew's phone shows it, the incident goes back to the
+    queue when nobody else is on it."""
+    incident = lock_incident(session, incident_id)
+    held = session.scalar(
+        select(Assignment).where(
+            Assignment.incident_id == incident.id, Assignment.unit_id == unit_id, Assignment.active
+        )
+    )
+    if held is None:
+        unit = get_unit(session, unit_id)
+        session.rollback()
+        raise Conflict(f"unit {unit.callsign} is not committed to {incident.number}", "unit_id")
+    now, actor = clock.now(), actor_of(user)
+    withdraw_unit(
+        session,
+        held,
+        UnitStatus.AVAILABLE,
+        actor,
+        now,
+        reason=reason,
+        by="dispatcher",
+        data={"return_to_station": True} if to_station else None,
+    )
+    session.flush()
+    after_withdrawal(session, incident, actor, now)
+    session.commit()
+    session.refresh(incident)
+    return incident
+
+
+def decline_assignment(
+    session: Session,
+    unit_id: int,
+    reason: DeclineReason,
+    note: str | None,
+    user: User | None,
+    estimator: TravelTimes,
+    *,
+    stale_after_s: float,
+    actor: str | None = None,
+    code: str | None = None,
+) -> dict[str, object]:
+    """The crew says it cannot go ("tidak bisa"): the unit leaves the incident (out of service
+    when broken or busy elsewhere), and every dispatcher gets an alert with the next unit to send.
+    Returns the alert. `user` None: the crew answered from its job link (`code`: that job only)."""
+    unit = get_unit(session, unit_id)
+    if user is not None and user.role is Role.CREW and user.unit_id != unit.id:
+        raise Forbidden("a crew declines only its own unit's job", "unit_id")
+    held = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))
+    if held is None:
+        raise Conflict(f"unit {unit.callsign} has no job to decline", "unit_id")
+    incident = lock_incident(session, held.incident_id)
+    held = session.scalar(select(Assignment).where(Assignment.unit_id == unit_id, Assignment.active))
+    status = UnitStatus(get_unit(session, unit_id).status)
+    if held is None or held.incident_id != incident.id or (code is not None and held.crew_code != code):
+        session.rollback()
+        raise Conflict("the job changed meanwhile; reload", "unit_id")
+    if status not in PREEMPTABLE:
+        session.rollback()
+        raise Conflict(f"unit {unit.callsign} is {status}: a job is declined before reaching the scene", "status")
+    now, actor = clock.now(), actor or actor_of(user)
+    after = STATUS_AFTER_DECLINE[reason]
+    withdraw_unit(
+        session,
+        held,
+        after,
+        actor,
+        now,
+        reason=str(reason),
+        by="crew" if user is None or user.role is Role.CREW else "dispatcher",
+        kind=EventKind.UNIT_DECLINED,
+        data={"note": note} if note else None,
+    )
+    session.flush()
+    after_withdrawal(session, incident, actor, now)
+    offer = None
+    if incident.lat is not None and incident.lon is not None:
+        _, _, ranked, _ = recommend_run_card(session, incident.id, estimator, stale_after_s=stale_after_s, now=now)
+        offer = next((r for r in ranked if r.unit_id != unit_id), None)
+    alert: dict[str, object] = {
+        "kind": "declined",
+        "incident_id": incident.id,
+        "incident_number": incident.number,
+        "unit_id": unit_id,
+        "callsign": unit.callsign,
+        "reason": str(reason),
+        "note": note,
+        "unit_status": str(after),
+        "next_unit_id": offer.unit_id if offer else None,
+        "next_callsign": offer.callsign if offer else None,
+        "next_eta_s": offer.eta_s if offer else None,
+    }
+    publish_after_commit(session, "alert", alert)
+    session.commit()
+    return alert
 
 
 def _move_incident(

@@ -37,8 +37,9 @@ def nearby_incidents(
     window_s: float,
     limit: int = 5,
 ) -> list[Nearby]:
-    """Open incidents within `radius_m` of the point, created within `window_s` before `at`
-    (of `incident_type` when given), nearest first."""
+    """Open incidents within `radius_m` of the point, created within `window_s` before `at`,
+    whatever their type (a fire reported as a medical call is still the same emergency):
+    those of `incident_type` first when given, then nearest first."""
     # a box around the point first (an index-friendly filter), then the true distance
     dlat = radius_m / 111_320.0
     dlon = dlat / max(0.01, abs(math.cos(math.radians(lat))))
@@ -52,8 +53,6 @@ def nearby_incidents(
             Incident.lon.between(lon - dlon, lon + dlon),
         )
     )
-    if incident_type is not None:
-        query = query.where(Incident.type == incident_type)
     found = []
     for incident in session.scalars(query):
         distance = float(haversine_m(lat, lon, incident.lat, incident.lon))
@@ -61,7 +60,7 @@ def nearby_incidents(
             found.append(
                 Nearby(incident, round(distance, 1), round((at - incident.created_at).total_seconds() / 60, 1))
             )
-    found.sort(key=lambda n: n.distance_m)
+    found.sort(key=lambda n: (incident_type is not None and n.incident.type != incident_type, n.distance_m))
     return found[:limit]
 
 

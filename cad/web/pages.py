@@ -19,9 +19,10 @@ from sqlalchemy import select
 
 from cad import clock
 from cad.db import db
-from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
+from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
 from cad.services import figures
+from cad.web.coverage_labels import coverage_labels
 from cad.web.i18n import LANGUAGES, current_language, zone_name
 from cad.web.security import (
     CSRF_KEY,
@@ -148,6 +149,40 @@ def labels() -> dict[str, Any]:
             "intake_failed": _("A call could not be recorded"),
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
+            "edit": _("Edit"),
+            "save": _("Save"),
+            "type": _("Type"),
+            "priority": _("Priority"),
+            "address": _("Address"),
+            "description": _("Description"),
+            "disposition": _("Outcome"),
+            "choose_disposition": _("— how did it end? —"),
+            "reason": _("Reason"),
+            "release": _("Release"),
+            "release_units": _("Release the units still committed"),
+            "return_to_station": _("Back to station"),
+            "merge": _("Merge duplicate"),
+            "merge_into": _("Merge into incident"),
+            "merge_help": _("This incident is the same emergency as another: its calls, units and timeline go there."),
+            "no_other_incident": _("No other open incident"),
+            "preempt": _("Take a unit from a less urgent incident"),
+            "preempt_take": _("Take"),
+            "preempt_none": _("No unit on its way to a less urgent incident"),
+            "preempt_confirm": _("Yes: take {unit} from {from} for {to}"),
+            "declined": _("crew cannot go"),
+            "cannot_go": _("Cannot go"),
+            "decline_why": _("Why?"),
+            "declined_sent": _("The dispatcher has been told"),
+            "job_released": _("Job withdrawn by the dispatcher"),
+            "eta": _("{m} min {s} s"),
+            "from_station_gps": _("from station — GPS {m} min old"),
+            "from_station_no_gps": _("from station — no GPS"),
+            "road_closed_walk": _("road closed: walk {m} m"),
+            "walk_from_stop": _("vehicle cannot reach: walk {m} m"),
+            "all_units": _("All units ({n})"),
+            "fewer_units": _("Best units only"),
+            "vehicle_stop": _("Vehicle stops at"),
+            "last_route": _("last route received"),
         },
         "alerts": {  # alerts.js
             "unassigned": _("no unit sent yet!"),
@@ -161,6 +196,13 @@ def labels() -> dict[str, Any]:
             "unmute": _("Sound the alarm again"),
             "sound_blocked": _("Click anywhere on the page to let the alarm sound"),
         },
+        "dispositions": {str(d): DISPOSITION_LABELS[d][current_language()] for d in Disposition},
+        "decline_reasons": {
+            "rusak": _("Vehicle broken down"),
+            "sibuk": _("Busy elsewhere"),
+            "lainnya": _("Other reason"),
+        },
+        "coverage": coverage_labels(),
     }
 
 

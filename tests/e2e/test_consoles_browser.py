@@ -206,7 +206,9 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     crew.locator("#no-job").wait_for()
     queued.locator("[data-unit='DMK-01']").wait_for(state="detached")
     dispatcher.screenshot(path=str(shots / "dispatcher-after.png"), full_page=True)
-    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it
+    dispatcher.click("#close-incident")  # every unit is back: the dispatcher closes it, saying how it ended
+    dispatcher.select_option("#close-disposition", "selesai_ditangani")
+    dispatcher.click("#close-submit")
     queued.wait_for(state="detached")
 
     # an SMS with markup in it reaches the call-taker as text
@@ -470,3 +472,51 @@ def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
     assert page.evaluate("window.__sameDocument") is True
     assert [e for e in errors if "/assignments" not in e] == []  # the 409 for the unit taken is expected
     assert len(errors) == 1 and " 409 " in errors[0]
+
+
+def test_the_dispatcher_sees_fire_engine_coverage_fall_when_engines_are_sent(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """The coverage panel shows the fire engines' share of the roads within 240 s and the best
+    move-up, the roads out of reach are a layer on the map that can be switched off, and the figure
+    falls without a reload when the engines of one station are sent."""
+    first = db.session.query(Unit).filter_by(callsign="DMK-01").one()
+    station, name = (first.station.lat, first.station.lon), first.station.name
+    engines = [u.id for u in db.session.query(Unit).filter_by(station_id=first.station_id, type="fire_engine")]
+    db.session.remove()
+    errors: list[str] = []
+    dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
+    figure = dispatcher.locator("#coverage-figure")
+    figure.wait_for()
+    assert re.match(r"Cakupan damkar 240 dtk: \d+(\.\d)? %", figure.inner_text()), figure.inner_text()
+    before = float(figure.get_attribute("data-share") or "nan")
+    assert 0 < before < 1
+    move = dispatcher.locator("#coverage-move")
+    assert move.inner_text() == "Tidak ada pemindahan yang menambah cakupan"  # every station has its engines
+    shown = "WR.dispatcherMap.hasLayer(WR.coverage.layer) && WR.coverage.layer.getLayers().length > 0"
+    assert dispatcher.evaluate(shown)
+    dispatcher.uncheck("#coverage-layer")
+    assert dispatcher.evaluate("!WR.dispatcherMap.hasLayer(WR.coverage.layer)")
+    dispatcher.check("#coverage-layer")
+    assert dispatcher.evaluate(shown)
+    dispatcher.screenshot(path=str(artefacts() / f"dispatcher-coverage-{backend}.png"))
+
+    sent = dispatcher.evaluate(
+        """async ([lat, lon, ids]) => {
+            const spot = { type: "kebakaran", priority: 1, location: { lat, lon } };
+            const incident = await WR.api("POST", "/incidents", spot);
+            return (await WR.api("POST", `/incidents/${incident.id}/dispatch`, { unit_ids: ids })).assignments.length;
+        }""",
+        [station[0], station[1], engines],
+    )
+    assert sent == len(engines) >= 2
+    dispatcher.wait_for_function(
+        "before => Number(document.querySelector('#coverage-figure').dataset.share) < before", arg=before
+    )
+    # the emptied station is where an engine from elsewhere should go
+    refill = re.compile(rf"^Pindahkan DMK-\d+ ke {re.escape(name)}: \+")
+    dispatcher.locator("#coverage-move", has_text=refill).wait_for()
+    assert dispatcher.evaluate("WR.coverage.layer.getLayers().length > 0")
+    dispatcher.select_option("header select[name=lang]", "en")  # English on request
+    dispatcher.locator("#coverage-figure", has_text=re.compile(r"^Fire engine coverage 240 s: ")).wait_for()
+    assert errors == []

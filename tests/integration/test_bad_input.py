@@ -114,7 +114,7 @@ def test_non_finite_coordinates_are_refused(client: FlaskClient, literal: str) -
         ("get", "/api/v1/incidents/999999", None, "incident_id"),
         ("get", "/api/v1/incidents/999999/recommendations", None, "incident_id"),
         ("post", "/api/v1/incidents/999999/assignments", {"unit_id": 1}, "incident_id"),
-        ("post", "/api/v1/incidents/999999/status", {"status": "closed"}, "incident_id"),
+        ("post", "/api/v1/incidents/999999/status", {"status": "closed", "disposition": "ganda"}, "incident_id"),
         ("get", "/api/v1/units/999999", None, "unit_id"),
         ("post", "/api/v1/units/999999/status", {"status": "en_route"}, "unit_id"),
         ("get", "/api/v1/calls/999999", None, "call_id"),

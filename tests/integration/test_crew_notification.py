@@ -90,6 +90,27 @@ def test_the_link_page_shows_the_job_and_moves_the_unit(centre: FlaskClient) -> 
     assert centre.post(f"/c/{code}/status", data={"status": "available", "csrf_token": token}).status_code == 409
 
 
+def test_a_crew_without_the_app_says_it_cannot_go_from_its_link(centre: FlaskClient) -> None:
+    incident, assignment, headers = _dispatch(centre, crew_phone=None)
+    code = db.session.get_one(Assignment, assignment["id"]).crew_code
+    html = centre.get(f"/c/{code}").get_data(as_text=True)
+    assert "Tidak bisa berangkat?" in html and "Kendaraan rusak" in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    bogus = centre.post(f"/c/{code}/decline", data={"reason": "malas", "csrf_token": token})
+    assert bogus.status_code == 400 and bogus.get_json()["error"]["field"] == "reason"
+    declined = centre.post(f"/c/{code}/decline", data={"reason": "rusak", "csrf_token": token})
+    assert declined.status_code == 303
+    unit = centre.get(f"/api/v1/units/{assignment['unit_id']}", headers=headers).get_json()
+    assert unit["status"] == "out_of_service" and unit["incident_id"] is None
+    timeline = centre.get(f"/api/v1/incidents/{incident['id']}", headers=headers).get_json()["timeline"]
+    [event] = [e for e in timeline if e["kind"] == "unit_declined"]
+    assert event["actor"].startswith("crew:") and event["data"]["by"] == "crew"
+    after = centre.get(f"/c/{code}").get_data(as_text=True)
+    assert "Tidak bisa berangkat?" not in after and "tugas selesai" in after
+    again = centre.post(f"/c/{code}/decline", data={"reason": "rusak", "csrf_token": token})
+    assert again.status_code == 409
+
+
 def test_the_crew_acknowledges_by_answering_ok(centre: FlaskClient) -> None:
     _, assignment, headers = _dispatch(centre)
     reply = sms(centre, "ok", "SMcrew1", sender="+6281377700001")

@@ -54,7 +54,11 @@ def test_a_whole_incident_from_assignment_to_close(client: FlaskClient) -> None:
         moved = client.post(f"/api/v1/units/{unit.id}/status", json={"status": status}, headers=crew)
         assert moved.status_code == 200, moved.get_json()
         assert moved.get_json()["status"] == status
-    closed = client.post(f"/api/v1/incidents/{incident['id']}/status", json={"status": "closed"}, headers=dispatcher)
+    closed = client.post(
+        f"/api/v1/incidents/{incident['id']}/status",
+        json={"status": "closed", "disposition": "selesai_ditangani"},
+        headers=dispatcher,
+    )
     assert closed.status_code == 200 and closed.get_json()["closed_at"] is not None
     detail = client.get(f"/api/v1/incidents/{incident['id']}", headers=dispatcher).get_json()
     kinds = [e["kind"] for e in detail["timeline"]]
@@ -99,7 +103,7 @@ def test_second_assignment_of_a_busy_unit_is_409(client: FlaskClient) -> None:
     assert refused.get_json()["error"] == {
         "code": "unit_unavailable",
         "field": "unit_id",
-        "message": "unit DMK-01 is assigned, not available",
+        "message": f"unit DMK-01 is assigned on {first['number']} (P{first['priority']}), not available",
     }
     assert client.get(f"/api/v1/incidents/{second['id']}", headers=headers).get_json()["status"] == "new"
 
@@ -134,7 +138,11 @@ def test_closing_with_a_unit_still_committed_is_refused(client: FlaskClient) -> 
     client.post(f"/api/v1/incidents/{incident['id']}/assignments", json={"unit_id": unit.id}, headers=headers)
     for status in ("en_route", "on_scene"):
         client.post(f"/api/v1/units/{unit.id}/status", json={"status": status}, headers=headers)
-    refused = client.post(f"/api/v1/incidents/{incident['id']}/status", json={"status": "closed"}, headers=headers)
+    refused = client.post(
+        f"/api/v1/incidents/{incident['id']}/status",
+        json={"status": "closed", "disposition": "selesai_ditangani"},
+        headers=headers,
+    )
     assert refused.status_code == 409 and "1 unit(s) still committed" in refused.get_json()["error"]["message"]
 
 

@@ -98,12 +98,15 @@ def test_cancel_releases_units_and_is_final(client: FlaskClient) -> None:
     )
     assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
     assert client.get(f"/api/v1/units/{unit.id}", headers=headers).get_json()["status"] == "available"
-    again = client.post(f"/api/v1/incidents/{incident['id']}/status", json={"status": "closed"}, headers=headers)
+    again = client.post(
+        f"/api/v1/incidents/{incident['id']}/status",
+        json={"status": "closed", "disposition": "selesai_ditangani"},
+        headers=headers,
+    )
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "illegal_transition"
-    kinds = [
-        e["kind"] for e in client.get(f"/api/v1/incidents/{incident['id']}", headers=headers).get_json()["timeline"]
-    ]
-    assert kinds[-2:] == ["unit_cleared", "incident_cancelled"]
+    timeline = client.get(f"/api/v1/incidents/{incident['id']}", headers=headers).get_json()["timeline"]
+    assert [e["kind"] for e in timeline[-2:]] == ["unit_released", "incident_cancelled"]  # it never got there
+    assert timeline[-2]["data"]["reason"] == "laporan palsu" and timeline[-2]["unit_id"] == unit.id
 
 
 def test_listing_costs_a_few_queries_however_many_incidents(client: FlaskClient) -> None:

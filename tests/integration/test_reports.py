@@ -367,7 +367,9 @@ def test_a_real_incident_through_the_services_is_measured(client: FlaskClient) -
     step(30)
     assert (
         client.post(
-            f"/api/v1/incidents/{incident['id']}/status", json={"status": "closed"}, headers=dispatcher
+            f"/api/v1/incidents/{incident['id']}/status",
+            json={"status": "closed", "disposition": "selesai_ditangani"},
+            headers=dispatcher,
         ).status_code
         == 200
     )

@@ -10,7 +10,9 @@ from cad.domain.incidents import (
     IllegalIncidentTransition,
     IncidentStatus,
     IncidentType,
+    MergeRefused,
     change_incident_status,
+    check_merge,
     format_incident_number,
     status_after_unit_released,
 )
@@ -22,6 +24,7 @@ LEGAL = {
     (I.NEW, I.CANCELLED),
     (I.DISPATCHED, I.ON_SCENE),
     (I.DISPATCHED, I.NEW),
+    (I.DISPATCHED, I.CLOSED),  # over before anyone arrived (its units released first)
     (I.DISPATCHED, I.CANCELLED),
     (I.ON_SCENE, I.CLOSED),
 }
@@ -84,3 +87,20 @@ def test_incident_types_of_an_indonesian_centre() -> None:
         "keamanan",
         "lainnya",
     }
+
+
+@pytest.mark.parametrize(
+    ("duplicate_open", "into_open", "same", "into_merged", "why"),
+    [
+        (True, True, True, False, "into itself"),
+        (False, True, False, False, "only an open incident"),
+        (True, False, False, False, "no longer open"),
+        (True, True, False, True, "no longer open"),  # merged away itself: merge into the survivor
+    ],
+)
+def test_merges_that_make_no_sense(
+    duplicate_open: bool, into_open: bool, same: bool, into_merged: bool, why: str
+) -> None:
+    with pytest.raises(MergeRefused, match=why):
+        check_merge(duplicate_open, into_open, same, into_merged)
+    check_merge(True, True, False, False)  # two open incidents: fine

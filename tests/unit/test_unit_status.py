@@ -11,6 +11,7 @@ from dispatch.units import (
     UnitStatus,
     change_unit_status,
     parse_unit_status,
+    preemption_refused,
 )
 
 S = UnitStatus
@@ -64,3 +65,23 @@ def test_parse_names_the_valid_statuses() -> None:
     assert parse_unit_status("en_route") is S.EN_ROUTE
     with pytest.raises(ValueError, match="on_scene"):
         parse_unit_status("driving")
+
+
+@pytest.mark.parametrize(
+    ("status", "held", "wanted", "refused"),
+    [
+        (UnitStatus.ASSIGNED, 3, 1, None),
+        (UnitStatus.ACKNOWLEDGED, 2, 1, None),
+        (UnitStatus.EN_ROUTE, 4, 3, None),
+        (UnitStatus.EN_ROUTE, 1, 1, "more urgent"),  # as urgent is not more urgent
+        (UnitStatus.EN_ROUTE, 1, 2, "more urgent"),
+        (UnitStatus.ON_SCENE, 4, 1, "on its way"),  # never from work on scene
+        (UnitStatus.TRANSPORTING, 4, 1, "on its way"),
+        (UnitStatus.AVAILABLE, 4, 1, "on its way"),
+    ],
+)
+def test_a_unit_is_taken_only_on_its_way_and_only_for_a_more_urgent_incident(
+    status: UnitStatus, held: int, wanted: int, refused: str | None
+) -> None:
+    why = preemption_refused(status, held, wanted)
+    assert why is None if refused is None else (why is not None and refused in why)

@@ -43,14 +43,21 @@ def test_camera_maps_to_the_road_it_sees(ladder: Router) -> None:
     assert roads == {"Jalan Lurus"} and len(camera.edges) == 2  # both directions
 
 
-def test_a_closed_road_can_still_be_reached_and_left(ladder: Router, clock) -> None:
+def test_a_closed_road_is_left_by_car_and_reached_on_foot(ladder: Router, clock) -> None:
     ladder.congestion.apply_reading("CAM-1", "closed", clock())
     on_closed_road = (LAT0, LON0 + 0.001)
     [there] = ladder.travel_times_to(on_closed_road, [START], "ambulance")
     [back] = ladder.travel_times_to(START, [on_closed_road], "ambulance")
-    assert there.eta_s == pytest.approx(0.0015 * 110_700 / RESIDENTIAL_MPS, rel=0.01)
-    assert back.eta_s == pytest.approx(there.eta_s, rel=1e-6)
-    assert ladder.route(START, on_closed_road, "ambulance").eta_s == pytest.approx(there.eta_s)
+    # Leaving: a unit on the closed road drives off it (its 111 m, then 55 m of Jalan Awal).
+    assert back.eta_s == pytest.approx(0.0015 * 110_700 / RESIDENTIAL_MPS, rel=0.01) and back.reachable
+    # Reaching: the ambulance stops where Jalan Lurus is closed (node 1) and the crew walks 111 m.
+    assert there.closed_road and not there.reachable and there.error is None
+    assert there.stop == pytest.approx((LAT0, LON0))
+    assert there.eta_s == pytest.approx(0.0005 * 110_700 / RESIDENTIAL_MPS, rel=0.01)
+    assert there.walk_m == pytest.approx(0.001 * 110_700, rel=0.01)
+    route = ladder.route(START, on_closed_road, "ambulance")
+    assert route.closed_road and route.eta_s == pytest.approx(there.eta_s)
+    assert route.walk_m == pytest.approx(there.walk_m)
     with pytest.raises(OutsideRoadNetwork, match="sees no road"):
         ladder.congestion.map_camera("CAM-X", LAT0 + 0.01, LON0, radius_m=50)
 

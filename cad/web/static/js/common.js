@@ -63,6 +63,11 @@ const WR = (() => {
       : `${m}:${String(r).padStart(2, "0")}`;
   }
   function minutes(s) { return `${Math.max(1, Math.round(s / 60))} ${L_.words.min}`; }
+  // An arrival time to the second: "3 mnt 20 dtk" / "3 min 20 s".
+  function eta(s) {
+    s = Math.max(0, Math.round(s));
+    return L_.words.eta.replace("{m}", String(Math.floor(s / 60))).replace("{s}", String(s % 60));
+  }
 
   function flash(node, text, isError) {
     clear(node, el("p", { class: isError ? "error" : "notice", role: "status" }, text));
@@ -156,6 +161,6 @@ const WR = (() => {
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE,
+  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

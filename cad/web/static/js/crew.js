@@ -13,7 +13,60 @@
     assigned: ["acknowledged", "en_route"], acknowledged: ["en_route"], en_route: ["on_scene"],
     on_scene: ["transporting", "available"], transporting: ["at_hospital", "available"], at_hospital: ["available"],
   };
+  // a job the crew can still say no to ("tidak bisa"): not yet at work on the scene
+  const DECLINABLE = ["assigned", "acknowledged", "en_route"];
   let job = null, routeKey = null, unitMarker = null;
+  let lastRoute = null; // { assignment, route }: kept on screen if asking again fails
+
+  // Where the vehicle stops and why the crew walks on (a closed road at the scene, or a road
+  // the vehicle cannot use), with the closed roads' names: stays on screen with the route.
+  function showAccess(route, scene) {
+    const box = document.getElementById("route-access");
+    if (!box) return;
+    if (!(route.walk_m > 0 || route.closed_road)) { clear(box); box.hidden = true; return; }
+    const metres = String(Math.round(route.walk_m));
+    const closedNames = [...new Set((route.congested_edges_avoided || []).concat(route.congested_edges_on_route || [])
+      .filter((e) => e.level === "closed" && e.name).map((e) => e.name))];
+    const stop = `${route.stop.lat.toFixed(5)}, ${route.stop.lon.toFixed(5)}`;
+    box.hidden = false;
+    box.className = route.closed_road ? "route-closed" : "muted";
+    clear(box,
+      el("b", {}, (route.closed_road ? T.words.road_closed_walk : T.words.walk_from_stop).replace("{m}", metres)),
+      ` · ${WR.eta(route.walk_s)}`,
+      closedNames.length ? ` (${closedNames.join(", ")})` : "",
+      el("br"), `${T.words.vehicle_stop}: `,
+      el("a", { href: `geo:${route.stop.lat.toFixed(6)},${route.stop.lon.toFixed(6)}` }, stop),
+    );
+    const stopLl = [route.stop.lat, route.stop.lon];
+    L.circleMarker(stopLl, { radius: 6, color: "#111", weight: 2, fillColor: "#fff", fillOpacity: 1 }).addTo(jobLayer);
+    if (scene) L.polyline([stopLl, scene], { color: "#111", weight: 3, dashArray: "4 6" }).addTo(jobLayer);
+  }
+
+  function drawRoute(route, scene, stale) {
+    const line = L.geoJSON(route.geometry || route, { style: { color: "#2f80ff", weight: 6, opacity: 0.85 } }).addTo(jobLayer);
+    document.getElementById("route-info").textContent =
+      `${T.words.route}: ${(route.distance_m / 1000).toFixed(1)} ${T.words.km} · ${WR.eta(route.eta_s)}` + (stale ? ` (${T.words.last_route})` : "");
+    showAccess(route, scene);
+    return line;
+  }
+
+  function declineBox(status) {
+    if (!job || !job.assignment || !DECLINABLE.includes(status)) return null;
+    const box = el("div", { id: "decline", class: "decline" });
+    const reasons = () => clear(box, el("p", {}, T.words.decline_why), Object.entries(T.decline_reasons).map(([reason, label]) =>
+      el("button", { type: "button", class: "move danger decline-reason", dataset: { reason }, onclick: (e) => decline(reason, e.target) }, label)));
+    clear(box, el("button", { type: "button", class: "quiet", id: "cannot-go", onclick: reasons }, T.words.cannot_go));
+    return box;
+  }
+
+  async function decline(reason, button) {
+    button.disabled = true;
+    try {
+      await api("POST", `/units/${cfg.unit_id}/decline`, { reason });
+      WR.flash(flashBox, T.words.declined_sent);
+    } catch (error) { WR.flash(flashBox, error.message, true); }
+    await refresh();
+  }
 
   function renderButtons(status) {
     const allowed = job && job.assignment ? NEXT[status] || [] : [];
@@ -40,6 +93,8 @@
       i.description ? el("p", { class: "description" }, i.description) : null,
       i.location ? el("p", {}, el("a", { href: `geo:${i.location.lat.toFixed(6)},${i.location.lon.toFixed(6)}` }, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)}`)) : null,
       el("p", { id: "route-info", class: "muted" }),
+      declineBox(u.status),
+      el("p", { id: "route-access", role: "status", hidden: true }),
     );
     const points = [];
     if (i.location) {
@@ -52,13 +107,16 @@
       points.push(ll);
       unitMarker = L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
     }
+    const scene = i.location ? [i.location.lat, i.location.lon] : null;
     try {
       const route = await api("GET", `/units/${u.id}/route`);
-      const line = L.geoJSON(route.geometry || route, { style: { color: "#2f80ff", weight: 6, opacity: 0.85 } }).addTo(jobLayer);
-      document.getElementById("route-info").textContent = `${T.words.route}: ${(route.distance_m / 1000).toFixed(1)} ${T.words.km} · ${WR.minutes(route.eta_s)}`;
+      lastRoute = { assignment: job.assignment.id, route };
+      const line = drawRoute(route, scene, false);
       const key = String(job.assignment.id);
       if (routeKey !== key) { map.fitBounds(line.getBounds().pad(0.15)); routeKey = key; }
     } catch (error) {
+      // the last route of this job stays on screen (with why the crew walks), marked as such
+      if (lastRoute && lastRoute.assignment === job.assignment.id) drawRoute(lastRoute.route, scene, true);
       if (routeKey !== String(job.assignment.id)) { WR.fit(map, points); routeKey = String(job.assignment.id); }
     }
   }
@@ -76,6 +134,11 @@
   }
 
   WR.live({
+    // the dispatcher took the unit back: say why, the refresh then shows it free
+    assignment: (data) => {
+      if (data.active === false && data.reason && data.unit_id === cfg.unit_id) WR.flash(flashBox, `${T.words.job_released}: ${data.reason}`);
+      return false;
+    },
     // a new GPS fix only moves the marker; the route is asked for again when it changes ("route")
     unit: (data) => {
       if (!data.position || data.status) return false;

@@ -8,6 +8,7 @@
   const alerts = document.getElementById("alerts");
   const unitSummary = document.getElementById("unit-summary");
   const map = WR.map("map");
+  WR.dispatcherMap = map;  // coverage.js draws on it
   const layers = { incidents: L.layerGroup().addTo(map), units: L.layerGroup().addTo(map), cameras: L.layerGroup().addTo(map) };
   const unitMarkers = new Map();
   let incidents = [], units = [], selected = null, detailKey = null, fitted = false;
@@ -95,7 +96,7 @@
   async function renderDetail(force) {
     const incident = incidents.find((i) => i.id === selected);
     if (!incident) { clear(detail, el("p", { class: "muted" }, T.words.select_incident)); return; }
-    const key = JSON.stringify([incident.status, incident.assignments.map((a) => [a.unit_id, a.active])]);
+    const key = JSON.stringify([incident.status, incident.version, incident.assignments.map((a) => [a.unit_id, a.active])]);
     if (!force && key === detailKey) return;
     detailKey = key;
     const head = [
@@ -106,13 +107,8 @@
       el("p", { class: "muted" }, T.words.waiting, " ", el("span", { class: "timer", dataset: { since: incident.created_at } }, "")),
     ];
     const recsBox = el("div", { id: "recommendations" }, "…");
-    const committed = incident.assignments.some((a) => a.active);
-    const finish = el("p", { class: "row" },
-      incident.status === "on_scene" && !committed
-        ? el("button", { class: "quiet", id: "close-incident", onclick: (e) => finishIncident(incident.id, "closed", e.target) }, T.words.close) : null,
-      incident.status === "new" || incident.status === "dispatched"
-        ? el("button", { class: "danger", id: "cancel-incident", onclick: (e) => finishIncident(incident.id, "cancelled", e.target) }, T.words.cancel) : null,
-    );
+    const finish = WR.dispatchOps.panel(incident, incidents, async () => { await refresh(); await renderDetail(true); },
+      (error) => WR.flash(alerts, error.message, true));
     clear(detail, head, recsBox, finish);
     tick();
     if (incident.status === "closed" || incident.status === "cancelled") { clear(recsBox); return; }
@@ -121,13 +117,8 @@
     catch (error) { WR.flash(recsBox, error.message, true); return; }
     if (selected !== incident.id) return;
     const proposed = recs.run_card.slots.flatMap((s) => s.proposed);
-    const rows = recs.recommendations.slice(0, 8).map((r) => el("tr", { dataset: { unit: r.callsign } },
-      el("td", {}, el("b", {}, r.callsign), el("br"), el("span", { class: "muted" }, r.agency)),
-      el("td", {}, WR.minutes(r.eta_s), el("br"), el("span", { class: "muted" }, `${(r.distance_m / 1000).toFixed(1)} ${T.words.km}`)),
-      el("td", {}, el("button", { class: "ok dispatch", dataset: { unit: r.callsign }, onclick: (e) => dispatch(incident.id, [r.unit_id], e.target) }, T.words.dispatch)),
-    ));
     clear(recsBox,
-      rows.length ? el("table", { class: "grid" }, el("tbody", {}, rows)) : el("p", { class: "error" }, T.words.no_units),
+      WR.recommendations.render(incident.id, recs.recommendations, (ids, button) => dispatch(incident.id, ids, button)),
       proposed.length > 1 ? el("p", {}, el("button", { class: "big", id: "dispatch-run-card", onclick: (e) => dispatch(incident.id, proposed, e.target) },
         `${T.words.dispatch_all} (${recs.run_card.name}: ${proposed.length})`)) : null,
     );
@@ -148,19 +139,6 @@
     }
   }
 
-  async function finishIncident(incidentId, status, button) {
-    if (status === "cancelled" && !window.confirm(T.words.cancel_confirm)) return;
-    button.disabled = true;
-    try {
-      await api("POST", `/incidents/${incidentId}/status`, { status });
-      selected = null;
-      await refresh();
-    } catch (error) {
-      button.disabled = false;
-      WR.flash(alerts, error.message, true);
-    }
-  }
-
   function tick() {
     for (const node of document.querySelectorAll(".timer[data-since]")) {
       const s = WR.seconds(node.dataset.since);
@@ -171,6 +149,7 @@
 
   async function refresh() {
     [incidents, units] = await Promise.all([api("GET", "/incidents?status=open"), api("GET", "/units")]);
+    document.dispatchEvent(new CustomEvent("wr:units", { detail: units }));  // coverage.js follows the fleet
     renderQueue();
     renderMap();
     renderUnits();
@@ -193,7 +172,14 @@
     route: () => true,
     message: () => true,
     call: () => true,
-    alert: (data) => alertBanners.heard(data),
+    alert: (data) => {
+      if (data.kind === "declined") {
+        alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.declined} (${T.decline_reasons[data.reason] || data.reason})`,
+          data.next_callsign ? ` → ${data.next_callsign}` : ""));
+        return false;
+      }
+      return alertBanners.heard(data);  // alerts.js
+    },
   }, () => { alertBanners.refresh(); return refresh(); });
   setInterval(tick, 1000);
   refresh();

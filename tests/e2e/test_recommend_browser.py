@@ -1,0 +1,157 @@
+"""The dispatcher chooses any capable unit, not only the best few, in a real browser (Debian's
+Chromium driven by Playwright): twelve fire engines for a P1 fire whose only access a camera
+reports closed; the tenth is dispatched; the one measured from its station says how old its GPS
+is; ETAs read in minutes and seconds; the crew's phone shows where the vehicle stops and that
+the way on is closed."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import closed_scene as town
+import factories as f
+import pytest
+import requests
+from live import LiveCentre, require_tool, serve
+
+from cad.app import create_app
+from cad.config import Settings
+from cad.db import db
+from cad.models import Camera, Role
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+TIMEOUT_MS = 20_000
+ETA = re.compile(r"\d+ mnt \d+ dtk")
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "WARROOM_INSTANCE": str(tmp_path),
+            "WARROOM_ROADS": str(town.write_extract(tmp_path)),
+        }
+    )
+    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def login(browser: Any, centre: LiveCentre, username: str, password: str, errors: list[str], **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{username}: {r.status} {r.url}"))
+    page.goto(centre.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("main.login button")
+    page.wait_for_selector("#live:not([hidden])")
+    return page
+
+
+def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    # Eleven fire engines along Jalan Utama, nearer the junction first; the twelfth's GPS is 14
+    # minutes old, so it is measured from its station at the west end: the farthest of all.
+    west_post = f.station("Pos Barat", lat=town.WEST[0], lon=town.WEST[1])
+    units = [
+        f.unit(f"DMK-{i + 1:02d}", lat=town.LAT0, lon=town.LON0 + 0.0038 - 0.0003 * i, home=west_post)
+        for i in range(11)
+    ]
+    units.append(f.unit("DMK-12", lat=town.LAT0, lon=town.LON0 + 0.0039, fix_age_s=14 * 60, home=west_post))
+    tenth = units[9]
+    f.user(Role.DISPATCHER, name="petugas", password="rahasia-dispatch")
+    f.user(Role.CREW, name="kru10", unit=tenth, password="rahasia-kru")
+    _, api = f.user(Role.DISPATCHER)
+    lat, lon = town.CAMERA
+    db.session.add(Camera(code="CAM-BUNTU", name="Jalan Buntu", lat=lat, lon=lon, radius_m=town.CAMERA_RADIUS_M))
+    db.session.commit()
+    closed = requests.post(
+        centre.url + "/api/v1/cameras/CAM-BUNTU/congestion", json={"level": "closed"}, headers=api, timeout=10
+    )
+    assert closed.status_code == 201, closed.text
+    scene = {"lat": town.SCENE[0], "lon": town.SCENE[1], "accuracy_m": 10}
+    created = requests.post(
+        centre.url + "/api/v1/incidents",
+        json={"type": "kebakaran", "priority": 1, "location": scene, "address": "Jalan Buntu Dalam 7"},
+        headers=api,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    number = created.json()["number"]
+    ranked = requests.get(
+        f"{centre.url}/api/v1/incidents/{created.json()['id']}/recommendations", headers=api, timeout=10
+    ).json()["recommendations"]
+    walk = f"jalan ditutup: berjalan {round(ranked[0]['walk_m'])} m"
+    assert abs(ranked[0]["walk_m"] - town.WALK_M) < 5
+
+    errors: list[str] = []
+    shots = Path(os.environ.get("WARROOM_TEST_ARTIFACTS") or Path(__file__).parent.parent / "artifacts") / backend
+    shots.mkdir(parents=True, exist_ok=True)
+    dispatcher = login(browser, centre, "petugas", "rahasia-dispatch", errors, viewport={"width": 1400, "height": 900})
+    crew = login(
+        browser, centre, "kru10", "rahasia-kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    dispatcher.locator(f"#queue tbody tr[data-number='{number}']").click()
+    rows = dispatcher.locator("#recommendations tr[data-unit]")
+    rows.first.wait_for()
+    assert rows.count() == 12
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert [r.get_attribute("data-unit") for r in visible] == ["DMK-01", "DMK-02", "DMK-03", "DMK-04", "DMK-05"]
+    toggle = dispatcher.locator("#all-units")
+    assert toggle.inner_text() == "Semua unit (12)"
+    toggle.click()
+    assert all(r.is_visible() for r in rows.all())
+    assert [r.get_attribute("data-unit") for r in rows.all()] == [u.callsign for u in units]
+    dispatcher.screenshot(path=str(shots / "dispatcher-all-units.png"), full_page=True)
+
+    for row in rows.all():  # every row: ETA to the second, the closed road and the walk
+        assert ETA.search(row.locator(".eta").inner_text()), row.inner_text()
+        assert row.locator(".rec-closed").inner_text() == walk
+    stale = dispatcher.locator("#recommendations tr[data-unit='DMK-12']")
+    assert stale.locator(".rec-station").inner_text() == "dari pos — GPS 14 mnt lalu"
+    assert dispatcher.locator("#recommendations tr[data-unit='DMK-01'] .rec-station").count() == 0
+
+    dispatcher.click("#recommendations button.dispatch[data-unit='DMK-10']")
+    dispatcher.locator(f"#queue tbody tr[data-number='{number}'] [data-unit='DMK-10']").wait_for()
+    dispatcher.locator("#recommendations tr[data-unit='DMK-10']").wait_for(state="detached")
+    expect(dispatcher.locator("#recommendations tr[data-unit]")).to_have_count(11)
+    expect(dispatcher.locator("#all-units")).to_have_text("Unit terbaik saja")  # the list stays open
+    assert dispatcher.locator("#recommendations tr[data-unit='DMK-11']").is_visible()
+
+    crew.locator("#job-title", has_text=number).wait_for()
+    access = crew.locator("#route-access")
+    access.wait_for()
+    text = access.inner_text()
+    assert walk in text and "Jalan Buntu" in text
+    assert f"{town.JUNCTION[0]:.5f}, {town.JUNCTION[1]:.5f}" in text  # where the vehicle stops
+    assert ETA.search(crew.locator("#route-info").inner_text())
+    crew.click("button.move[data-status='acknowledged']")  # a refresh keeps the route and the reason
+    crew.locator("#unit-status.st-acknowledged").wait_for()
+    expect(crew.locator("#route-access")).to_contain_text(walk)
+    crew.screenshot(path=str(shots / "crew-closed-road.png"), full_page=True)
+    assert errors == []
