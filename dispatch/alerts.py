@@ -3,8 +3,9 @@
 Level 1 comes once the incident has waited its priority's threshold; each further level
 `every_s` after the one before while nobody acts. A dispatcher who acknowledges the alert
 silences it for `SILENCED_INTERVALS` intervals counted from the acknowledgement (then the next
-level comes, if the incident still has no unit); an assignment ends it for good (the caller
-stops asking).
+level comes, if the incident still has no unit); while a unit is on it the caller stops asking,
+and an incident back in the queue without one (its unit called back, taken elsewhere, or unable to
+go) goes on from the level it had reached, at once when that level's time has passed.
 """
 
 from __future__ import annotations

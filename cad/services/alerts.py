@@ -47,8 +47,10 @@ def parse_alert_id(alert_id: str) -> tuple[str, int]:
     return kind, int(number)
 
 
-def _never_assigned() -> sa.ColumnElement[bool]:
-    return ~sa.exists().where(Assignment.incident_id == Incident.id)
+def _without_a_unit() -> sa.ColumnElement[bool]:
+    """No unit on its way or at work: never sent one, or back in the queue (its unit called back,
+    taken for a more urgent incident, or its crew could not go)."""
+    return ~sa.exists().where(Assignment.incident_id == Incident.id, Assignment.active)
 
 
 def _states(session: Session, incidents: Iterable[tuple[int, int, datetime]]) -> dict[int, AlertState]:
@@ -77,7 +79,7 @@ def raise_unassigned_alerts(
     session: Session, now: datetime, thresholds: Mapping[int, float], every_s: float
 ) -> list[dict[str, Any]]:
     """The scheduler's sweep: alert (or alert again, one level up) for every open incident of an
-    alerting priority that never had a unit and whose next level is due. Returns what it raised."""
+    alerting priority without a unit and whose next level is due. Returns what it raised."""
     if not thresholds:
         return []
     rows = session.execute(
@@ -85,7 +87,7 @@ def raise_unassigned_alerts(
             Incident.status == IncidentStatus.NEW,
             Incident.priority.in_(list(thresholds)),
             Incident.created_at <= now - timedelta(seconds=min(thresholds.values())),
-            _never_assigned(),
+            _without_a_unit(),
         )
     ).all()
     states = _states(session, [tuple(r) for r in rows])
@@ -117,7 +119,7 @@ def _raise_unassigned(
     if not _lock(session, incident_id, IncidentStatus.NEW):
         session.rollback()
         return None
-    incident = session.scalar(select(Incident).where(Incident.id == incident_id, _never_assigned()))
+    incident = session.scalar(select(Incident).where(Incident.id == incident_id, _without_a_unit()))
     state = _states(session, [(incident.id, incident.priority, incident.created_at)])[incident.id] if incident else None
     due = next_alert(state, thresholds, every_s) if state else None
     if incident is None or due is None or due[1] > now:
@@ -191,7 +193,7 @@ def open_alerts(session: Session, now: datetime) -> list[dict[str, Any]]:
         session.scalars(
             select(Incident).where(
                 Incident.status == IncidentStatus.NEW,
-                _never_assigned(),
+                _without_a_unit(),
                 sa.exists().where(
                     TimelineEvent.incident_id == Incident.id, TimelineEvent.kind == EventKind.UNASSIGNED_ALERT
                 ),

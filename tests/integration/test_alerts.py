@@ -1,7 +1,8 @@
 """Alerts for urgent incidents nobody has sent a unit to, and acknowledging alerts: raised after the
 threshold and not before, one level up every interval while nobody acts, silenced for a while by an
-acknowledgement, ended for good by an assignment; each level and each acknowledgement written once
-even when two schedulers or two dispatchers race (real threads, PostgreSQL)."""
+acknowledgement, stopped by an assignment and raised again when the incident is back in the queue;
+each level and each acknowledgement written once even when two schedulers or two dispatchers race
+(real threads, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def test_p2_waits_longer_and_p3_never_alerts(
     assert _levels(p3["id"]) == []
 
 
-def test_an_assignment_ends_the_alert_for_good(
+def test_an_assignment_stops_the_alert_and_an_incident_back_in_the_queue_alerts_again(
     client: FlaskClient, at: Callable[[float], datetime], dispatcher: dict[str, str]
 ) -> None:
     unit = f.unit("DMK-01")
@@ -134,12 +135,15 @@ def test_an_assignment_ends_the_alert_for_good(
     assert assigned.status_code == 201
     assert client.get("/api/v1/alerts", headers=dispatcher).get_json() == []
     assert _sweep(at, 300) == []
-    # the unit is called back before reaching the scene: the incident is new again, but had a unit
+    # the crew cannot go: a P1 back in the queue with nobody on it alerts again at once, one level up
     _, crew = f.user(Role.CREW, unit=unit)
-    for status in ("acknowledged", "available"):
-        assert client.post(f"/api/v1/units/{unit.id}/status", json={"status": status}, headers=crew).status_code == 200
+    declined = client.post(f"/api/v1/units/{unit.id}/decline", json={"reason": "rusak"}, headers=crew)
+    assert declined.status_code == 200, declined.get_json()
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=dispatcher).get_json()["status"] == "new"
-    assert _sweep(at, 900) == [] and _levels(incident["id"]) == [1]
+    assert _sweep(at, 301) == [(incident["number"], 2)]
+    assert [a["id"] for a in client.get("/api/v1/alerts", headers=dispatcher).get_json()] == [
+        f"unassigned-{incident['id']}"
+    ]
 
 
 def test_closing_or_cancelling_ends_it(
