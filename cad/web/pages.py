@@ -184,6 +184,18 @@ def labels() -> dict[str, Any]:
             "vehicle_stop": _("Vehicle stops at"),
             "last_route": _("last route received"),
         },
+        "alerts": {  # alerts.js
+            "unassigned": _("no unit sent yet!"),
+            "level": _("level"),
+            "waiting": _("waiting"),
+            "acknowledge": _("Acknowledge"),
+            "send_next": _("Send the next unit"),
+            "eta": _("{m} min {s} s"),
+            "taken": _("was taken meanwhile: next recommendation"),
+            "mute": _("Mute the alarm"),
+            "unmute": _("Sound the alarm again"),
+            "sound_blocked": _("Click anywhere on the page to let the alarm sound"),
+        },
         "dispositions": {str(d): DISPOSITION_LABELS[d][current_language()] for d in Disposition},
         "decline_reasons": {
             "rusak": _("Vehicle broken down"),
