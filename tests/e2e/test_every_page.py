@@ -41,7 +41,9 @@ PAGES = {
 #: Raw identifiers and protocol names that must never reach a person.
 RAW = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\bpidf-lo\b|\bhomecare\b|\brun card\b", re.I)
 #: Small English words that no Indonesian sentence contains (and Leaflet's own buttons).
-ENGLISH_WORDS = re.compile(r"\b(?:the|and|with|from|not|is|are|of|this|that|please|select|click|zoom in|zoom out)\b", re.I)
+ENGLISH_WORDS = re.compile(
+    r"\b(?:the|and|with|from|not|is|are|of|this|that|please|select|click|zoom in|zoom out)\b", re.I
+)
 
 TEXT_OF_PAGE = """() => {
   const seen = [document.body.innerText];
@@ -52,6 +54,15 @@ TEXT_OF_PAGE = """() => {
     }
   }
   return seen.join('\\n');
+}"""
+
+
+#: axe-core's serious and critical violations on the page, each with the first nodes and why.
+SERIOUS_VIOLATIONS = """async () => {
+  const found = (await axe.run(document, {resultTypes: ['violations']})).violations;
+  const why = (n) => `${n.target.join(' ')} [${(n.any[0] || n.all[0] || {}).message || ''}]`;
+  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ` + v.nodes.slice(0, 3).map(why).join(', '));
 }"""
 
 
@@ -112,11 +123,7 @@ def test_every_page_speaks_the_readers_language_and_passes_axe(
             text = page.evaluate(TEXT_OF_PAGE)
             problems += [f"{lang} {path}: {p}" for p in _unreadable(text, lang)]
             page.add_script_tag(path=str(AXE))
-            violations = page.evaluate(
-                "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-                ".filter((v) => v.impact === 'serious' || v.impact === 'critical')"
-                ".map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} [${(n.any[0] || n.all[0] || {}).message || ''}]`).join(', ')}`)"
-            )
+            violations = page.evaluate(SERIOUS_VIOLATIONS)
             problems += [f"{lang} {path}: axe {v}" for v in violations]
             name = path.strip("/").split("?")[0].replace("/", "-")
             page.screenshot(path=str(_shots() / f"{username}-{name}-{lang}-1600x900.png"))
