@@ -149,6 +149,8 @@ def labels() -> dict[str, Any]:
             "intake_failed": _("A call could not be recorded"),
             "intake_resolve": _("Handled (called back)"),
             "location_ref": _("Location by reference"),
+            "zoom_in": _("Zoom in"),
+            "zoom_out": _("Zoom out"),
             "edit": _("Edit"),
             "save": _("Save"),
             "type": _("Type"),
