@@ -117,8 +117,9 @@ def test_enter_never_creates_no_type_is_chosen_for_the_call_taker_and_the_addres
     sip_invite(centre, *spot)
     play(taker, RING_TO_INCIDENT[:3])  # ring, A: the form is focused on the type
     assert taker.locator("#type").input_value() == ""  # nothing pre-selected
-    taker.keyboard.press("Tab")
-    taker.keyboard.press("Tab")
+    taker.keyboard.press("Enter")  # on the type: on to the priority (no list opens, nothing is sent)
+    assert taker.evaluate("document.activeElement.name") == "priority"
+    taker.keyboard.press("Enter")  # on the priority (a radio: a browser would submit the form): on to the address
     assert taker.evaluate("document.activeElement.id") == "address"
     taker.keyboard.type(ADDRESS_QUERY)
     taker.locator("#address-results li").first.wait_for()

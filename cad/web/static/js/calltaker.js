@@ -265,7 +265,10 @@
   });
 
   // --- type and priority by digit (or the type's first letter) --------------------------------------
+  // Enter on the type or the priority goes on to the next field (never opens the list, never submits)
+  const checkedPriority = () => form.querySelector("input[name=priority]:checked") || form.querySelector("input[name=priority]");
   typeSelect.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) { event.preventDefault(); checkedPriority().focus(); return; }
     if (event.ctrlKey || event.altKey || event.metaKey || event.key.length !== 1) return;
     const options = [...typeSelect.options].filter((o) => o.value);
     let pick = options.find((o) => o.dataset.key === event.key);
@@ -280,6 +283,7 @@
     typeSelect.dispatchEvent(new Event("change"));
   });
   document.getElementById("priority").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) { event.preventDefault(); addressInput.focus(); return; }
     const radio = form.querySelector(`input[name=priority][value='${event.key}']`);
     if (!radio || event.ctrlKey || event.altKey || event.metaKey) return;
     event.preventDefault();
