@@ -131,12 +131,18 @@ def get_call(session: Session, call_id: int, field: str = "call_id") -> Call:
 
 def answer_call(session: Session, call_id: int, user: User) -> Call:
     call = get_call(session, call_id)
+    take_call(session, call, user)
+    session.commit()
+    return call
+
+
+def take_call(session: Session, call: Call, user: User) -> None:
+    """`user` has the call now: answered, on its timeline, and every console told (it stops
+    ringing on all of them). Not committed: the caller's use case commits."""
     call.state = change_call_state(call.state, CallState.ANSWERED)
     call.answered_at, call.answered_by_id = clock.now(), user.id
     record_event(session, EventKind.CALL_ANSWERED, at=call.answered_at, actor=actor_of(user), call_id=call.id)
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
-    session.commit()
-    return call
 
 
 def end_call(session: Session, call_id: int, actor: str) -> Call:

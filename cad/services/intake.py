@@ -30,7 +30,7 @@ from cad.domain.timeline import EventKind
 from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Call, Caller, Incident, Message, TimelineEvent, User
-from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call
+from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call, take_call
 from cad.timeline import record_event
 
 #: A text that arrives this long after the last one of an open conversation starts a new one.
@@ -431,6 +431,8 @@ def reply(session: Session, call_id: int, body: str, user: User) -> Message:
     peer = call.sip_contact if call.channel is Channel.SIP_MESSAGE else (call.caller.phone if call.caller else None)
     if not peer:
         raise Conflict(f"call {call.id} has nowhere to send a reply to", "call_id")
+    if call.state is CallState.RINGING:  # replying is taking the conversation: it stops ringing everywhere
+        take_call(session, call, user)
     message = Message(
         call_id=call.id,
         direction=MessageDirection.OUTBOUND,

@@ -185,6 +185,15 @@ def labels() -> dict[str, Any]:
             "fewer_units": _("Best units only"),
             "vehicle_stop": _("Vehicle stops at"),
             "last_route": _("last route received"),
+            # call-taker, keyboard first
+            "nothing_ringing": _("No call is ringing"),
+            "call_ended": _("Call ended"),
+            "caller_location": _("caller's location"),
+            "address_point": _("address point"),
+            "choose_type": _("Choose the incident type (Type): keys 1–7"),
+            "choose_priority": _("Choose the priority (Priority): keys 1–4"),
+            "choose_place": _("Give an address or a place on the map (Address)"),
+            "placed_at": _("placed at"),
         },
         "alerts": {  # alerts.js
             "unassigned": _("no unit sent yet!"),

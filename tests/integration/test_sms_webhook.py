@@ -247,6 +247,28 @@ def test_a_reply_goes_out_through_twilios_rest_api(sending_client: FlaskClient, 
     assert [m["direction"] for m in chat] == ["in", "out"]
 
 
+def test_replying_takes_the_conversation_it_stops_ringing(sending_client: FlaskClient, twilio_api: FakeTwilio) -> None:
+    """A text conversation rings for every call-taker until one has it: the first reply answers it
+    (a second call-taker's answer is then refused, naming the state)."""
+    sms(sending_client, "Ada orang pingsan", "SM075")
+    call = db.session.query(Call).one()
+    assert call.state == "ringing"
+    first, headers = f.user(Role.CALL_TAKER)
+    response = sending_client.post(f"/api/v1/calls/{call.id}/messages", json={"body": "Di mana?"}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    shown = sending_client.get(f"/api/v1/calls/{call.id}", headers=headers).get_json()
+    assert shown["state"] == "answered" and shown["answered_at"] is not None
+    ringing = sending_client.get("/api/v1/calls?state=ringing", headers=headers).get_json()
+    assert ringing == []
+    _, other = f.user(Role.CALL_TAKER)
+    late = sending_client.post(f"/api/v1/calls/{call.id}/answer", headers=other)
+    assert late.status_code == 409 and late.get_json()["error"]["field"] == "state"
+    again = sending_client.post(f"/api/v1/calls/{call.id}/messages", json={"body": "Tunggu"}, headers=headers)
+    assert again.status_code == 201  # a second reply keeps it answered
+    db.session.expire_all()
+    assert db.session.get(Call, call.id).answered_by_id == first.id
+
+
 def test_a_reply_twilio_refuses_is_kept_as_failed(sending_client: FlaskClient, twilio_api: FakeTwilio) -> None:
     twilio_api.fail_to.add("+6281234567890")
     sms(sending_client, "Halo", "SM080")

@@ -1,0 +1,209 @@
+"""The call-taker's console by keyboard alone, in a real browser (Debian's Chromium via Playwright):
+a call rings, is answered, typed, prioritised, placed and created without the mouse; Enter in the
+address field never creates; no type is chosen for the call-taker; the call ends by a key; a text
+conversation stops ringing on every console once one call-taker has it. After logging in, these
+tests never click: every action is `page.keyboard`, and the page counts the clicks it received."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from keyboard_path import (
+    ADDRESS_QUERY,
+    NOTES,
+    RING_TO_INCIDENT,
+    TYPE,
+    counted,
+    install_counters,
+    keystrokes,
+    play,
+)
+from live import LiveCentre
+from test_consoles_browser import ROADS, artefacts, browser, centre, console, sip_invite, sms  # noqa: F401
+
+from cad.db import db
+from cad.models import Call, Incident, Unit
+
+pytestmark = [
+    pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
+    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+]
+VIEW = {"viewport": {"width": 1400, "height": 900}}
+NUMBER = re.compile(r"MKS-\d{8}-\d+")
+
+
+def a_spot() -> tuple[float, float]:
+    unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
+    spot = (unit.lat + 0.0008, unit.lon + 0.0008)
+    db.session.remove()
+    return spot
+
+
+def incident_posts(page: Any) -> list[str]:
+    posts: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and r.url.endswith("/api/v1/incidents") and posts.append(r.url))
+    return posts
+
+
+def created_number(page: Any) -> str:
+    flash = page.locator("#flash .notice", has_text=NUMBER)
+    flash.wait_for()
+    found = NUMBER.search(flash.inner_text())
+    assert found, flash.inner_text()
+    return found.group(0)
+
+
+def test_ring_to_incident_by_keyboard_alone_reaches_the_dispatcher(
+    centre: LiveCentre,  # noqa: F811
+    browser: Any,  # noqa: F811
+    backend: str,
+) -> None:
+    spot = a_spot()
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors, **VIEW)
+    dispatcher = console(browser, centre, "dispatcher", errors, **VIEW)
+    assert taker.locator("#keys kbd", has_text="Ctrl+Enter").count() == 1  # the keys are on screen
+    install_counters(taker)
+    call_id = sip_invite(centre, *spot)
+
+    play(taker, RING_TO_INCIDENT[:-1])  # everything but Ctrl+Enter: look at the form first
+    assert taker.locator("#type").input_value() == TYPE
+    assert taker.locator("input[name=priority][value='1']").is_checked()
+    address = taker.locator("#address").input_value()
+    assert "Sudirman" in address and address != ADDRESS_QUERY  # the suggestion's name, not the raw text
+    assert taker.locator("#address-results").is_hidden()
+    # both places shown, distinct; the caller's precise one is the one used
+    assert "pidf-lo" in taker.locator("#place-caller-text").inner_text()
+    assert "geocoded" in taker.locator("#place-point-text").inner_text()
+    assert "Sudirman" in taker.locator("#place-point-text").inner_text()
+    assert taker.locator("#place-caller").is_checked() and not taker.locator("#place-point").is_checked()
+    assert taker.locator("#description").input_value() == NOTES
+    taker.screenshot(path=str(artefacts() / f"calltaker-keyboard-{backend}.png"), full_page=True)
+    play(taker, RING_TO_INCIDENT[-1:])
+    number = created_number(taker)
+    assert re.search(r"pidf-lo", taker.locator("#flash .notice").inner_text())  # the incident says which place
+
+    keys, clicks = counted(taker)
+    assert clicks == 0
+    assert keys == keystrokes(with_notes=True)  # the page got exactly the scripted keys
+    assert keystrokes() < 25  # the issue's goal, the notes aside
+
+    incident = db.session.query(Incident).filter_by(number=number).one()
+    assert (incident.type, incident.priority, incident.address) == (TYPE, 1, address)
+    assert incident.location_source == "pidf-lo" and incident.location_accuracy_m == 25
+    assert (round(incident.lat, 6), round(incident.lon, 6)) == (round(spot[0], 6), round(spot[1], 6))
+    call = db.session.get(Call, call_id)
+    assert call is not None and call.incident_id == incident.id and call.state == "answered"
+    db.session.remove()
+    # back to the list: the next call can be taken by A; the dispatcher's queue has it, no reload
+    taker.wait_for_function("() => document.activeElement.id === 'calls'")
+    dispatcher.locator(f"#queue tbody tr[data-number='{number}']").wait_for()
+    assert taker.evaluate("window.__sameDocument") is True
+    assert errors == []
+
+
+def test_enter_never_creates_no_type_is_chosen_for_the_call_taker_and_the_address_point_only_on_request(
+    centre: LiveCentre,  # noqa: F811
+    browser: Any,  # noqa: F811
+    backend: str,
+) -> None:
+    spot = a_spot()
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors, **VIEW)
+    install_counters(taker)
+    posts = incident_posts(taker)
+    sip_invite(centre, *spot)
+    play(taker, RING_TO_INCIDENT[:3])  # ring, A: the form is focused on the type
+    assert taker.locator("#type").input_value() == ""  # nothing pre-selected
+    taker.keyboard.press("Enter")  # on the type: on to the priority (no list opens, nothing is sent)
+    assert taker.evaluate("document.activeElement.name") == "priority"
+    taker.keyboard.press("Enter")  # on the priority (a radio: a browser would submit the form): on to the address
+    assert taker.evaluate("document.activeElement.id") == "address"
+    taker.keyboard.type(ADDRESS_QUERY)
+    taker.locator("#address-results li").first.wait_for()
+    taker.keyboard.press("Enter")  # nothing highlighted: Enter does nothing at all
+    taker.keyboard.press("Escape")  # closes the list, stays in the field
+    assert taker.locator("#address-results").is_hidden()
+    assert taker.evaluate("document.activeElement.id") == "address"
+    taker.keyboard.press("ArrowDown")  # opens it again on the first suggestion
+    taker.keyboard.press("ArrowDown")
+    taker.keyboard.press("ArrowUp")
+    assert taker.locator("#address-results li.active").count() == 1
+    chosen = taker.locator("#address-results li.active").inner_text()
+    taker.keyboard.press("Enter")
+    assert chosen.startswith(taker.locator("#address").input_value())
+    taker.keyboard.press("Enter")  # the list is closed: still nothing
+    taker.wait_for_timeout(400)
+    assert posts == [] and taker.locator("#flash .notice", has_text=NUMBER).count() == 0
+
+    taker.keyboard.press("Control+Enter")  # no type: refused, naming it, and the focus goes to it
+    taker.locator("#flash .error", has_text="Jenis").wait_for()
+    assert taker.evaluate("document.activeElement.id") == "type" and posts == []
+    taker.keyboard.press("6")  # keamanan
+    assert taker.locator("#type").input_value() == "keamanan"
+    taker.keyboard.press("Alt+l")  # the address point, asked for explicitly
+    assert taker.locator("#place-point").is_checked()
+    taker.keyboard.press("Control+Enter")
+    number = created_number(taker)
+    assert len(posts) == 1 and counted(taker)[1] == 0
+    incident = db.session.query(Incident).filter_by(number=number).one()
+    assert incident.type == "keamanan" and incident.priority == 2
+    assert incident.location_source == "geocoded" and (incident.lat, incident.lon) != spot
+    db.session.remove()
+    assert errors == []
+
+
+def test_the_call_taker_ends_the_call_by_key(centre: LiveCentre, browser: Any, backend: str) -> None:  # noqa: F811
+    errors: list[str] = []
+    taker = console(browser, centre, "operator", errors, **VIEW)
+    install_counters(taker)
+    call_id = sip_invite(centre, *a_spot())
+    play(taker, RING_TO_INCIDENT[:3])
+    taker.locator("#end-call:not([hidden])").wait_for()  # answered: End (E) is offered
+    taker.keyboard.press("e")  # in the type field: a type's letter, never the end of the call
+    taker.wait_for_timeout(300)
+    assert taker.locator("#call-info p", has_text="dijawab").count() == 1
+    taker.keyboard.press("Escape")  # back to the list
+    taker.keyboard.press("e")
+    taker.locator("#flash .notice", has_text="Panggilan diakhiri").wait_for()
+    taker.locator(f"#calls tbody tr[data-call='{call_id}']").wait_for(state="detached")
+    taker.locator("#end-call").wait_for(state="hidden")  # ended: nothing left to end
+    call = db.session.get(Call, call_id)
+    assert call is not None and call.state == "ended" and call.ended_at is not None
+    db.session.remove()
+    assert counted(taker)[1] == 0 and errors == []
+
+
+def test_a_text_stops_ringing_everywhere_once_taken_and_the_next_call_shows_no_old_messages(
+    centre: LiveCentre,  # noqa: F811
+    browser: Any,  # noqa: F811
+    backend: str,
+) -> None:
+    errors: list[str] = []
+    first = console(browser, centre, "operator", errors, **VIEW)
+    second = console(browser, centre, "operator", errors, **VIEW)
+    install_counters(first)
+    sms(centre, "Tolong, ada yang tenggelam di pantai")
+    row = "#calls tbody tr[data-phone='+6285299990000']"
+    for page in (first, second):
+        page.locator(f"{row}.ringing").wait_for()
+    first.keyboard.press("a")  # the first call-taker takes it
+    first.locator("#chat p", has_text="tenggelam").wait_for()
+    second.locator(f"{row}[data-state='answered']:not(.ringing)").wait_for()  # no reload on the second
+    assert second.locator("#calls tbody tr.ringing").count() == 0
+
+    # the next call opens: the conversation goes at once, it does not wait for the new call's data
+    sip_invite(centre, *a_spot())
+    first.locator("#calls tbody tr.ringing").wait_for()
+    first.keyboard.press("Escape")
+    first.keyboard.press("a")
+    first.locator("#call-location", has_text="pidf-lo").wait_for()
+    assert first.locator("#chat").count() == 0 and first.locator("#reply-text").count() == 0
+    # back to the text by keys: its messages, and only its
+    first.keyboard.press("Escape")
+    first.keyboard.press("j")
+    first.keyboard.press("Enter")
+    first.locator("#chat p", has_text="tenggelam").wait_for()
+    assert counted(first)[1] == 0 and errors == []
