@@ -33,7 +33,7 @@ JUNCTION_WORDS = frozenset({"simpang", "persimpangan", "perempatan", "pertigaan"
 JUNCTION_SEPARATOR = re.compile(r"\s*(?:/|&|\+|\\|\s[xX]\s)\s*")
 HOUSE_NUMBER = re.compile(r"\d+[a-z]{0,2}")
 #: Junction nodes of the same two streets closer than this are one junction (a divided road).
-SAME_JUNCTION_M = 60.0
+SAME_JUNCTION_M = 100.0
 
 #: category → (Indonesian label, English label, search words beyond the labels' own). The labels say
 #: what a result is; a search word finds the category ("masjid raya" finds the mosque named "Raya").
