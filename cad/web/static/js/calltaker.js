@@ -147,7 +147,7 @@
       const found = await api("GET", `/places?q=${encodeURIComponent(q)}&limit=8`).catch(() => []);
       clear(results, found.map((p) => el("li", { onclick: () => {
         addressInput.value = p.name; results.hidden = true; setPin(p.lat, p.lon, "geocoded"); WR.fit(map, [[p.lat, p.lon]]);
-      } }, p.name, " ", el("span", { class: "muted" }, p.kind))));
+      } }, p.name, " ", el("span", { class: "muted" }, (p.label && p.label[WR.cfg.lang]) || p.kind))));
       results.hidden = !found.length;
     }, 200);
   });
