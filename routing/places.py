@@ -377,9 +377,11 @@ class PlaceIndex:
 
     @classmethod
     def from_extract(cls, path: Path | str) -> PlaceIndex:
-        ways = list(read_ways(path))
-        features = list(read_features(path))
-        return cls([*streets(ways), *named_places(features), *addresses(features)], junctions(ways))
+        finder = JunctionFinder()
+        found = list(streets(finder.watch(read_ways(path))))
+        for feature in read_features(path):
+            found += [*named_places([feature]), *addresses([feature])]
+        return cls(found, finder.junctions())
 
 
 def _category_words(category: str) -> frozenset[str]:
@@ -420,27 +422,34 @@ def _clustered(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return kept
 
 
-def junctions(ways: Iterable[RawWay]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """Where named streets meet: street → other street → the nodes they share (both ways round)."""
-    names_at: dict[int, set[str]] = {}
-    where: dict[int, tuple[float, float]] = {}
-    for way in ways:
-        name = way.tags.get("name", "").strip()
-        if not name or way.tags.get("highway", "") in HIDDEN_ROADS:
-            continue
-        for node, lat, lon in zip(way.node_ids, way.lats, way.lons, strict=True):
-            if not (math.isnan(lat) or math.isnan(lon)):
-                names_at.setdefault(node, set()).add(name)
-                where[node] = (lat, lon)
-    meets: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for node, names in names_at.items():
-        if len(names) < 2:
-            continue
-        for a in names:
-            for b in names:
-                if a != b:
-                    meets.setdefault(a, {}).setdefault(b, []).append(where[node])
-    return meets
+class JunctionFinder:
+    """Where named streets meet, gathered while the ways stream by (the ways are not kept)."""
+
+    def __init__(self) -> None:
+        self._names_at: dict[int, set[str]] = {}
+        self._where: dict[int, tuple[float, float]] = {}
+
+    def watch(self, ways: Iterable[RawWay]) -> Iterator[RawWay]:
+        for way in ways:
+            name = way.tags.get("name", "").strip()
+            if name and way.tags.get("highway", "") not in HIDDEN_ROADS:
+                for node, lat, lon in zip(way.node_ids, way.lats, way.lons, strict=True):
+                    if not (math.isnan(lat) or math.isnan(lon)):
+                        self._names_at.setdefault(node, set()).add(name)
+                        self._where[node] = (lat, lon)
+            yield way
+
+    def junctions(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """street → other street → the nodes they share (both ways round)."""
+        meets: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for node, names in self._names_at.items():
+            if len(names) < 2:
+                continue
+            for a in names:
+                for b in names:
+                    if a != b:
+                        meets.setdefault(a, {}).setdefault(b, []).append(self._where[node])
+        return meets
 
 
 def _points(way: RawWay) -> list[tuple[float, float]]:
