@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -272,7 +273,10 @@ class PlaceIndex:
             "".join(" " + w for w in [*words, *sorted(kinds)])
             for words, kinds in zip(self._words, self._kind_words, strict=True)
         ]
-        self._street_ids = [i for i, p in enumerate(self.places) if p.kind == "street"]
+        self._meaningful_words = [_meaningful(words) for words in self._words]
+        self._everything = _Haystack(self._joined, list(range(len(self._joined))))
+        street_ids = [i for i, p in enumerate(self.places) if p.kind == "street"]
+        self._streets = _Haystack([self._joined[i] for i in street_ids], street_ids)
         # house numbers by their street's meaningful words
         self.addresses: dict[tuple[str, ...], dict[str, Place]] = {}
         for place in found:
@@ -325,20 +329,22 @@ class PlaceIndex:
         wants_street = any(w in STREET_WORDS for w in words_typed)  # "jl sudirman": the street first
         wanted = {c for word in typed for c in CATEGORY_OF_WORD.get(word, ())}
         scored: list[tuple[int, int, int, int]] = []
-        first, *rest = [" " + t for t in typed]
-        pool = self._street_ids if streets_only else range(len(self._joined))
-        joined = self._joined
-        candidates = [i for i in pool if first in joined[i]]  # one pass in C
-        for i in candidates:
+        needles = sorted({" " + t for t in typed}, key=len, reverse=True)  # the longest is the rarest
+        first, rest = needles[0], needles[1:]
+        haystack = self._streets if streets_only else self._everything
+        joined, places, kind_words, words = self._joined, self.places, self._kind_words, self._meaningful_words
+        for i in haystack.having(first):
             if rest and not all(n in joined[i] for n in rest):
                 continue
-            place = self.places[i]
-            meaningful = _meaningful(self._words[i])
-            named = [t for t in typed if t not in self._kind_words[i]] or typed
+            place = places[i]
+            meaningful = words[i]
+            named = ([t for t in typed if t not in kind_words[i]] or typed) if kind_words[i] else typed
             exact = meaningful in (typed, named)
             starts = bool(meaningful) and meaningful[0].startswith(named[0])
-            preferred = (wants_street and place.kind == "street") or place.category in wanted
-            other = int(bool(wants_street or wanted) and not preferred)
+            if wants_street or wanted:
+                other = int(not ((wants_street and place.kind == "street") or place.category in wanted))
+            else:
+                other = 0
             scored.append((other, 0 if exact else 1 if starts else 2, len(place.name), i))
         scored.sort()
         return scored
@@ -382,6 +388,33 @@ class PlaceIndex:
         for feature in read_features(path):
             found += [*named_places([feature]), *addresses([feature])]
         return cls(found, finder.junctions())
+
+
+class _Haystack:
+    """Entries' " word word" strings in one string: the entries holding a text are found by str.find
+    in C, touching only the entries that hold it (a scan of every entry cost a Python step each)."""
+
+    def __init__(self, joined: list[str], ids: list[int]) -> None:
+        self.joined = joined
+        self.text = "\n".join(joined)  # no typed text holds a newline: a hit never spans two entries
+        self.starts = []
+        offset = 0
+        for entry in joined:
+            self.starts.append(offset)
+            offset += len(entry) + 1
+        self.ids = ids
+
+    def having(self, needle: str) -> Iterable[int]:
+        if len(needle) <= 3:  # " a", " da": in many entries, a plain pass over them is quicker
+            return [i for i, entry in zip(self.ids, self.joined, strict=True) if needle in entry]
+        return self._found(needle)
+
+    def _found(self, needle: str) -> Iterator[int]:
+        text, starts, at = self.text, self.starts, self.text.find(needle)
+        while at >= 0:
+            k = bisect_right(starts, at) - 1
+            yield self.ids[k]
+            at = text.find(needle, starts[k + 1]) if k + 1 < len(starts) else -1
 
 
 def _category_words(category: str) -> frozenset[str]:
