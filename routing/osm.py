@@ -1,7 +1,8 @@
 """Readers of OpenStreetMap extracts: PBF/XML through pyosmium, and Overpass API JSON.
 
 Both yield the same plain :class:`RawWay` records (every way with a `highway` tag, with
-its nodes' coordinates), so the graph builder does not care where the data came from.
+its nodes' coordinates), so the graph builder does not care where the data came from; and
+:class:`RawFeature` records (named or numbered nodes and buildings) for the address search.
 """
 
 from __future__ import annotations
@@ -188,21 +189,28 @@ def features_from_overpass(document: Mapping[str, Any]) -> Iterator[RawFeature]:
         tags = {str(k): str(v) for k, v in (element.get("tags") or {}).items()}
         if kind not in ("node", "way", "relation") or not _wanted(tags, str(kind)):
             continue
-        centre: tuple[float, float] | None = None
-        if kind == "node" and "lat" in element and "lon" in element:
-            centre = (float(element["lat"]), float(element["lon"]))
-        elif isinstance(element.get("center"), Mapping):
-            centre = (float(element["center"]["lat"]), float(element["center"]["lon"]))
-        elif kind == "way":
-            refs = [int(n) for n in element.get("nodes", ())]
-            geometry = element.get("geometry")
-            if geometry and len(geometry) == len(refs):
-                points = [(float(g["lat"]), float(g["lon"])) for g in geometry if g]
-            else:
-                points = [nodes[n] for n in refs if n in nodes]
-            centre = _mean(points, closed=len(refs) > 2 and refs[0] == refs[-1])
-        if centre:
+        try:
+            centre = _centre(element, nodes)
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed element: the search does without it
+        if centre and all(math.isfinite(c) for c in centre):
             yield RawFeature(str(kind), int(element["id"]), centre[0], centre[1], tags)
+
+
+def _centre(element: Mapping[str, Any], nodes: Mapping[int, tuple[float, float]]) -> tuple[float, float] | None:
+    if element.get("type") == "node" and "lat" in element and "lon" in element:
+        return float(element["lat"]), float(element["lon"])
+    if isinstance(element.get("center"), Mapping):
+        return float(element["center"]["lat"]), float(element["center"]["lon"])
+    if element.get("type") != "way":
+        return None
+    refs = [int(n) for n in element.get("nodes", ())]
+    geometry = element.get("geometry")
+    if geometry and len(geometry) == len(refs):
+        points = [(float(g["lat"]), float(g["lon"])) for g in geometry if g]
+    else:
+        points = [nodes[n] for n in refs if n in nodes]
+    return _mean(points, closed=len(refs) > 2 and refs[0] == refs[-1])
 
 
 def _mean(points: list[tuple[float, float]], closed: bool) -> tuple[float, float] | None:

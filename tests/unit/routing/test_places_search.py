@@ -172,3 +172,28 @@ def test_a_pbf_or_osm_file_gives_the_same_answers(tmp_path: Path, town: PlaceInd
     for query in ("masjid raya", "sekolah", "sudirman / yani", "sudirman 12", "sudirman 99", "yani 7a", "halte"):
         assert [(p.name, p.kind) for p in xml.search(query)] == [(p.name, p.kind) for p in town.search(query)], query
         assert [p.lat for p in xml.search(query)] == pytest.approx([p.lat for p in town.search(query)])
+
+
+def test_an_overpass_center_is_read_and_a_malformed_element_skipped() -> None:
+    from routing.osm import features_from_overpass
+
+    document = {
+        "elements": [
+            {
+                "type": "relation",
+                "id": 1,
+                "center": {"lat": -1.25, "lon": 116.83},
+                "tags": {"name": "Pasar Baru", "amenity": "marketplace"},
+            },
+            {
+                "type": "way",
+                "id": 2,
+                "center": {"lat": "north"},
+                "tags": {"name": "Masjid Agung", "amenity": "place_of_worship"},
+            },
+            {"type": "way", "id": 3, "nodes": [9, 10], "tags": {"name": "Gedung Tanpa Titik", "building": "yes"}},
+        ]
+    }
+    assert [(f.osm_type, f.osm_id, f.lat, f.lon) for f in features_from_overpass(document)] == [
+        ("relation", 1, -1.25, 116.83)
+    ]
