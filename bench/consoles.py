@@ -35,6 +35,17 @@ from routing.places import PlaceIndex, road_geojson
 
 DATA = Path(os.environ.get("WARROOM_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 QUERIES = ["ipiranga", "av bento", "rua da", "sao", "osvaldo aranha", "protasio", "jl sudirman", "zzz", "ca", "borges"]
+#: the forms issue 17 added: junctions, house numbers, a kind word (the baseline scan has no answer to these)
+NEW_FORMS = [
+    "ipiranga / azenha",
+    "av bento goncalves x ipiranga",
+    "esquina protasio alves carlos gomes",
+    "osvaldo aranha 1000",
+    "rua da republica no 12",
+    "sudirman / ahmad yani",
+    "masjid raya",
+    "a / b",
+]
 
 
 def timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -47,10 +58,19 @@ def timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
 
 
+def resident_mb() -> float:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return float("nan")
+
+
 def search_figures(extract: Path, runs: int) -> None:
+    before_mb = resident_mb()
     start = time.perf_counter()
     index = PlaceIndex.from_extract(extract)
     build_s = time.perf_counter() - start
+    grown_mb = resident_mb() - before_mb
     names = [p.name for p in index.places]
     folded = [n.casefold() for n in names]
 
@@ -63,12 +83,27 @@ def search_figures(extract: Path, runs: int) -> None:
             needle = q.casefold()
             [names[i] for i, n in enumerate(folded) if needle in n][:10]
 
+    def new_forms() -> None:
+        for q in NEW_FORMS:
+            index.search(q, 10)
+
     ours_p50, ours_p95 = timed(ours, runs)
     base_p50, base_p95 = timed(baseline, runs)
+    new_p50, new_p95 = timed(new_forms, runs)
     per = len(QUERIES)
-    print(f"places index: {len(index)} names from {extract.name}, built in {build_s:.2f} s")
+    meets = sum(len(v) for v in index.junctions.values()) // 2
+    numbers = sum(len(v) for v in index.addresses.values())
+    print(
+        f"places index: {len(index)} names, {meets} street pairs that meet, {numbers} house numbers "
+        f"from {extract.name}, built in {build_s:.2f} s, +{grown_mb:.0f} MB resident"
+    )
     print(f"address search, per query: ours median {ours_p50 / per:.2f} ms p95 {ours_p95 / per:.2f} ms")
     print(f"  baseline substring scan:   median {base_p50 / per:.2f} ms p95 {base_p95 / per:.2f} ms")
+    per = len(NEW_FORMS)
+    print(
+        f"  junctions, house numbers, kind words ({per} queries): median {new_p50 / per:.2f} ms "
+        f"p95 {new_p95 / per:.2f} ms (no baseline: a substring scan finds none of these)"
+    )
 
 
 def layer_figures(extract: Path) -> None:

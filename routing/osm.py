@@ -1,7 +1,8 @@
 """Readers of OpenStreetMap extracts: PBF/XML through pyosmium, and Overpass API JSON.
 
 Both yield the same plain :class:`RawWay` records (every way with a `highway` tag, with
-its nodes' coordinates), so the graph builder does not care where the data came from.
+its nodes' coordinates), so the graph builder does not care where the data came from; and
+:class:`RawFeature` records (named or numbered nodes and buildings) for the address search.
 """
 
 from __future__ import annotations
@@ -115,37 +116,107 @@ def ways_from_overpass(document: Mapping[str, Any]) -> Iterator[RawWay]:
         )
 
 
-def read_named_nodes(path: Path | str) -> Iterator[Any]:
-    """Named points of an extract (bus stops, hospitals, schools, …) as `routing.places.Place`s;
-    an extract of highway ways only has few or none."""
-    from routing.places import Place
+@dataclass(frozen=True)
+class RawFeature:
+    """A named or numbered thing of an extract that is not a road: a node, or a way (a building, an
+    area) at the mean of its nodes. Tags as in OSM."""
 
+    osm_type: str  # "node", "way" (or "relation" when an Overpass answer gives its `center`)
+    osm_id: int
+    lat: float
+    lon: float
+    tags: Mapping[str, str]
+
+
+#: Keys that make a feature worth reading: its name, or its house number.
+FEATURE_KEYS = ("name", "addr:housenumber")
+
+
+def _wanted(tags: Mapping[str, Any], osm_type: str) -> bool:
+    # a named road is a street (read_ways): only its nodes (bus stops, named junctions) are features here
+    return any(tags.get(k) for k in FEATURE_KEYS) and not (osm_type == "way" and "highway" in tags)
+
+
+def read_features(path: Path | str) -> Iterator[RawFeature]:
+    """Named and numbered points and ways of an extract (schools, mosques, bus stops, buildings with
+    an address, …); an extract of highway ways only has few or none. Multipolygon relations are
+    read only from an Overpass answer that gives their `center`."""
     path = Path(path)
     if path.name.lower().endswith(OSMIUM_SUFFIXES):
-        import osmium
-
-        processor = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(osmium.filter.KeyFilter("name"))
-        try:
-            for node in processor:
-                if isinstance(node, osmium.osm.Node) and node.location.valid():
-                    tags = {tag.k: tag.v for tag in node.tags}
-                    yield Place(tags["name"], _place_kind(tags), node.location.lat, node.location.lon)
-        except RuntimeError as exc:
-            raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
-        return
+        return _features_osmium(path)
     try:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRoadData(f"{path} is neither an OSM file pyosmium reads nor Overpass JSON: {exc}") from exc
-    for element in document.get("elements") or []:
-        tags = element.get("tags") or {}
-        if element.get("type") == "node" and tags.get("name") and "lat" in element and "lon" in element:
-            yield Place(str(tags["name"]), _place_kind(tags), float(element["lat"]), float(element["lon"]))
+    return features_from_overpass(document)
 
 
-def _place_kind(tags: Mapping[str, str]) -> str:
-    for key in ("amenity", "place", "shop", "tourism", "building", "highway", "public_transport", "leisure"):
-        if key in tags:
-            return str(tags[key])
-    return "place"
+def _features_osmium(path: Path) -> Iterator[RawFeature]:
+    import osmium
+
+    processor = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.KeyFilter(*FEATURE_KEYS))
+    )
+    try:
+        for obj in processor:
+            tags = {tag.k: tag.v for tag in obj.tags}
+            if isinstance(obj, osmium.osm.Node):
+                if obj.location.valid() and _wanted(tags, "node"):
+                    yield RawFeature("node", obj.id, obj.location.lat, obj.location.lon, tags)
+            elif isinstance(obj, osmium.osm.Way) and _wanted(tags, "way"):
+                points = [(n.location.lat, n.location.lon) for n in obj.nodes if n.location.valid()]
+                centre = _mean(points, closed=len(obj.nodes) > 2 and obj.nodes[0].ref == obj.nodes[-1].ref)
+                if centre:
+                    yield RawFeature("way", obj.id, centre[0], centre[1], tags)
+    except RuntimeError as exc:
+        raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
+
+
+def features_from_overpass(document: Mapping[str, Any]) -> Iterator[RawFeature]:
+    """Named and numbered features of an already parsed Overpass JSON document (used by tests too)."""
+    elements = document.get("elements")
+    if not isinstance(elements, list):
+        raise BadRoadData("Overpass JSON has no 'elements' list")
+    nodes: dict[int, tuple[float, float]] = {}
+    for element in elements:
+        if element.get("type") == "node" and "lat" in element and "lon" in element:
+            nodes[int(element["id"])] = (float(element["lat"]), float(element["lon"]))
+    for element in elements:
+        kind = element.get("type")
+        tags = {str(k): str(v) for k, v in (element.get("tags") or {}).items()}
+        if kind not in ("node", "way", "relation") or not _wanted(tags, str(kind)):
+            continue
+        try:
+            centre = _centre(element, nodes)
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed element: the search does without it
+        if centre and all(math.isfinite(c) for c in centre):
+            yield RawFeature(str(kind), int(element["id"]), centre[0], centre[1], tags)
+
+
+def _centre(element: Mapping[str, Any], nodes: Mapping[int, tuple[float, float]]) -> tuple[float, float] | None:
+    if element.get("type") == "node" and "lat" in element and "lon" in element:
+        return float(element["lat"]), float(element["lon"])
+    if isinstance(element.get("center"), Mapping):
+        return float(element["center"]["lat"]), float(element["center"]["lon"])
+    if element.get("type") != "way":
+        return None
+    refs = [int(n) for n in element.get("nodes", ())]
+    geometry = element.get("geometry")
+    if geometry and len(geometry) == len(refs):
+        points = [(float(g["lat"]), float(g["lon"])) for g in geometry if g]
+    else:
+        points = [nodes[n] for n in refs if n in nodes]
+    return _mean(points, closed=len(refs) > 2 and refs[0] == refs[-1])
+
+
+def _mean(points: list[tuple[float, float]], closed: bool) -> tuple[float, float] | None:
+    """The mean of a way's points (a closed way's first point once): a building's middle."""
+    if closed and len(points) > 1 and points[0] == points[-1]:
+        points = points[:-1]
+    if not points:
+        return None
+    return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)

@@ -31,11 +31,23 @@ class PlaceQuery(s.Query):
     limit: int = Field(default=10, ge=1, le=50)
 
 
+class PlaceLabel(s.Reply):
+    id: str = Field(description="in Indonesian: jalan, sekolah, masjid, puskesmas/klinik, simpang, …")
+    en: str = Field(description="in English: street, school, mosque, clinic, junction, …")
+
+
 class PlaceOut(s.Reply):
     name: str
-    kind: str
+    kind: str = Field(description="street, place (a named school, mosque, market, bus stop, …), address or junction")
     lat: float
     lon: float
+    category: str = Field(description="what it is: the kind, or for a place school, market, mosque, clinic, …")
+    label: PlaceLabel = Field(description="what it is, to show beside the name (says when a house number is not known)")
+    housenumber: str | None = Field(description="the house number asked for (an address, or a street without it)")
+    number_known: bool | None = Field(
+        description="false: the extract lacks that house number, the point is the street's; null: no number asked"
+    )
+    streets: list[str] = Field(description="a junction's two streets, an address's street")
 
 
 class NearbyQuery(s.Query):
@@ -111,13 +123,29 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
     api,
     "/places",
     "GET",
-    summary="Address search: streets and named places of the loaded extract",
+    summary=(
+        "Address search: streets, named places (schools, markets, mosques, puskesmas, …), house numbers "
+        '("Jalan Sudirman 12") and junctions ("Sudirman / Ahmad Yani") of the loaded extract'
+    ),
     roles=TAKERS,
     query=PlaceQuery,
     response=list[PlaceOut],
 )
 def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
-    return [vars(p) for p in _map_layers().places().search(query.q, query.limit)]
+    return [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "lat": p.lat,
+            "lon": p.lon,
+            "category": p.category or p.kind,
+            "label": p.label,
+            "housenumber": p.housenumber or None,
+            "number_known": p.number_known,
+            "streets": list(p.streets),
+        }
+        for p in _map_layers().places().search(query.q, query.limit)
+    ]
 
 
 @operation(

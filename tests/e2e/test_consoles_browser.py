@@ -165,7 +165,10 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     taker.check("input[name=priority][value='1']")
     taker.fill("#address", "sudirman")
     taker.locator("#address-results li", has_text="Jalan Jenderal Sudirman").first.wait_for()
+    taker.fill("#address", "sudirman / ahmad yani")  # a junction, what it is said in Indonesian
+    taker.locator("#address-results li", has_text="Jalan Jenderal Ahmad Yani").filter(has_text="simpang").wait_for()
     taker.fill("#address", "Jalan Jenderal Sudirman 12")
+    taker.locator("#address-results li", has_text="nomor 12 tidak diketahui").wait_for()
     taker.fill("#description", XSS_NOTES)
     taker.screenshot(path=str(shots / "calltaker-form.png"), full_page=True)
     taker.click("#create-incident")

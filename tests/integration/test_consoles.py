@@ -329,7 +329,8 @@ def test_address_search_and_road_layer_come_from_the_extract(database_url: str, 
             found = client.get("/api/v1/places?q=jl%20sudirman", headers=headers).get_json()
             assert found[0]["name"] == "Jalan Jenderal Sudirman" and found[0]["kind"] == "street"
             assert -1.29 < found[0]["lat"] < -1.24 and 116.80 < found[0]["lon"] < 116.88
-            assert client.get("/api/v1/places?q=halte", headers=headers).get_json()[0]["kind"] == "bus_stop"
+            halte = client.get("/api/v1/places?q=halte", headers=headers).get_json()[0]
+            assert halte["kind"] == "place" and halte["category"] == "bus_stop"
             assert client.get("/api/v1/places?q=", headers=headers).status_code == 400
             assert client.get("/api/v1/places?q=%3Cscript%3E", headers=headers).get_json() == []
             roads = client.get("/api/v1/roads/geojson", headers=headers).get_json()

@@ -245,7 +245,7 @@
       const places = await api("GET", `/places?q=${encodeURIComponent(q)}&limit=8`).catch(() => []);
       if (seq !== searchSeq) return;
       found = places; active = -1;
-      clear(results, places.map((p, i) => el("li", { role: "option", onclick: () => take(i) }, p.name, " ", el("span", { class: "muted" }, p.kind))));
+      clear(results, places.map((p, i) => el("li", { role: "option", onclick: () => take(i) }, p.name, " ", el("span", { class: "muted" }, (p.label && p.label[WR.cfg.lang]) || p.kind))));
       results.hidden = !places.length;
       addressInput.setAttribute("aria-expanded", String(!!places.length));
     }, 200);
