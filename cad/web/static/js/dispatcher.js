@@ -146,7 +146,11 @@
     if (!incident) { clear(detail, el("p", { class: "muted" }, T.words.select_incident)); return; }
     const key = JSON.stringify([incident.status, incident.version, incident.assignments.map((a) => [a.unit_id, a.active])]);
     if (!force && key === detailKey) return;
+    // a form the dispatcher is filling in (edit, close, release…) is not swept away by someone
+    // else's change: it is redrawn once submitted; an edit sent on a stale copy gets a 409
+    if (!force && detail.querySelector("#action-form > *") && detail.dataset.incident === String(incident.id)) return;
     detailKey = key;
+    detail.dataset.incident = String(incident.id);
     const head = [
       el("h3", {}, WR.prio(incident.priority), " ", incident.number, " · ", typeLabel(incident.type)),
       el("p", {}, incident.address || "", incident.district ? ` (${incident.district})` : ""),
@@ -178,12 +182,12 @@
       if (unitIds.length === 1) await api("POST", `/incidents/${incidentId}/assignments`, { unit_id: unitIds[0] });
       else await api("POST", `/incidents/${incidentId}/dispatch`, { unit_ids: unitIds });
       await refresh();
-      await renderDetail(true);
+      await renderDetail(false);  // a form opened meanwhile stays
     } catch (error) {
       button.disabled = false;
       WR.flash(alerts, error.message, true);
       await refresh();
-      await renderDetail(true);
+      await renderDetail(false);  // a form opened meanwhile stays
     }
   }
 
