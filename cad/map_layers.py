@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from routing.map_layer import RoadLines, level_of, light_road_layer
+from routing.map_layer import RoadLines, level_of, light_road_layer, street_labels
 from routing.osm import RawWay, read_ways
 from routing.places import PlaceIndex, road_geojson
 
@@ -41,7 +41,7 @@ class MapLayers:
         self._lock = threading.Lock()
         self._places_lock = threading.Lock()  # an address search does not wait for a road layer
         self._lines: RoadLines | None = None  # kept rather than the ways: a few MB, not tens
-        self._roads: dict[int | None, EncodedLayer] = {}  # None: the whole layer, else a level
+        self._roads: dict[int | str | None, EncodedLayer] = {}  # None: the whole layer; a level; labels
         self._places: PlaceIndex | None = None
 
     def roads(self, zoom: int | None = None) -> EncodedLayer:
@@ -60,6 +60,13 @@ class MapLayers:
                     len(encoded.body),
                 )
             return self._roads[key]
+
+    def labels(self) -> EncodedLayer:
+        """Where the consoles' map writes street names (see routing.map_layer.street_labels)."""
+        with self._lock:
+            if "labels" not in self._roads:
+                self._roads["labels"] = encode_layer(street_labels(self._ways()))
+            return self._roads["labels"]
 
     def places(self) -> PlaceIndex:
         with self._places_lock:

@@ -121,6 +121,21 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
 
 @operation(
     api,
+    "/roads/labels",
+    "GET",
+    summary="Street names for the consoles' map: points along the named roads, with the road's bearing",
+)
+def road_labels(user: User) -> Response:
+    layer = _map_layers().labels()
+    response = Response(layer.body, mimetype="application/geo+json")
+    response.set_etag(layer.etag, weak=True)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    keep_compressed(f"labels:{layer.etag}")
+    return response.make_conditional(request)
+
+
+@operation(
+    api,
     "/places",
     "GET",
     summary=(

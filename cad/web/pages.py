@@ -151,6 +151,8 @@ def labels() -> dict[str, Any]:
             "location_ref": _("Location by reference"),
             "zoom_in": _("Zoom in"),
             "zoom_out": _("Zoom out"),
+            "sound_on": _("Sound on"),
+            "sound_off": _("Sound off: alarms are silent"),
             "edit": _("Edit"),
             "save": _("Save"),
             "type": _("Type"),
@@ -208,6 +210,11 @@ def labels() -> dict[str, Any]:
             "sound_blocked": _("Click anywhere on the page to let the alarm sound"),
         },
         "dispositions": {str(d): DISPOSITION_LABELS[d][current_language()] for d in Disposition},
+        # the run cards' names as read on screen (a card of one's own is shown by its name)
+        "run_cards": {
+            **{str(t): INCIDENT_TYPE_LABELS[t][current_language()] for t in IncidentType},
+            "kebakaran_besar": _("Large fire"),
+        },
         "decline_reasons": {
             "rusak": _("Vehicle broken down"),
             "sibuk": _("Busy elsewhere"),

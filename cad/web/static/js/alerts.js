@@ -70,6 +70,7 @@ WR.alerts = (box) => {
   }
 
   function beep() {
+    if (WR.sound.isMuted()) return;  // the page's own mute (shown in red) silences alarms too
     const Context = window.AudioContext || window.webkitAudioContext;
     if (!Context) return;
     if (!audio) {

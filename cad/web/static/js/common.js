@@ -69,6 +69,59 @@ const WR = (() => {
     return L_.words.eta.replace("{m}", String(Math.floor(s / 60))).replace("{s}", String(s % 60));
   }
 
+  // Sound without files (Web Audio): one context per page, and a mute the operator can see. A
+  // browser lets a page sound only after a click or key on it; until then tones wait silently.
+  const sound = (() => {
+    let context = null;
+    let muted = localStorage.getItem("wr.muted") === "1";
+    const watchers = [];
+    function ready() {
+      const Context = window.AudioContext || window.webkitAudioContext;
+      if (!Context) return null;
+      context = context || new Context();
+      if (context.state === "suspended") context.resume().catch(() => {});
+      return context;
+    }
+    // `tones`: [hertz, start s, length s] each; nothing when muted. True when it played.
+    function play(tones) {
+      if (muted) return false;
+      const audio = ready();
+      if (!audio) return false;
+      for (const [hertz, start, length] of tones) {
+        const tone = audio.createOscillator(), gain = audio.createGain();
+        tone.type = "square";
+        tone.frequency.value = hertz;
+        gain.gain.value = 0.2;
+        tone.connect(gain).connect(audio.destination);
+        tone.start(audio.currentTime + start);
+        tone.stop(audio.currentTime + start + length);
+      }
+      return true;
+    }
+    function setMuted(value) {
+      muted = value;
+      localStorage.setItem("wr.muted", muted ? "1" : "0");
+      for (const watch of watchers) watch(muted);
+    }
+    // A button that shows and switches the page's sound (red while muted: never silent unnoticed).
+    function toggle(button) {
+      const show = () => {
+        button.textContent = muted ? L_.words.sound_off : L_.words.sound_on;
+        button.setAttribute("aria-pressed", muted ? "true" : "false");
+        button.classList.toggle("danger", muted);
+      };
+      button.addEventListener("click", () => setMuted(!muted));
+      watchers.push(show);
+      show();
+    }
+    return { play, toggle, isMuted: () => muted, setMuted };
+  })();
+  // the chimes: a new P1 (rising), a new job for a crew (three short)
+  const CHIMES = {
+    new_p1: [[660, 0, 0.18], [880, 0.22, 0.18], [1100, 0.44, 0.3]],
+    new_job: [[880, 0, 0.12], [880, 0.2, 0.12], [880, 0.4, 0.12]],
+  };
+
   function flash(node, text, isError) {
     clear(node, el("p", { class: isError ? "error" : "notice", role: "status" }, text));
   }
@@ -125,7 +178,33 @@ const WR = (() => {
       layer.bringToBack();
       if (!m._wrFitted) m.fitBounds(layer.getBounds());
     });
+    if (level === ROADS_CONSOLE) streetNames(m);
     return m;
+  }
+
+  // Street names along the roads from zoom 15 (the extract's own names, no tiles): the labels in
+  // view, main roads first, at most LABELS_MAX so the map stays readable.
+  const LABELS_ZOOM = 15, LABELS_MAX = 80;
+  let labelsPromise = null;
+  function streetNames(m) {
+    const layer = L.layerGroup().addTo(m);
+    labelsPromise = labelsPromise || api("GET", "/roads/labels").catch(() => null);
+    const draw = (labels) => {
+      layer.clearLayers();
+      if (!labels || m.getZoom() < LABELS_ZOOM) return;
+      const view = m.getBounds().pad(0.1);
+      const shown = labels.features.filter((f) => view.contains([f.geometry.coordinates[1], f.geometry.coordinates[0]]))
+        .sort((a, b) => Number(b.properties.major) - Number(a.properties.major)).slice(0, LABELS_MAX);
+      for (const f of shown) {
+        const text = el("span", { class: `street-label${f.properties.major ? " major" : ""}` }, f.properties.name);
+        text.style.transform = `translate(-50%, -50%) rotate(${f.properties.angle}deg)`;
+        L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {
+          icon: L.divIcon({ html: text, className: "street-label-icon", iconSize: null }), interactive: false, keyboard: false,
+        }).addTo(layer);
+      }
+    };
+    m.on("zoomend moveend", () => labelsPromise.then(draw));
+    labelsPromise.then(draw);
   }
   function fit(m, latlngs) {
     if (!latlngs.length) return;
@@ -162,6 +241,6 @@ const WR = (() => {
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE,
+  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE, sound, CHIMES,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

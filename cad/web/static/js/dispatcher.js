@@ -9,9 +9,19 @@
   const unitSummary = document.getElementById("unit-summary");
   const map = WR.map("map");
   WR.dispatcherMap = map;  // coverage.js draws on it
-  const layers = { incidents: L.layerGroup().addTo(map), units: L.layerGroup().addTo(map), cameras: L.layerGroup().addTo(map) };
+  const layers = {
+    incidents: L.layerGroup().addTo(map), routes: L.layerGroup().addTo(map), units: L.layerGroup().addTo(map),
+    cameras: L.layerGroup().addTo(map),
+  };
   const unitMarkers = new Map();
-  let incidents = [], units = [], selected = null, detailKey = null, fitted = false;
+  let incidents = [], units = [], selected = null, detailKey = null, fitted = false, routesKey = null;
+  let known = null; // the incidents seen so far: a P1 not among them chimes
+  WR.sound.toggle(document.getElementById("sound-toggle"));
+  // every unit carries its callsign; far out, only those on a job (the others would hide the map)
+  const LABELS_FROM_ZOOM = 14;
+  const showFar = () => map.getContainer().classList.toggle("far", map.getZoom() < LABELS_FROM_ZOOM);
+  map.on("zoomend", showFar);
+  showFar();
 
   function typeLabel(t) { return T.types[t] || t; }
 
@@ -67,7 +77,42 @@
     }
     marker.setLatLng(ll);
     marker.setStyle({ fillColor: WR.STATUS_COLOURS[u.status] || "#999" });
-    marker.bindTooltip(el("span", {}, `${u.callsign} · ${T.unit_status[u.status] || u.status}`));
+    const label = `${u.callsign}${u.status === "available" ? "" : ` · ${T.unit_status[u.status] || u.status}`}`;
+    const tooltip = marker.getTooltip();
+    if (tooltip && tooltip.options.className.includes(u.status === "available" ? "free" : "busy")) tooltip.setContent(label);
+    else {
+      marker.unbindTooltip();
+      marker.bindTooltip(label, {
+        permanent: true, direction: "right", offset: [6, 0], className: `unit-label ${u.status === "available" ? "free" : "busy"}`,
+      });
+    }
+  }
+
+  // The selected incident's units on the map, each with its route there (what its crew was given).
+  async function drawRoutes(incident) {
+    const active = incident ? incident.assignments.filter((a) => a.active) : [];
+    const key = JSON.stringify([incident && incident.id, active.map((a) => a.unit_id)]);
+    if (key === routesKey) return;
+    routesKey = key;
+    const found = await Promise.all(active.map((a) => api("GET", `/units/${a.unit_id}/route`).then((r) => [a, r]).catch(() => null)));
+    if (key !== routesKey) return;  // another incident was selected meanwhile
+    layers.routes.clearLayers();
+    for (const item of found) {
+      if (!item) continue;
+      const [a, route] = item;
+      L.geoJSON(route.geometry || route, { style: { color: WR.STATUS_COLOURS[unitStatus(a.unit_id)] || "#2457c5", weight: 5, opacity: 0.8 } })
+        .bindTooltip(`${a.callsign} · ${WR.eta(route.eta_s)}`, { sticky: true })
+        .addTo(layers.routes);
+    }
+  }
+
+  // Keep the selected incident in view (and close enough to read its streets).
+  function focus(incident) {
+    if (!incident || !incident.location) return;
+    const ll = [incident.location.lat, incident.location.lon];
+    fitted = true;
+    map._wrFitted = true;
+    map.setView(ll, Math.max(map.getZoom(), 15));
   }
 
   function renderUnits() {
@@ -89,16 +134,23 @@
   async function select(id) {
     selected = id;
     detailKey = null;
+    routesKey = null;
     renderQueue();
+    focus(incidents.find((i) => i.id === id));
     await renderDetail(true);
   }
 
   async function renderDetail(force) {
     const incident = incidents.find((i) => i.id === selected);
+    drawRoutes(incident);
     if (!incident) { clear(detail, el("p", { class: "muted" }, T.words.select_incident)); return; }
     const key = JSON.stringify([incident.status, incident.version, incident.assignments.map((a) => [a.unit_id, a.active])]);
     if (!force && key === detailKey) return;
+    // a form the dispatcher is filling in (edit, close, release…) is not swept away by someone
+    // else's change: it is redrawn once submitted; an edit sent on a stale copy gets a 409
+    if (!force && detail.querySelector("#action-form > *") && detail.dataset.incident === String(incident.id)) return;
     detailKey = key;
+    detail.dataset.incident = String(incident.id);
     const head = [
       el("h3", {}, WR.prio(incident.priority), " ", incident.number, " · ", typeLabel(incident.type)),
       el("p", {}, incident.address || "", incident.district ? ` (${incident.district})` : ""),
@@ -120,7 +172,7 @@
     clear(recsBox,
       WR.recommendations.render(incident.id, recs.recommendations, (ids, button) => dispatch(incident.id, ids, button)),
       proposed.length > 1 ? el("p", {}, el("button", { class: "big", id: "dispatch-run-card", onclick: (e) => dispatch(incident.id, proposed, e.target) },
-        `${T.words.dispatch_all} (${recs.run_card.name}: ${proposed.length})`)) : null,
+        `${T.words.dispatch_all} (${T.run_cards[recs.run_card.name] || recs.run_card.name.replace(/_/g, " ")}: ${proposed.length})`)) : null,
     );
   }
 
@@ -130,12 +182,12 @@
       if (unitIds.length === 1) await api("POST", `/incidents/${incidentId}/assignments`, { unit_id: unitIds[0] });
       else await api("POST", `/incidents/${incidentId}/dispatch`, { unit_ids: unitIds });
       await refresh();
-      await renderDetail(true);
+      await renderDetail(false);  // a form opened meanwhile stays
     } catch (error) {
       button.disabled = false;
       WR.flash(alerts, error.message, true);
       await refresh();
-      await renderDetail(true);
+      await renderDetail(false);  // a form opened meanwhile stays
     }
   }
 
@@ -149,6 +201,9 @@
 
   async function refresh() {
     [incidents, units] = await Promise.all([api("GET", "/incidents?status=open"), api("GET", "/units")]);
+    const fresh = known ? incidents.filter((i) => !known.has(i.id) && i.priority === 1 && i.status === "new") : [];
+    known = new Set([...(known || []), ...incidents.map((i) => i.id)]);
+    if (fresh.length) WR.sound.play(WR.CHIMES.new_p1);
     document.dispatchEvent(new CustomEvent("wr:units", { detail: units }));  // coverage.js follows the fleet
     renderQueue();
     renderMap();
@@ -169,7 +224,11 @@
       return false;
     },
     congestion: () => { renderCameras(); return true; },
-    route: () => true,
+    route: (data) => {  // a crew of the selected incident got a new route: draw it
+      const incident = incidents.find((i) => i.id === selected);
+      if (incident && incident.assignments.some((a) => a.active && a.unit_id === data.unit_id)) { routesKey = null; drawRoutes(incident); }
+      return true;
+    },
     message: () => true,
     call: () => true,
     alert: (data) => {
