@@ -56,6 +56,8 @@ class Settings:
     intake_token: str = ""
     congestion_ttl_s: float = 900.0
     ack_timeouts: str = ""
+    unassigned_alert_s: str = ""  # WARROOM_UNASSIGNED_ALERT_S: PRIORITY:SECONDS,… (dispatch.alerts)
+    escalate_every_s: float = 60.0  # WARROOM_ESCALATE_EVERY_S: an unanswered alert's next level
     run_cards_path: str = ""
     centre_url: str = "http://127.0.0.1:5000"
     gps_max_future_s: float = 60.0
@@ -118,6 +120,8 @@ class Settings:
             intake_token=env.get("WARROOM_INTAKE_TOKEN", ""),
             congestion_ttl_s=float(env.get("WARROOM_CONGESTION_TTL_S", "900")),
             ack_timeouts=env.get("WARROOM_ACK_TIMEOUTS", ""),
+            unassigned_alert_s=env.get("WARROOM_UNASSIGNED_ALERT_S", ""),
+            escalate_every_s=max(5.0, float(env.get("WARROOM_ESCALATE_EVERY_S", "60"))),
             run_cards_path=env.get("WARROOM_RUN_CARDS", ""),
             centre_url=env.get("WARROOM_CENTRE_URL", "http://127.0.0.1:5000").rstrip("/"),
             gps_max_future_s=float(env.get("WARROOM_GPS_MAX_FUTURE_S", "60")),

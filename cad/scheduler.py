@@ -15,6 +15,10 @@ lock and only if missing. APScheduler 3 takes a job out of the store before it r
 killed while running one would lose it: the holder also alerts for assignments overdue and never
 alerted (every SWEEP_EVERY_S), and archives the last week and month if missing (when it takes the
 lease, then hourly).
+
+The holder also raises the alerts for urgent incidents nobody has sent a unit to (every
+SWEEP_EVERY_S, `cad.services.alerts`): their state is the timeline, so nothing is lost on a
+restart, and each level is raised once under a lock on the incident's row.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from cad import clock
 from cad.db import db
 from cad.models import SchedulerLease, apscheduler_jobs
+from dispatch.alerts import parse_unassigned_alert_s
 
 log = logging.getLogger(__name__)
 LEASE = "timers"
@@ -257,6 +262,31 @@ def sweep_overdue() -> None:
         ack_check(assignment_id)
 
 
+def sweep_unassigned() -> None:
+    """The job (every SWEEP_EVERY_S while holding the lease): alert, and alert again one level up,
+    for urgent incidents nobody has sent a unit to. Kept in the timeline, so a restart or another
+    scheduler taking over goes on from the last level raised; each level is raised once."""
+    from flask import current_app
+
+    from cad.services.alerts import raise_unassigned_alerts
+
+    assert _app is not None, "jobs run in the scheduler process"
+    with _app.app_context():
+        settings = current_app.config["WARROOM"]
+        thresholds = parse_unassigned_alert_s(settings.unassigned_alert_s)
+        try:
+            for alert in raise_unassigned_alerts(db.session, clock.now(), thresholds, settings.escalate_every_s):
+                log.warning(
+                    "incident %s (P%s) has no unit after %s s: alert level %s",
+                    alert["incident_number"],
+                    alert["priority"],
+                    alert["waiting_s"],
+                    alert["level"],
+                )
+        finally:
+            db.session.remove()
+
+
 #: The scheduled report PDFs (local time): each job archives the last complete week or month.
 REPORT_JOBS = {
     "weekly": {"day_of_week": "mon", "hour": 0, "minute": 30},
@@ -311,6 +341,7 @@ def _take_over(scheduler: LeasedScheduler, app: Flask) -> None:
     now = clock.now()
     for job_id, func, every_s in (
         ("ack-sweep", sweep_overdue, SWEEP_EVERY_S),
+        ("unassigned-sweep", sweep_unassigned, SWEEP_EVERY_S),
         ("report-catch-up", archive_missing, CATCH_UP_EVERY_S),
     ):
         scheduler.add_job(
@@ -326,6 +357,7 @@ def _take_over(scheduler: LeasedScheduler, app: Flask) -> None:
 def run(app: Flask, stop: threading.Event, ttl_s: float = 15.0, poll_s: float = 1.0) -> None:
     """`warroom scheduler`: run due jobs while holding the lease, until `stop` is set."""
     global _app
+    parse_unassigned_alert_s(app.config["WARROOM"].unassigned_alert_s)  # a bad setting stops it here, not every 5 s
     _app = app
     with app.app_context():
         lease = Lease(db.engine, f"{socket.gethostname()}:{os.getpid()}", ttl_s)

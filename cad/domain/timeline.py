@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     UNIT_ASSIGNED = "unit_assigned"
     UNIT_NOTIFIED = "unit_notified"
     ACK_OVERDUE = "ack_overdue"
+    UNASSIGNED_ALERT = "unassigned_alert"  # an urgent incident still without a unit: data.level 1, 2, 3 …
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"  # a dispatcher took an alert in hand: the actor is who
     ROUTE_CHANGED = "route_changed"
     UNIT_ACKNOWLEDGED = "unit_acknowledged"
     UNIT_EN_ROUTE = "unit_en_route"

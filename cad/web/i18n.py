@@ -57,6 +57,20 @@ def local_time(value: datetime | None, fmt: str = "%H:%M") -> str:
     return f"{value.astimezone(ZoneInfo(tz)).strftime(fmt)} {zone_name(tz)}"
 
 
+def role_label(role: object) -> str:
+    """A role as the person reads it, never its identifier (`call_taker`)."""
+    from flask_babel import gettext as _
+
+    labels = {
+        "call_taker": _("call-taker"),
+        "dispatcher": _("dispatcher"),
+        "crew": _("crew"),
+        "manager": _("manager"),
+        "admin": _("administrator"),
+    }
+    return labels.get(str(role), str(role))
+
+
 def init_i18n(app: Flask) -> None:
     settings = app.config["WARROOM"]
     compiled = compile_catalogues(TRANSLATIONS, settings.instance_path / "translations")
@@ -67,3 +81,4 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = current_language
+    app.jinja_env.globals["role_label"] = role_label

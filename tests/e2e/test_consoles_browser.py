@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from live import INTAKE_TOKEN, LiveCentre, demo_centre, require_tool
+from live import INTAKE_TOKEN, LiveCentre, demo_centre, require_tool, wait_for
 from twilio.request_validator import RequestValidator
 
 from cad.config import SHARED_DATA
@@ -73,8 +73,12 @@ def failed(response: Any) -> bool:
     return response.status >= 400 and not (response.status == 404 and response.url.endswith("/route"))
 
 
-def console(browser: Any, centre: LiveCentre, username: str, errors: list[str], **context: Any) -> Any:
+def console(
+    browser: Any, centre: LiveCentre, username: str, errors: list[str], script: str | None = None, **context: Any
+) -> Any:
     page = browser.new_context(**context).new_page()
+    if script is not None:
+        page.add_init_script(script)  # runs before the page's own scripts
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
     page.on("dialog", lambda dialog: errors.append(f"{username}: dialog {dialog.message}"))
@@ -337,6 +341,137 @@ def test_a_call_cut_off_when_its_sip_agent_died_tells_the_call_taker_to_call_bac
     taker.screenshot(path=str(artefacts() / f"calltaker-call-dropped-{backend}.png"))
     assert taker.evaluate("window.__sameDocument") is True
     assert errors == []
+
+
+#: Counts the tones the page starts (Web Audio oscillators) in `window.__tones`.
+AUDIO_SPY = """
+window.__tones = 0;
+const create = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () {
+  const tone = create.call(this);
+  const start = tone.start.bind(tone);
+  tone.start = (...args) => { window.__tones += 1; return start(...args); };
+  return tone;
+};
+"""
+
+
+def _dispatcher_headers() -> dict[str, str]:
+    import factories as f
+
+    from cad.models import Role
+
+    return f.user(Role.DISPATCHER, "Dewi")[1]
+
+
+def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_acknowledges(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """A red banner with the incident, its type, the wait and the level appears on both dispatchers'
+    consoles without reloading, with a beep that repeats (until muted); acknowledging on one console
+    takes it off both, and the timeline says who."""
+    from datetime import timedelta
+
+    from cad import clock
+    from cad.services.alerts import raise_unassigned_alerts
+    from dispatch.alerts import DEFAULT_UNASSIGNED_ALERT_S
+
+    errors: list[str] = []
+    first = console(browser, centre, "dispatcher", errors, AUDIO_SPY)
+    second = console(browser, centre, "admin", errors, AUDIO_SPY)
+    headers = _dispatcher_headers()
+    incident = requests.post(
+        centre.url + "/api/v1/incidents",
+        json={"type": "kebakaran", "priority": 1, "address": "Jalan Jenderal Sudirman 12"},
+        headers=headers,
+        timeout=10,
+    ).json()
+    assert first.evaluate("window.__tones") == 0
+    # the scheduler's sweep a minute on (no scheduler process runs here)
+    raised = raise_unassigned_alerts(db.session, clock.now() + timedelta(seconds=61), DEFAULT_UNASSIGNED_ALERT_S, 60)
+    assert [a["incident_id"] for a in raised] == [incident["id"]]
+    selector = f".alert-banner[data-alert='unassigned-{incident['id']}']"
+    for page in (first, second):
+        banner = page.locator(selector)
+        banner.wait_for()
+        text = banner.inner_text()
+        assert incident["number"] in text and "Kebakaran" in text, text
+        assert "belum ada unit dikirim!" in text and "tingkat 1" in text and "menunggu" in text, text
+        wait_for(lambda page=page: page.evaluate("window.__tones") >= 2, timeout_s=10)  # it beeps, and again
+    first.screenshot(path=str(artefacts() / f"dispatcher-unassigned-alert-{backend}.png"))
+
+    first.click("#alert-mute")
+    assert first.locator("#alert-mute").get_attribute("aria-pressed") == "true"
+    muted_at = first.evaluate("window.__tones")
+    first.wait_for_timeout(3500)  # longer than the beep's interval
+    assert first.evaluate("window.__tones") == muted_at
+    assert second.evaluate("window.__tones") > muted_at - 1  # the other console still sounds
+
+    second.locator(f"{selector} button.acknowledge").click()
+    for page in (first, second):
+        page.locator(selector).wait_for(state="detached")
+        assert page.evaluate("window.__sameDocument") is True
+    beeps = second.evaluate("window.__tones")
+    second.wait_for_timeout(3000)
+    assert second.evaluate("window.__tones") == beeps  # nothing open: silence
+    timeline = requests.get(f"{centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
+    [ack] = [e for e in timeline["timeline"] if e["kind"] == "alert_acknowledged"]
+    assert ack["actor"] == "user:admin" and ack["data"]["alert"] == "unassigned"
+    assert errors == []
+
+
+def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
+    centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """The crew of DMK-01 has not acknowledged: the banner offers the next unit with its arrival time;
+    that unit is taken meanwhile, so the click offers the one after it instead; its click sends it."""
+    from cad.roads import travel_times
+    from cad.services.dispatching import escalate_if_unacknowledged
+
+    unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
+    spot = {"lat": unit.lat + 0.0008, "lon": unit.lon + 0.0008}
+    db.session.remove()
+    errors: list[str] = []
+    page = console(browser, centre, "dispatcher", errors)
+    headers = _dispatcher_headers()
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = requests.post(centre.url + "/api/v1" + path, json=body, headers=headers, timeout=10)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    incident = post("/incidents", {"type": "kebakaran", "priority": 1, "location": spot})
+    assignment = post(f"/incidents/{incident['id']}/assignments", {"unit_id": unit.id})
+    estimator = travel_times(centre.app.extensions["warroom.roads"], db.session)
+    alert = escalate_if_unacknowledged(db.session, assignment["id"], estimator, stale_after_s=120)
+    assert alert is not None and alert["next_callsign"], alert
+    offered = str(alert["next_callsign"])
+    banner = page.locator(f".alert-banner[data-alert='ack_overdue-{assignment['id']}']")
+    button = banner.locator("button.send-next")
+    button.wait_for()
+    assert re.fullmatch(rf"Kirim unit berikutnya: {offered} \(\d+ mnt \d+ dtk\)", button.inner_text()), (
+        button.inner_text()
+    )
+    assert "DMK-01 belum diterima!" in banner.inner_text()
+    page.screenshot(path=str(artefacts() / f"dispatcher-ack-overdue-alert-{backend}.png"))
+
+    elsewhere = post("/incidents", {"type": "kebakaran", "priority": 2, "location": spot})
+    post(f"/incidents/{elsewhere['id']}/assignments", {"unit_id": alert["next_unit_id"]})  # taken meanwhile
+    button.click()
+    banner.locator(".alert-note", has_text=f"{offered} sudah ditugaskan lebih dulu").wait_for()
+    instead = banner.locator("button.send-next")
+    instead.wait_for()
+    callsign = instead.get_attribute("data-unit")
+    assert callsign and callsign != offered
+    instead.click()
+    banner.wait_for(state="detached")
+    detail = requests.get(f"{centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
+    assert {a["callsign"] for a in detail["assignments"] if a["active"]} == {"DMK-01", callsign}
+    [ack] = [e for e in detail["timeline"] if e["kind"] == "alert_acknowledged"]
+    assert ack["actor"] == "user:dispatcher" and ack["data"]["assignment_id"] == assignment["id"]
+    assert page.evaluate("window.__sameDocument") is True
+    assert [e for e in errors if "/assignments" not in e] == []  # the 409 for the unit taken is expected
+    assert len(errors) == 1 and " 409 " in errors[0]
 
 
 def test_the_dispatcher_sees_fire_engine_coverage_fall_when_engines_are_sent(

@@ -141,7 +141,9 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     dispatcher.locator("#recommendations tr[data-unit='DMK-10']").wait_for(state="detached")
     expect(dispatcher.locator("#recommendations tr[data-unit]")).to_have_count(11)
     expect(dispatcher.locator("#all-units")).to_have_text("Unit terbaik saja")  # the list stays open
-    assert dispatcher.locator("#recommendations tr[data-unit='DMK-11']").is_visible()
+    expect(
+        dispatcher.locator("#recommendations tr[data-unit='DMK-11']")
+    ).to_be_visible()  # the board may redraw meanwhile
 
     crew.locator("#job-title", has_text=number).wait_for()
     access = crew.locator("#route-access")

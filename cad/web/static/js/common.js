@@ -110,7 +110,8 @@ const WR = (() => {
   const roadsPromises = {};
   function map(id, options) {
     const level = (options && options.roads) || ROADS_CONSOLE;
-    const m = L.map(id, { preferCanvas: true, zoomControl: true });
+    const m = L.map(id, { preferCanvas: true, zoomControl: false });
+    L.control.zoom({ zoomInTitle: L_.words.zoom_in, zoomOutTitle: L_.words.zoom_out }).addTo(m);
     m.attributionControl.setPrefix(false);
     m.attributionControl.addAttribution("© OpenStreetMap contributors");
     if (cfg.tiles) L.tileLayer(cfg.tiles, { maxZoom: 19 }).addTo(m);
@@ -135,10 +136,10 @@ const WR = (() => {
 
   const PRIORITY_COLOURS = { 1: "#d7263d", 2: "#f46036", 3: "#e2b714", 4: "#2e86ab" };
   const STATUS_COLOURS = {
-    available: "#1f8a3b", assigned: "#b45309", acknowledged: "#7c3aed", en_route: "#2457c5", on_scene: "#d7263d",
+    available: "#17752f", assigned: "#b45309", acknowledged: "#7c3aed", en_route: "#2457c5", on_scene: "#d7263d",
     transporting: "#0e7490", at_hospital: "#0e7490", out_of_service: "#6b7280",
   };
-  const CONGESTION_COLOURS = { free: "#1f8a3b", slow: "#e2b714", heavy: "#f46036", jam: "#d7263d", closed: "#111111" };
+  const CONGESTION_COLOURS = { free: "#17752f", slow: "#e2b714", heavy: "#f46036", jam: "#d7263d", closed: "#111111" };
 
   // Calls the intake took but could not record: an alert on the call-taker's and dispatcher's
   // consoles ("a call could not be recorded: number, time") until someone marks it handled or

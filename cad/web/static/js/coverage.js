@@ -42,8 +42,8 @@
     const move = t.suggestions[0];
     if (move) {
       L.polyline([[move.origin.lat, move.origin.lon], [move.post.lat, move.post.lon]],
-        { color: "#1f8a3b", weight: 3, dashArray: "6 6", interactive: false }).addTo(layer);
-      L.circleMarker([move.post.lat, move.post.lon], { radius: 7, color: "#1f8a3b", weight: 3, fillOpacity: 0 })
+        { color: "#17752f", weight: 3, dashArray: "6 6", interactive: false }).addTo(layer);
+      L.circleMarker([move.post.lat, move.post.lon], { radius: 7, color: "#17752f", weight: 3, fillOpacity: 0 })
         .bindTooltip(el("span", {}, move.station)).addTo(layer);
     }
   }

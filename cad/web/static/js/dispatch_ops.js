@@ -110,7 +110,7 @@ WR.dispatchOps = (() => {
     if (!found.length) { show(el("p", { class: "muted", id: "preempt-none" }, T.words.preempt_none)); return; }
     show(el("table", { class: "grid", id: "preempt-list" }, el("tbody", {}, found.map((p) => el("tr", { dataset: { unit: p.callsign } },
       el("td", {}, el("b", {}, p.callsign), el("br"), el("span", { class: "muted" }, T.unit_status[p.status] || p.status)),
-      el("td", {}, WR.eta ? WR.eta(p.eta_s) : WR.minutes(p.eta_s)),
+      el("td", {}, WR.eta(p.eta_s)),
       el("td", {}, `${p.incident_number} (P${p.incident_priority})`),
       el("td", {}, confirmed(
         el("button", { class: "danger preempt", dataset: { unit: p.callsign } }, T.words.preempt_take),

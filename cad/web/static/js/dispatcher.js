@@ -157,6 +157,7 @@
   }
 
   const intakeFailures = WR.intakeFailures(document.getElementById("intake-failures"));
+  const alertBanners = WR.alerts(document.getElementById("alert-banners"));  // alerts.js
   WR.live({
     intake_failure: () => { intakeFailures(); return true; },
     unit: (data) => {
@@ -175,14 +176,11 @@
       if (data.kind === "declined") {
         alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.declined} (${T.decline_reasons[data.reason] || data.reason})`,
           data.next_callsign ? ` → ${data.next_callsign}` : ""));
+        return false;
       }
-      if (data.kind === "ack_overdue") {
-        alerts.prepend(el("p", { class: "error", role: "alert" }, `${data.incident_number}: ${data.callsign} — ${T.words.ack_overdue}`,
-          data.next_callsign ? ` → ${data.next_callsign}` : ""));
-      }
-      return false;
+      return alertBanners.heard(data);  // alerts.js
     },
-  }, refresh);
+  }, () => { alertBanners.refresh(); return refresh(); });
   setInterval(tick, 1000);
   refresh();
   renderCameras();
