@@ -136,16 +136,20 @@
       unitMarker = L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
     }
     const scene = i.location ? [i.location.lat, i.location.lon] : null;
+    // while the route was asked for, a newer look may have found the job gone or changed: it has the screen
+    const stillShown = () => job.assignment && job.assignment.id === assignmentId;
     try {
       const route = await api("GET", `/units/${u.id}/route`);
-      lastRoute = { assignment: job.assignment.id, route };
+      if (!stillShown()) return;
+      lastRoute = { assignment: assignmentId, route };
       const line = drawRoute(route, scene, false);
-      const key = String(job.assignment.id);
+      const key = String(assignmentId);
       if (routeKey !== key) { map.fitBounds(line.getBounds().pad(0.15)); routeKey = key; }
     } catch (error) {
+      if (!stillShown()) return;
       // the last route of this job stays on screen (with why the crew walks), marked as such
-      if (lastRoute && lastRoute.assignment === job.assignment.id) drawRoute(lastRoute.route, scene, true);
-      if (routeKey !== String(job.assignment.id)) { WR.fit(map, points); routeKey = String(job.assignment.id); }
+      if (lastRoute && lastRoute.assignment === assignmentId) drawRoute(lastRoute.route, scene, true);
+      if (routeKey !== String(assignmentId)) { WR.fit(map, points); routeKey = String(assignmentId); }
     }
   }
 
