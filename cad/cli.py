@@ -263,8 +263,9 @@ def scheduler() -> None:
 @click.option("--format", "fmt", type=click.Choice(["pdf", "csv", "json"]), default="pdf", show_default=True)
 @click.option("--table", type=click.Choice(["aggregates", "findings", "measurements"]), default="aggregates")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="default: stdout")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True, help="PDF/CSV headings")
 @with_appcontext
-def report(start: str, end: str, fmt: str, table: str, output: str | None) -> None:
+def report(start: str, end: str, fmt: str, table: str, output: str | None, lang: str) -> None:
     """Write the response-time report (the API's /reports/response-times) to a file or stdout."""
     from cad.api.reports import report_config, report_window
     from cad.errors import ApiError
@@ -282,9 +283,9 @@ def report(start: str, end: str, fmt: str, table: str, output: str | None) -> No
     with db.engine.connect() as conn:
         made = response_times(conn, *window, config, now=clock.now(), detail=detail)
     if fmt == "pdf":
-        content = report_pdf(made)
+        content = report_pdf(made, lang)
     elif fmt == "csv":
-        content = report_csv(made, table).encode()
+        content = report_csv(made, table, lang).encode()
     else:
         content = report_json_bytes(report_dict(made))
     if output:

@@ -19,6 +19,7 @@ from cad.config import Settings
 from cad.db import db
 from cad.errors import ApiError, InvalidInput, NotFound
 from cad.models import Role, User
+from cad.web.i18n import current_language
 from reports.archive import archived_file, list_archive
 from reports.generate import ReportConfig, response_times
 from reports.render import report_csv, report_pdf
@@ -44,6 +45,10 @@ class ReportQuery(Query):
     engine: Literal["auto", "numpy", "sql", "python"] = Field(
         default="auto",
         description="where the aggregation runs: numpy or sql need PostgreSQL; auto is numpy there, python on SQLite",
+    )
+    lang: Literal["id", "en"] | None = Field(
+        default=None,
+        description="PDF and CSV: the language of the headings; default the reader's language (Indonesian)",
     )
 
 
@@ -108,15 +113,16 @@ def response_time_report(user: User, query: ReportQuery) -> Any:
             conn, start, end, report_config(settings), now=clock.now(), engine=query.engine, detail=detail
         )
     stem = f"response-times-{start:%Y%m%dT%H%MZ}-{end:%Y%m%dT%H%MZ}"
+    lang = query.lang or current_language()
     if query.format == "csv":
         return Response(
-            report_csv(report, query.table),
+            report_csv(report, query.table, lang),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{stem}-{query.table}.csv"'},
         )
     if query.format == "pdf":
         return Response(
-            off_the_loop(report_pdf, report),
+            off_the_loop(report_pdf, report, lang),
             mimetype="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{stem}.pdf"'},
         )

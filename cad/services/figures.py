@@ -1,10 +1,12 @@
-"""Today's figures for the manager: calls, incidents by type, response times (from the timeline)."""
+"""The manager's figures for a period (today, this week, this month, a range of days): calls,
+incidents by type, response times (from the timeline)."""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -13,6 +15,17 @@ from sqlalchemy.orm import Session
 from cad.domain.calls import CallDisposition, CallState
 from cad.domain.timeline import EventKind
 from cad.models import Call, Incident, TimelineEvent
+from reports.archive import PeriodKind, period_of
+
+#: The longest range of days the manager's page shows at once (the report API's limit is longer).
+MAX_RANGE_DAYS = 366
+
+
+class PeriodChoice(StrEnum):
+    TODAY = "today"
+    WEEK = "week"
+    MONTH = "month"
+    RANGE = "range"
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,38 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
+def period_window(
+    choice: PeriodChoice, now: datetime, tz: str, first: date | None = None, last: date | None = None
+) -> tuple[datetime, datetime]:
+    """The UTC bounds of a period in local days: today, this week (from Monday), this month, or the
+    days `first` to `last` inclusive. Raises ValueError naming `from` or `to` for a bad range."""
+    if choice is PeriodChoice.TODAY:
+        return local_day(now, tz)
+    local_today = now.astimezone(ZoneInfo(tz)).date()
+    if choice is PeriodChoice.WEEK:
+        week = period_of(PeriodKind.WEEKLY, local_today, tz)
+        return week.start, week.end
+    if choice is PeriodChoice.MONTH:
+        month = period_of(PeriodKind.MONTHLY, local_today, tz)
+        return month.start, month.end
+    if first is None:
+        raise ValueError("from")
+    if last is None:
+        raise ValueError("to")
+    if last < first or (last - first).days >= MAX_RANGE_DAYS:
+        raise ValueError("to")
+    zone = ZoneInfo(tz)
+    start = datetime(first.year, first.month, first.day, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+    after = last + timedelta(days=1)
+    return start, datetime(after.year, after.month, after.day, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
 def today(session: Session, now: datetime, tz: str) -> Today:
-    start, end = local_day(now, tz)
+    return for_window(session, *local_day(now, tz))
+
+
+def for_window(session: Session, start: datetime, end: datetime) -> Today:
+    """The figures of calls received and incidents created in [start, end)."""
     in_day = (Call.received_at >= start, Call.received_at < end)
     calls = session.scalar(select(func.count(Call.id)).where(*in_day)) or 0
     abandoned = session.scalar(select(func.count(Call.id)).where(*in_day, Call.state == CallState.ABANDONED)) or 0
@@ -61,7 +104,7 @@ def today(session: Session, now: datetime, tz: str) -> Today:
         )
     }
     open_now = session.scalar(select(func.count(Incident.id)).where(*incident_day, Incident.closed_at.is_(None))) or 0
-    # response: from the incident's creation to the first unit on scene, per incident created today
+    # response: from the incident's creation to the first unit on scene, per incident created in the window
     first_on_scene = (
         select(TimelineEvent.incident_id, func.min(TimelineEvent.at).label("arrived"))
         .where(TimelineEvent.kind == EventKind.UNIT_ON_SCENE, TimelineEvent.incident_id.is_not(None))

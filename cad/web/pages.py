@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from cad import clock
+from cad.api.reports import report_config
 from cad.db import db
 from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
@@ -35,6 +39,9 @@ from cad.web.security import (
 )
 from dispatch.timers import parse_ack_timeouts
 from dispatch.units import UnitStatus
+from reports.archive import list_archive
+from reports.generate import response_times
+from reports.render import report_charts
 
 pages = Blueprint(
     "pages", __name__, template_folder="templates", static_folder="static", static_url_path="/static/consoles"
@@ -196,6 +203,8 @@ def labels() -> dict[str, Any]:
             "choose_priority": _("Choose the priority (Priority): keys 1–4"),
             "choose_place": _("Give an address or a place on the map (Address)"),
             "placed_at": _("placed at"),
+            "navigate": _("Navigate"),
+            "sound_enable": _("Turn on sound"),
         },
         "alerts": {  # alerts.js
             "unassigned": _("no unit sent yet!"),
@@ -320,6 +329,13 @@ def dispatcher() -> str:
     return render_template("dispatcher.html", cfg=page_config())
 
 
+#: Directions to the scene on the web, beside the phone's own navigation app (the `geo:` link).
+NAVIGATION_LINKS = {
+    "Google Maps": "https://www.google.com/maps/dir/?api=1&destination={lat},{lon}",
+    "OSM": "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}",
+}
+
+
 @pages.get("/crew")
 @console(Role.CREW, Role.DISPATCHER)
 def crew() -> str:
@@ -334,15 +350,78 @@ def crew() -> str:
     if unit is None:
         abort(404)
     moves = [s for s in UnitStatus if s not in (UnitStatus.ASSIGNED, UnitStatus.OUT_OF_SERVICE)]
-    return render_template("crew.html", cfg=page_config(unit_id=unit.id), unit=unit, moves=[str(m) for m in moves])
+    cfg = page_config(unit_id=unit.id, navigation=NAVIGATION_LINKS)
+    return render_template("crew.html", cfg=cfg, unit=unit, moves=[str(m) for m in moves])
+
+
+def period_titles() -> dict[str, str]:
+    return {
+        figures.PeriodChoice.TODAY: _("Today"),
+        figures.PeriodChoice.WEEK: _("This week"),
+        figures.PeriodChoice.MONTH: _("This month"),
+        figures.PeriodChoice.RANGE: _("Date range"),
+    }
+
+
+def _day_arg(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10]) if len(raw) == 10 else None
+    except ValueError:
+        return None
 
 
 @pages.get("/manager")
 @console(Role.MANAGER)
-def manager() -> str:
+def manager() -> Any:
+    """The figures and the report's charts of a period the manager picks (today by default)."""
     settings = current_app.config["WARROOM"]
-    today = figures.today(db.session, clock.now(), settings.timezone)
-    return render_template("manager.html", cfg=page_config(), today=today, types=_types(), now=clock.now())
+    now = clock.now()
+    raw_choice = request.args.get("period", "today")
+    context: dict[str, Any] = {"cfg": page_config(), "types": _types(), "now": now, "titles": period_titles()}
+    try:
+        choice = figures.PeriodChoice(raw_choice)
+    except ValueError:
+        choice, error = figures.PeriodChoice.TODAY, ("period", raw_choice)
+    else:
+        error = None
+    first, last = _day_arg("from"), _day_arg("to")
+    if error is None:
+        try:
+            start, end = figures.period_window(choice, now, settings.timezone, first, last)
+        except ValueError as bad:
+            field = str(bad)
+            error = (field, request.args.get(field, ""))
+    context |= {"choice": choice, "first": first, "last": last}
+    if error is not None:
+        field, value = error
+        message = _("%(field)s: not a valid choice or day (%(value)s)", field=field, value=value[:20] or "—")
+        return render_template("manager.html", error=message, error_field=field, **context), 400
+    period = figures.for_window(db.session, start, end)
+    with db.engine.connect() as conn:
+        made = response_times(conn, start, end, report_config(settings), now=now)
+    lang = current_language()
+    window = {"from": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "to": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "lang": lang}
+    return render_template(
+        "manager.html",
+        period=period,
+        days=tuple(
+            t.astimezone(ZoneInfo(settings.timezone)).strftime("%d-%m-%Y") for t in (start, end - timedelta(seconds=1))
+        ),
+        charts=[(alt, Markup(svg)) for alt, svg in report_charts(made, lang)],  # our own SVG, its text escaped
+        report_query=urlencode(window),
+        **context,
+    )
+
+
+@pages.get("/manager/reports")
+@console(Role.MANAGER, Role.DISPATCHER)
+def report_archive() -> str:
+    """The archived weekly and monthly PDF reports, newest first, each with its download link."""
+    archived = list_archive(current_app.config["WARROOM"].report_archive_path)
+    return render_template("report_archive.html", cfg=page_config(), archived=archived)
 
 
 @pages.get("/admin/audit")

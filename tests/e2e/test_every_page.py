@@ -34,7 +34,7 @@ PAGES = {
     "operator": ["/calltaker"],
     "dispatcher": ["/dispatcher", "/calltaker", "/crew?unit={DMK-01}"],
     "kru": ["/crew"],
-    "manajer": ["/manager"],
+    "manajer": ["/manager", "/manager?period=month", "/manager/reports"],
     "admin": ["/admin/audit"],
 }
 

@@ -152,7 +152,7 @@ def test_aggregation_in_sql_and_numpy_gives_exactly_the_python_report(client: Fl
 def test_csv_tables(client: FlaskClient) -> None:
     ids = build_city()
     _, headers = f.user(Role.DISPATCHER)
-    window = {"from": "2026-11-02", "to": "2026-11-04", "format": "csv"}
+    window = {"from": "2026-11-02", "to": "2026-11-04", "format": "csv", "lang": "en"}
     aggregates = client.get(URL, query_string=window, headers=headers)
     assert aggregates.status_code == 200 and aggregates.mimetype == "text/csv"
     lines = aggregates.get_data(as_text=True).splitlines()
@@ -169,7 +169,7 @@ def test_the_pdf_renders_and_says_what_the_json_says(client: FlaskClient, tmp_pa
     build_city()
     _, headers = f.user(Role.MANAGER)
     response = client.get(
-        URL, query_string={"from": "2026-11-02", "to": "2026-11-04", "format": "pdf"}, headers=headers
+        URL, query_string={"from": "2026-11-02", "to": "2026-11-04", "format": "pdf", "lang": "en"}, headers=headers
     )
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     pdf = tmp_path / "report.pdf"
@@ -327,7 +327,7 @@ def test_warroom_report_writes_the_same_report(
         pdf = tmp_path / "r.pdf"
         assert (
             runner.invoke(
-                main, ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--output", str(pdf)]
+                main, ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--lang", "en", "--output", str(pdf)]
             ).exit_code
             == 0
         )

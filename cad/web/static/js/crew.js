@@ -17,6 +17,7 @@
   const DECLINABLE = ["assigned", "acknowledged", "en_route"];
   let job = null, routeKey = null, unitMarker = null;
   let lastRoute = null; // { assignment, route }: kept on screen if asking again fails
+  let seenAssignment; // the assignment shown last (undefined before the first look): a new one alerts the crew
 
   // Where the vehicle stops and why the crew walks on (a closed road at the scene, or a road
   // the vehicle cannot use), with the closed roads' names: stays on screen with the route.
@@ -68,14 +69,36 @@
     await refresh();
   }
 
-  function renderButtons(status) {
+  // the move a crew most likely makes next: the first of NEXT, but a vehicle that carries nobody
+  // is free again after the scene rather than transporting
+  function nextMove(status, unitType) {
+    const allowed = NEXT[status] || [];
+    if (status === "on_scene" && unitType !== "ambulance" && allowed.includes("available")) return "available";
+    return allowed[0];
+  }
+
+  function renderButtons(status, unitType) {
     const allowed = job && job.assignment ? NEXT[status] || [] : [];
+    const next = allowed.length ? nextMove(status, unitType) : null;
+    const bar = document.getElementById("moves");
     for (const button of document.querySelectorAll("button.move")) {
       const s = button.dataset.status;
       button.textContent = T.unit_status[s] || s;
       button.hidden = !allowed.includes(s);
-      button.className = `move st-${s}`;
+      button.className = `move st-${s}` + (s === next ? " next" : "");
+      if (s === next) bar.insertBefore(button, bar.querySelector("button.move")); // first and largest
     }
+    bar.classList.toggle("empty", !allowed.length);
+  }
+
+  function navigation(location) {
+    const lat = location.lat.toFixed(6), lon = location.lon.toFixed(6);
+    const fill = (template) => template.replaceAll("{lat}", lat).replaceAll("{lon}", lon);
+    return el("p", { class: "navigate", id: "navigate" },
+      el("a", { href: `geo:${lat},${lon}?q=${lat},${lon}`, class: "nav-app", id: "nav-geo" }, `➤ ${T.words.navigate}`),
+      Object.entries(cfg.navigation || {}).map(([name, template]) =>
+        el("a", { href: fill(template), class: "nav-web", target: "_blank", rel: "noopener", dataset: { site: name } }, name)),
+    );
   }
 
   async function refresh() {
@@ -83,18 +106,23 @@
     const u = job.unit;
     statusBadge.className = `badge st-${u.status}`;
     statusBadge.textContent = T.unit_status[u.status] || u.status;
-    renderButtons(u.status);
+    renderButtons(u.status, u.type);
     jobLayer.clearLayers();
+    const assignmentId = job.assignment ? job.assignment.id : null;
+    if (assignmentId !== null && assignmentId !== seenAssignment && u.status === "assigned") WR.crewAlert.newJob();
+    seenAssignment = assignmentId;
     if (!job.incident) { clear(jobBox, el("p", { class: "muted", id: "no-job" }, T.words.no_assignment)); routeKey = null; return; }
     const i = job.incident;
+    // what the crew needs to drive off comes first (title, address, navigation, route): on screen without scrolling
     clear(jobBox,
       el("h1", { id: "job-title" }, WR.prio(i.priority), " ", T.types[i.type] || i.type, " · ", i.number),
-      el("p", { class: "address" }, i.address || T.words.no_location, i.district ? `, ${i.district}` : ""),
-      i.description ? el("p", { class: "description" }, i.description) : null,
-      i.location ? el("p", {}, el("a", { href: `geo:${i.location.lat.toFixed(6)},${i.location.lon.toFixed(6)}` }, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)}`)) : null,
+      el("p", { class: "address", id: "job-address" }, i.address || T.words.no_location, i.district ? `, ${i.district}` : ""),
+      i.location ? navigation(i.location) : null,
       el("p", { id: "route-info", class: "muted" }),
-      declineBox(u.status),
       el("p", { id: "route-access", role: "status", hidden: true }),
+      i.location ? el("p", { class: "muted" }, el("a", { href: `geo:${i.location.lat.toFixed(6)},${i.location.lon.toFixed(6)}` }, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)}`)) : null,
+      i.description ? el("p", { class: "description" }, i.description) : null,
+      declineBox(u.status),
     );
     const points = [];
     if (i.location) {
@@ -108,16 +136,20 @@
       unitMarker = L.circleMarker(ll, { radius: 7, color: "#000", weight: 1, fillColor: WR.STATUS_COLOURS[u.status], fillOpacity: 1 }).addTo(jobLayer);
     }
     const scene = i.location ? [i.location.lat, i.location.lon] : null;
+    // while the route was asked for, a newer look may have found the job gone or changed: it has the screen
+    const stillShown = () => job.assignment && job.assignment.id === assignmentId;
     try {
       const route = await api("GET", `/units/${u.id}/route`);
-      lastRoute = { assignment: job.assignment.id, route };
+      if (!stillShown()) return;
+      lastRoute = { assignment: assignmentId, route };
       const line = drawRoute(route, scene, false);
-      const key = String(job.assignment.id);
+      const key = String(assignmentId);
       if (routeKey !== key) { map.fitBounds(line.getBounds().pad(0.15)); routeKey = key; }
     } catch (error) {
+      if (!stillShown()) return;
       // the last route of this job stays on screen (with why the crew walks), marked as such
-      if (lastRoute && lastRoute.assignment === job.assignment.id) drawRoute(lastRoute.route, scene, true);
-      if (routeKey !== String(job.assignment.id)) { WR.fit(map, points); routeKey = String(job.assignment.id); }
+      if (lastRoute && lastRoute.assignment === assignmentId) drawRoute(lastRoute.route, scene, true);
+      if (routeKey !== String(assignmentId)) { WR.fit(map, points); routeKey = String(assignmentId); }
     }
   }
 
