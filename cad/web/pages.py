@@ -215,6 +215,13 @@ def labels() -> dict[str, Any]:
             **{str(t): INCIDENT_TYPE_LABELS[t][current_language()] for t in IncidentType},
             "kebakaran_besar": _("Large fire"),
         },
+        "location_sources": {
+            "pidf-lo": _("network location (PIDF)"),
+            "aml": _("handset location (AML)"),
+            "gps": _("GPS"),
+            "geocoded": _("address point"),
+            "manual": _("point on the map"),
+        },
         "decline_reasons": {
             "rusak": _("Vehicle broken down"),
             "sibuk": _("Busy elsewhere"),
