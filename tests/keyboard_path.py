@@ -43,6 +43,15 @@ RING_TO_INCIDENT: tuple[Step, ...] = (
 )
 
 
+#: Then on the dispatcher's console: the new P1 heads the queue (most urgent, then oldest first).
+INCIDENT_TO_DISPATCHED: tuple[Step, ...] = (
+    Step("wait", "() => document.querySelector('#queue tbody tr') !== null", why="the incident is in the queue"),
+    Step("press", "j", why="select the first incident of the queue"),
+    Step("wait", "() => document.querySelector('#recommendations tr.cursor button.dispatch') !== null"),
+    Step("press", "d", why="send the first recommended unit (the one under the cursor)"),
+)
+
+
 def keys_of(step: Step) -> int:
     """Key-downs a step makes: a text one per character, a chord one per key (Control+Enter is 2)."""
     if step.kind == "type":
@@ -51,6 +60,7 @@ def keys_of(step: Step) -> int:
 
 
 def keystrokes(path: tuple[Step, ...] = RING_TO_INCIDENT, *, with_notes: bool = False) -> int:
+    """Key-downs of `path` (the notes' free text only `with_notes`)."""
     return sum(keys_of(s) for s in path if with_notes or not s.notes)
 
 

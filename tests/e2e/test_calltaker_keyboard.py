@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from keyboard_path import (
     ADDRESS_QUERY,
+    INCIDENT_TO_DISPATCHED,
     NOTES,
     RING_TO_INCIDENT,
     TYPE,
@@ -55,7 +56,7 @@ def created_number(page: Any) -> str:
     return found.group(0)
 
 
-def test_ring_to_incident_by_keyboard_alone_reaches_the_dispatcher(
+def test_ring_to_dispatched_incident_by_keyboard_alone(
     centre: LiveCentre,  # noqa: F811
     browser: Any,  # noqa: F811
     backend: str,
@@ -75,15 +76,15 @@ def test_ring_to_incident_by_keyboard_alone_reaches_the_dispatcher(
     assert "Sudirman" in address and address != ADDRESS_QUERY  # the suggestion's name, not the raw text
     assert taker.locator("#address-results").is_hidden()
     # both places shown, distinct; the caller's precise one is the one used
-    assert "pidf-lo" in taker.locator("#place-caller-text").inner_text()
-    assert "geocoded" in taker.locator("#place-point-text").inner_text()
+    assert "lokasi jaringan (PIDF)" in taker.locator("#place-caller-text").inner_text()
+    assert "titik alamat" in taker.locator("#place-point-text").inner_text()
     assert "Sudirman" in taker.locator("#place-point-text").inner_text()
     assert taker.locator("#place-caller").is_checked() and not taker.locator("#place-point").is_checked()
     assert taker.locator("#description").input_value() == NOTES
     taker.screenshot(path=str(artefacts() / f"calltaker-keyboard-{backend}.png"), full_page=True)
     play(taker, RING_TO_INCIDENT[-1:])
     number = created_number(taker)
-    assert re.search(r"pidf-lo", taker.locator("#flash .notice").inner_text())  # the incident says which place
+    assert re.search(r"lokasi jaringan", taker.locator("#flash .notice").inner_text())  # the incident says which place
 
     keys, clicks = counted(taker)
     assert clicks == 0
@@ -101,6 +102,21 @@ def test_ring_to_incident_by_keyboard_alone_reaches_the_dispatcher(
     taker.wait_for_function("() => document.activeElement.id === 'calls'")
     dispatcher.locator(f"#queue tbody tr[data-number='{number}']").wait_for()
     assert taker.evaluate("window.__sameDocument") is True
+
+    # the dispatcher sends the first recommended unit by keyboard too: J selects, D sends
+    assert dispatcher.locator("#keys kbd", has_text="D").count() == 1
+    install_counters(dispatcher)
+    play(dispatcher, INCIDENT_TO_DISPATCHED)
+    sent = dispatcher.locator(f"#queue tbody tr[data-number='{number}'] .badge[data-unit]")
+    sent.first.wait_for()
+    keys, clicks = counted(dispatcher)
+    assert clicks == 0 and keys == keystrokes(INCIDENT_TO_DISPATCHED) == 2
+    assert keystrokes() + keystrokes(INCIDENT_TO_DISPATCHED) < 25  # ring to dispatched, the notes aside
+    incident = db.session.query(Incident).filter_by(number=number).one()
+    assert incident.status == "dispatched" and [a.unit.callsign for a in incident.assignments] == [
+        sent.first.get_attribute("data-unit")
+    ]
+    db.session.remove()
     assert errors == []
 
 
@@ -199,7 +215,7 @@ def test_a_text_stops_ringing_everywhere_once_taken_and_the_next_call_shows_no_o
     first.locator("#calls tbody tr.ringing").wait_for()
     first.keyboard.press("Escape")
     first.keyboard.press("a")
-    first.locator("#call-location", has_text="pidf-lo").wait_for()
+    first.locator("#call-location", has_text="lokasi jaringan (PIDF)").wait_for()
     assert first.locator("#chat").count() == 0 and first.locator("#reply-text").count() == 0
     # back to the text by keys: its messages, and only its
     first.keyboard.press("Escape")

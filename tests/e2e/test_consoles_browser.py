@@ -156,7 +156,7 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     row.wait_for()
     assert "<img src=x onerror=window.__xss=1>" in row.inner_text()
     row.click()
-    taker.locator("#call-location", has_text="pidf-lo").wait_for()
+    taker.locator("#call-location", has_text="lokasi jaringan (PIDF)").wait_for()
     taker.click("#answer")
     taker.locator("#calls tbody tr", has_text="Budi").filter(has_text=re.compile("answered|dijawab")).wait_for()
 

@@ -67,6 +67,20 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     ]
     assert changes[-1]["data"]["changes"]["type"] == ["lainnya", "kebakaran"]
 
+    # someone else changes it while the form is open: the form stays, the stale edit is refused in
+    # Indonesian (no English server text on an Indonesian page), and nothing is overwritten
+    dispatcher.click("#edit-incident")
+    _api(centre, token, "PATCH", f"/incidents/{sms['id']}", {"description": "Diubah di meja lain"})
+    dispatcher.fill("#edit-description", "Versi saya")
+    dispatcher.click("#edit-form button[type=submit]")
+    refused = dispatcher.locator(
+        "#alerts .error", has_text="Sudah berubah: periksa lagi lalu ulangi (diubah orang lain)"
+    )
+    refused.wait_for()
+    assert _api(centre, token, "GET", f"/incidents/{sms['id']}")["description"] == "Diubah di meja lain"
+    assert errors == [f"dispatcher: 409 {centre.url}/api/v1/incidents/{sms['id']}"]  # the refusal, expected
+    errors.clear()
+
     # DMK-01 is sent; its crew cannot go: the dispatcher hears it at once, with the next unit
     dispatcher.click("#recommendations button.dispatch[data-unit='DMK-01']")
     row(sms).locator("[data-unit='DMK-01']").wait_for()

@@ -26,7 +26,7 @@
 
   function caller(c) { return c.phone === "anonymous" || !c.phone ? T.words.unknown_caller : c.phone; }
   function where(loc) {
-    return `${loc.source || ""} ${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}${loc.accuracy_m ? ` ±${Math.round(loc.accuracy_m)} m` : ""}`.trim();
+    return `${sourceLabel(loc.source)} ${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}${loc.accuracy_m ? ` ±${Math.round(loc.accuracy_m)} m` : ""}`.trim();
   }
 
   function renderCalls() {
@@ -195,7 +195,7 @@
     callerRadio.checked = place === "caller" && !!loc; pointRadio.checked = place === "point" && !!pin;
     clear(document.getElementById("place-caller-text"), loc ? where(loc) : T.words.no_location);
     clear(document.getElementById("place-point-text"),
-      pin ? `${pin.label ? `${pin.label} · ` : ""}${pin.source} ${pin.lat.toFixed(5)}, ${pin.lon.toFixed(5)}` : "—");
+      pin ? `${pin.label ? `${pin.label} · ` : ""}${sourceLabel(pin.source)} ${pin.lat.toFixed(5)}, ${pin.lon.toFixed(5)}` : "—");
     form.dataset.place = place;
   }
   function togglePlace() {
@@ -204,6 +204,9 @@
     renderPlace();
   }
   for (const radio of form.querySelectorAll("input[name=place]")) radio.addEventListener("change", () => { place = radio.value; renderPlace(); });
+
+  // where a location came from, as the call-taker reads it (never `pidf-lo` or `geocoded`)
+  function sourceLabel(source) { return source ? T.location_sources[source] || source : ""; }
 
   function setPin(lat, lon, source, label) {
     pin = { lat, lon, source, label };
@@ -320,7 +323,7 @@
     creating = true;
     try {
       const made = await act(() => api("POST", "/incidents", body), (incident) =>
-        `${T.words.incident_created}: ${incident.number} · ${T.words.placed_at}: ${incident.location ? incident.location.source : T.words.no_location}`);
+        `${T.words.incident_created}: ${incident.number} · ${T.words.placed_at}: ${incident.location ? sourceLabel(incident.location.source) : T.words.no_location}`);
       if (made) callsTable.focus();  // back to the list: A takes the next call
     } finally { creating = false; }
   }

@@ -27,6 +27,18 @@ const WR = (() => {
     node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   }
 
+  // A refusal in the page's language: the server's words in English, else what the code means and
+  // the field, with the names in the server's words (callsigns, incident numbers) kept.
+  function errorText(status, detail) {
+    if (cfg.lang === "en") return detail.message || String(status);
+    const E = L_.errors, code = detail.code || "";
+    const meaning = E[code] || (status === 401 ? E.unauthorized : status === 403 ? E.forbidden : status === 404 ? E.not_found
+      : status === 409 ? E.conflict : status === 429 ? E.rate_limited : status >= 500 ? E.server : E.invalid);
+    const field = detail.field && L_.fields[detail.field.split(".")[0]];
+    const names = [...new Set(String(detail.message || "").match(/\b[A-Z]{2,5}-\d[\d-]*\b/g) || [])];
+    return `${meaning}${field ? ` (${field})` : ""}${names.length ? `: ${names.join(", ")}` : ""}`;
+  }
+
   async function api(method, path, body) {
     const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
     if (method !== "GET") options.headers["X-CSRFToken"] = cfg.csrf;
@@ -37,8 +49,8 @@ const WR = (() => {
     const response = await fetch(cfg.api + path, options);
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
-      const message = data && data.error ? data.error.message : response.statusText;
-      const error = new Error(message);
+      const detail = data && data.error ? data.error : { code: "", message: response.statusText, field: null };
+      const error = new Error(errorText(response.status, detail));
       error.status = response.status;
       error.field = data && data.error ? data.error.field : null;
       throw error;

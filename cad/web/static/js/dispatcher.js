@@ -174,6 +174,8 @@
       proposed.length > 1 ? el("p", {}, el("button", { class: "big", id: "dispatch-run-card", onclick: (e) => dispatch(incident.id, proposed, e.target) },
         `${T.words.dispatch_all} (${T.run_cards[recs.run_card.name] || recs.run_card.name.replace(/_/g, " ")}: ${proposed.length})`)) : null,
     );
+    if (unitCursor >= unitRows().length) unitCursor = 0;
+    markUnit();
   }
 
   async function dispatch(incidentId, unitIds, button) {
@@ -190,6 +192,39 @@
       await renderDetail(false);  // a form opened meanwhile stays
     }
   }
+
+  // Keys, shown above the queue: J/K (or the arrows) move through the queue and select; 1–9 choose
+  // a unit of the selected incident's list (the first is chosen), D sends it, R the run card's
+  // proposal, U opens every unit. Never while typing in a field.
+  let unitCursor = 0;
+  const unitRows = () => [...detail.querySelectorAll("#recommendations tr[data-unit]")].filter((r) => r.offsetParent !== null);
+  const markUnit = () => unitRows().forEach((r, i) => r.classList.toggle("cursor", i === unitCursor));
+  document.addEventListener("keydown", (e) => {
+    const target = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey || (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName)))) return;
+    const key = e.key.toLowerCase();
+    if (["j", "k", "arrowdown", "arrowup"].includes(key)) {
+      if (!incidents.length) return;
+      e.preventDefault();
+      const at = incidents.findIndex((i) => i.id === selected);
+      const down = key === "j" || key === "arrowdown";
+      const next = incidents[down ? Math.min(incidents.length - 1, at + 1) : Math.max(0, at - 1)];
+      unitCursor = 0;
+      select(next.id);
+      const row = queueBody.querySelector(`tr[data-incident='${next.id}']`);
+      if (row) row.scrollIntoView({ block: "nearest" });
+    } else if (/^[1-9]$/.test(key)) {
+      unitCursor = Number(key) - 1;
+      markUnit();
+    } else if (key === "d") {
+      const row = unitRows()[unitCursor];
+      const button = row && row.querySelector("button.dispatch");
+      if (button && !button.disabled) { e.preventDefault(); button.click(); }
+    } else if (key === "r" || key === "u") {
+      const button = document.getElementById(key === "r" ? "dispatch-run-card" : "all-units");
+      if (button) { e.preventDefault(); button.click(); }
+    }
+  });
 
   function tick() {
     for (const node of document.querySelectorAll(".timer[data-since]")) {
