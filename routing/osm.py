@@ -86,8 +86,8 @@ def read_overpass_json(path: Path | str) -> Iterator[RawWay]:
     return ways_from_overpass(document)
 
 
-def ways_from_overpass(document: Mapping[str, Any]) -> Iterator[RawWay]:
-    """Highway ways of an already parsed Overpass JSON document (used by tests too)."""
+def _overpass_elements(document: Mapping[str, Any]) -> tuple[list[Any], dict[int, tuple[float, float]]]:
+    """An Overpass document's elements, and the positions of its nodes by id."""
     elements = document.get("elements")
     if not isinstance(elements, list):
         raise BadRoadData("Overpass JSON has no 'elements' list")
@@ -95,6 +95,12 @@ def ways_from_overpass(document: Mapping[str, Any]) -> Iterator[RawWay]:
     for element in elements:
         if element.get("type") == "node" and "lat" in element and "lon" in element:
             nodes[int(element["id"])] = (float(element["lat"]), float(element["lon"]))
+    return elements, nodes
+
+
+def ways_from_overpass(document: Mapping[str, Any]) -> Iterator[RawWay]:
+    """Highway ways of an already parsed Overpass JSON document (used by tests too)."""
+    elements, nodes = _overpass_elements(document)
     for element in elements:
         if element.get("type") != "way":
             continue
@@ -177,13 +183,7 @@ def _features_osmium(path: Path) -> Iterator[RawFeature]:
 
 def features_from_overpass(document: Mapping[str, Any]) -> Iterator[RawFeature]:
     """Named and numbered features of an already parsed Overpass JSON document (used by tests too)."""
-    elements = document.get("elements")
-    if not isinstance(elements, list):
-        raise BadRoadData("Overpass JSON has no 'elements' list")
-    nodes: dict[int, tuple[float, float]] = {}
-    for element in elements:
-        if element.get("type") == "node" and "lat" in element and "lon" in element:
-            nodes[int(element["id"])] = (float(element["lat"]), float(element["lon"]))
+    elements, nodes = _overpass_elements(document)
     for element in elements:
         kind = element.get("type")
         tags = {str(k): str(v) for k, v in (element.get("tags") or {}).items()}
