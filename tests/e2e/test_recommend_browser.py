@@ -6,7 +6,6 @@ the way on is closed."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,14 @@ import closed_scene as town
 import factories as f
 import pytest
 import requests
-from live import LiveCentre, require_tool, serve
+from live import LiveCentre, serve
+from test_consoles_browser import artefacts, browser  # noqa: F401  (fixture)
 
 from cad.app import create_app
 from cad.config import Settings
 from cad.db import db
 from cad.models import Camera, Role
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 TIMEOUT_MS = 20_000
 ETA = re.compile(r"\d+ mnt \d+ dtk")
 
@@ -42,25 +41,14 @@ def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
     yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(locator)
 
 
-def login(browser: Any, centre: LiveCentre, username: str, password: str, errors: list[str], **context: Any) -> Any:
-    page = browser.new_context(**context).new_page()
+def login(chromium: Any, centre: LiveCentre, username: str, password: str, errors: list[str], **context: Any) -> Any:
+    page = chromium.new_context(**context).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
     page.on("response", lambda r: r.status >= 400 and errors.append(f"{username}: {r.status} {r.url}"))
@@ -73,7 +61,9 @@ def login(browser: Any, centre: LiveCentre, username: str, password: str, errors
 
 
 def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
-    centre: LiveCentre, browser: Any, backend: str
+    centre: LiveCentre,
+    browser: Any,  # noqa: F811  (the fixture)
+    backend: str,
 ) -> None:
     # Eleven fire engines along Jalan Utama, nearer the junction first; the twelfth's GPS is 14
     # minutes old, so it is measured from its station at the west end: the farthest of all.
@@ -110,7 +100,7 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     assert abs(ranked[0]["walk_m"] - town.WALK_M) < 5
 
     errors: list[str] = []
-    shots = Path(os.environ.get("WARROOM_TEST_ARTIFACTS") or Path(__file__).parent.parent / "artifacts") / backend
+    shots = artefacts() / backend
     shots.mkdir(parents=True, exist_ok=True)
     dispatcher = login(browser, centre, "petugas", "rahasia-dispatch", errors, viewport={"width": 1400, "height": 900})
     crew = login(
