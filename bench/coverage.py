@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -58,15 +58,6 @@ def _bench_routing() -> ModuleType:
     sys.modules["bench_routing"] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _ms(values: Sequence[float]) -> tuple[float, float]:
@@ -116,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         posts = bench_routing.road_positions(big, rng, args.posts or max(8, fleet // 4))
         engine.coverage(PROFILE, units, TARGET_S)  # the profile's snapping index, once per process
         rows = []
-        cover = timed(lambda: engine.coverage(PROFILE, units, TARGET_S), args.runs)  # noqa: B023
+        cover = bench_routing.timed(lambda: engine.coverage(PROFILE, units, TARGET_S), args.runs)  # noqa: B023
         rows.append((f"{fleet} units: coverage update", cover, GOAL_COVERAGE_MS))
         engine.move_ups(PROFILE, units, posts, TARGET_S)
-        warm = timed(lambda: engine.move_ups(PROFILE, units, posts, TARGET_S), args.runs)  # noqa: B023
+        warm = bench_routing.timed(lambda: engine.move_ups(PROFILE, units, posts, TARGET_S), args.runs)  # noqa: B023
 
         def cold() -> None:
             nonlocal readings
@@ -128,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             router.congestion.apply_reading(f"CAM-{readings % 50}", level, routing.utc_now())
             engine.move_ups(PROFILE, units, posts, TARGET_S)  # noqa: B023
 
-        cold_times = timed(cold, args.runs)
+        cold_times = bench_routing.timed(cold, args.runs)
         rows.append((f"{fleet} units, {len(posts)} posts: move-up (posts kept)", warm, GOAL_MOVE_UP_MS))
         rows.append((f"{fleet} units, {len(posts)} posts: move-up (weights changed)", cold_times, GOAL_MOVE_UP_MS))
         now, moves, _ = engine.move_ups(PROFILE, units, posts, TARGET_S)
