@@ -507,5 +507,20 @@ def simulate(
     click.echo(stats.summary())
 
 
+@main.command()
+def doctor() -> None:
+    """Check this deployment (database, schema, SECRET_KEY, roads, Kamailio and sipp, Twilio, public URL,
+    disk) and say what to do, one line a check; exit 1 when any check FAILs."""
+    from cad.config import Settings
+    from cad.deployment import look_at
+    from cad.doctor import diagnose, failed
+
+    findings = diagnose(look_at(Settings.from_env(), os.environ))
+    for finding in findings:
+        click.echo(finding.line())
+    if failed(findings):
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
