@@ -496,12 +496,14 @@ def simulate(
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
-    before = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop gives the lease back
+    main_thread = threading.current_thread() is threading.main_thread()  # signals are the main thread's
+    before = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None  # stops cleanly
     options = Options(rate_per_min=rate, duration_s=duration, grace_s=grace, seed=seed, heartbeat=heartbeat)
     try:
         stats = run_city(Centre(access), options, stop=stop)
     finally:
-        signal.signal(signal.SIGTERM, before)
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
         db.session.rollback()
         simulation.release_simulator_lease(db.session, holder)
     click.echo(stats.summary())

@@ -8,6 +8,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,3 +201,30 @@ def test_the_demo_seed_marks_its_database(app: Flask) -> None:
     assert simulation.demo_seeded_at(db.session) is None
     seed_demo(db.session, str(ROADS))
     assert simulation.demo_seeded_at(db.session) is not None
+
+
+def test_two_simulators_starting_at_once_one_takes_the_lease(
+    app: Flask, fleet: list[Unit], other_worker: Callable[..., Flask]
+) -> None:
+    mark_demo()
+    lease_row("died", "node-b", 4242, expires_in_s=-1)  # both see it expired and race to take it over
+    starts = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start(worker: Flask) -> None:
+        with worker.app_context():
+            starts.wait()
+            try:
+                simulation.take_simulator_lease(db.session, simulation.new_holder())
+                outcomes.append("took")
+            except simulation.SimulatorBusy:
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=start, args=(other_worker(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["refused", "took"]
