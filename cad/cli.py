@@ -509,7 +509,7 @@ def simulate(
     click.echo(stats.summary())
 
 
-@main.command()
+@main.command(with_appcontext=False)  # it must answer where the centre's app cannot even be built
 def doctor() -> None:
     """Check this deployment (database, schema, SECRET_KEY, roads, Kamailio and sipp, Twilio, public URL,
     disk) and say what to do, one line a check; exit 1 when any check FAILs."""

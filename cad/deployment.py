@@ -61,25 +61,28 @@ def _database(url: str) -> dict[str, object]:
     script = ScriptDirectory(str(MIGRATIONS))
     heads = tuple(sorted(script.get_heads()))
     known = tuple(sorted(s.revision for s in script.walk_revisions()))
-    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
-    shown = engine.url.render_as_string(hide_password=True)
+    found: dict[str, object] = {"database_url": url or "(DATABASE_URL empty)", "heads": heads, "known": known}
     try:
-        if url.startswith("sqlite") and engine.url.database and not Path(engine.url.database).exists():
-            return {"database_url": shown, "heads": heads, "known": known}  # made on first use: no schema yet
+        url_parts = sa.engine.make_url(url)
+        found["database_url"] = url_parts.render_as_string(hide_password=True)
+        connect_args = {"connect_timeout": 5} if url_parts.get_backend_name() == "postgresql" else {}
+        engine = sa.create_engine(url_parts, connect_args=connect_args, poolclass=sa.pool.NullPool)
+    except (sa.exc.ArgumentError, ImportError) as error:  # not a URL, or a driver not installed
+        return {**found, "database_error": str(error).strip().splitlines()[0]}
+    try:
+        if url_parts.get_backend_name() == "sqlite" and url_parts.database and not Path(url_parts.database).exists():
+            return found  # made on first use: it only has no schema yet
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-            revisions = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
-            demo = None
+            found["revisions"] = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
             if sa.inspect(conn).has_table("centre_marks"):
                 marks = conn.execute(sa.text("SELECT count(*) FROM centre_marks WHERE name = 'demo_seeded'"))
-                demo = bool(marks.scalar())
+                found["demo"] = bool(marks.scalar())
     except sa.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        return {"database_url": shown, "heads": heads, "known": known, "database_error": reason}
+        found["database_error"] = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     finally:
         engine.dispose()
-    return {"database_url": shown, "heads": heads, "known": known, "revisions": revisions, "demo": demo}
+    return found
 
 
 def _extract(path: str) -> tuple[str, str]:

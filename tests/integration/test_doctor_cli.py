@@ -115,3 +115,11 @@ def test_a_demo_centre_needs_no_production_secrets(app: Flask, database_url: str
     code, lines = doctor({"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": str(roads)})
     assert code == 0, lines
     assert lines["SECRET_KEY"] == ["OK"] and lines["centre"] == ["OK"]
+
+
+@pytest.mark.parametrize("url", ["", "not a url", "mysql://warroom@127.0.0.1/warroom"])
+def test_a_database_url_that_cannot_be_used_is_a_fail_not_a_traceback(
+    url: str, tmp_path: Path, clean_env: None
+) -> None:
+    code, lines = doctor({"DATABASE_URL": url, "WARROOM_INSTANCE": str(tmp_path)})
+    assert code == 1 and lines["database"] == ["FAIL"]
