@@ -54,7 +54,12 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool) -> None:
     click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
     helpers = [_start_sip(host, port)] if sip else []
     if sim and demo:
-        helpers.append(_start_simulator(host, port, sip))
+        from cad.services.simulation import demo_seeded_at
+
+        if demo_seeded_at(db.session) is not None:
+            helpers.append(_start_simulator(host, port, sip))
+        else:  # a real centre never gets fake calls
+            click.echo("simulator: not started: the demo did not seed this database (`warroom simulate --help`)")
     try:
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
     finally:
@@ -445,10 +450,15 @@ def units_token(callsign: str) -> None:
 def simulate(
     url: str | None, rate: float, duration: float | None, grace: float, sip_target: str | None, seed: int, yes: bool
 ) -> None:
-    """Drive the running centre with a living city: 112 calls over SIP, SMS, GPS, cameras, crews."""
+    """Drive the running centre with a living city: 112 calls over SIP, SMS, GPS, cameras, crews.
+    Only on a centre the demo seeded, and one simulator at a time (a lease in the database)."""
     import logging
+    import signal
+    import threading
 
-    from cad.services.simulation import issue_simulator_keys
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cad.services import simulation
     from simulator.centre import Access, Centre
     from simulator.run import Options
     from simulator.run import simulate as run_city
@@ -458,7 +468,23 @@ def simulate(
             "the simulator gives every unit a new GPS token and drives it: for demo and test centres only (--yes)"
         )
     settings = current_app.config["WARROOM"]
-    keys = issue_simulator_keys(db.session)
+    holder = simulation.new_holder()
+    try:
+        simulation.take_simulator_lease(db.session, holder)
+        keys = simulation.issue_simulator_keys(db.session, holder)
+    except (simulation.NotADemoCentre, simulation.SimulatorBusy, ValueError) as error:
+        db.session.rollback()
+        simulation.release_simulator_lease(db.session, holder)
+        raise click.ClickException(str(error)) from None
+
+    def heartbeat() -> bool:
+        try:
+            return simulation.renew_simulator_lease(db.session, holder)
+        except SQLAlchemyError as error:  # the database away a moment: the lease outlasts a few misses
+            db.session.rollback()
+            logging.getLogger(__name__).warning("simulator: lease not renewed: %s", getattr(error, "orig", error))
+            return True
+
     access = Access(
         url=url or settings.centre_url,
         api_token=keys.api_token,
@@ -469,8 +495,33 @@ def simulate(
         sip_target=f"127.0.0.1:{settings.sip_port}" if sip_target is None else sip_target or None,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    stats = run_city(Centre(access), Options(rate_per_min=rate, duration_s=duration, grace_s=grace, seed=seed))
+    stop = threading.Event()
+    main_thread = threading.current_thread() is threading.main_thread()  # signals are the main thread's
+    before = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None  # stops cleanly
+    options = Options(rate_per_min=rate, duration_s=duration, grace_s=grace, seed=seed, heartbeat=heartbeat)
+    try:
+        stats = run_city(Centre(access), options, stop=stop)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
+        db.session.rollback()
+        simulation.release_simulator_lease(db.session, holder)
     click.echo(stats.summary())
+
+
+@main.command(with_appcontext=False)  # it must answer where the centre's app cannot even be built
+def doctor() -> None:
+    """Check this deployment (database, schema, SECRET_KEY, roads, Kamailio and sipp, Twilio, public URL,
+    disk) and say what to do, one line a check; exit 1 when any check FAILs."""
+    from cad.config import Settings
+    from cad.deployment import look_at
+    from cad.doctor import diagnose, failed
+
+    findings = diagnose(look_at(Settings.from_env(), os.environ))
+    for finding in findings:
+        click.echo(finding.line())
+    if failed(findings):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

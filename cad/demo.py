@@ -2,7 +2,8 @@
 
 Stations, units and cameras stand on real road nodes of the extract (any city): cameras
 at junctions of the main roads, stations spread over the area, units at their stations
-with a fresh GPS fix. Deterministic: the same extract gives the same centre.
+with a fresh GPS fix. Deterministic: the same extract gives the same centre. The database is
+marked a demo centre (`centre_marks`): the simulator runs there and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from werkzeug.security import generate_password_hash
 from cad import clock
 from cad.auth import hash_token, new_token
 from cad.models import Agency, Camera, Role, Station, Unit, User
+from cad.services.simulation import mark_demo_centre
 from dispatch.units import UnitType
 from routing.osm import read_ways
 
@@ -201,5 +203,6 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
                 unit_id=crew_unit.id if role is Role.CREW and crew_unit else None,
             )
         )
+    mark_demo_centre(session, roads_path)  # the simulator runs on this database, and on no other
     session.commit()
     return SeedReport(len(AGENCIES), stations_n, units_n, len(cameras), tokens, device_tokens, dict(DEMO_PASSWORDS))

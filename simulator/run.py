@@ -44,6 +44,10 @@ class Options:
     sms_share: float = 0.15
     seed: int = 112
     report_every_s: float = 30.0
+    # Called every heartbeat_every_s while the city runs (`warroom simulate` renews its lease on the
+    # units' tokens there); False: another simulator has them now, so this one stops.
+    heartbeat: Callable[[], bool] | None = None
+    heartbeat_every_s: float = 10.0
 
 
 @dataclass
@@ -119,6 +123,7 @@ class City:
         self.cameras: dict[str, tuple[float, str | None, float]] = {}  # code → bias, last level, last sent
         self.dispatched: set[int] = set()  # incidents the simulated dispatcher sent units to
         self.unplaced: dict[int, float] = {}  # incidents without a location (when last tried): wait for one
+        self._beaten = time.monotonic()
 
     # --- the agenda ------------------------------------------------------------------
 
@@ -144,6 +149,16 @@ class City:
 
     # --- start and the main loop -------------------------------------------------------
 
+    def _beat(self) -> None:
+        """Renew the lease in the loop that drives the vehicles: a stalled simulator loses it."""
+        o = self.options
+        if o.heartbeat is None or time.monotonic() - self._beaten < o.heartbeat_every_s:
+            return
+        self._beaten = time.monotonic()
+        if not o.heartbeat():
+            log.warning("simulator: another simulator took over the units' GPS tokens; stopping")
+            self.stop.set()
+
     def load(self, wait_s: float = 60.0) -> None:
         deadline = time.monotonic() + wait_s
         while True:  # started beside the centre, it may be up a moment later
@@ -153,6 +168,7 @@ class City:
             except requests.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
+                self._beat()
                 time.sleep(0.5)
         for unit in units:
             station = unit.get("station") or {}
@@ -194,6 +210,9 @@ class City:
         try:
             while not self.stop.is_set():
                 if o.duration_s is not None and time.monotonic() - started >= o.duration_s:
+                    break
+                self._beat()
+                if self.stop.is_set():
                     break
                 self._run_due()
                 self._move()

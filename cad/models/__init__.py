@@ -2,6 +2,7 @@
 
 from cad.models.audit import AuditEntry
 from cad.models.calls import Call, Caller, CallerFlag, Message
+from cad.models.centre import CentreMark, SimulatorLease
 from cad.models.fleet import Camera, CongestionReading, DeviceReport, Position
 from cad.models.incidents import Assignment, Incident, IncidentSequence, TimelineEvent
 from cad.models.intake import IntakeFailure, SipAgentSeen
@@ -16,6 +17,7 @@ __all__ = [
     "Caller",
     "CallerFlag",
     "Camera",
+    "CentreMark",
     "CongestionReading",
     "DeviceReport",
     "Incident",
@@ -28,6 +30,7 @@ __all__ = [
     "RateLimitEntry",
     "Role",
     "SchedulerLease",
+    "SimulatorLease",
     "SipAgentSeen",
     "Station",
     "TimelineEvent",
