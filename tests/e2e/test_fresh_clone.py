@@ -73,6 +73,11 @@ class Output:
         with self._lock:
             return "\n".join(line for at, line in self.lines if at >= since)
 
+    def first(self, text: str) -> float | None:
+        """When the first line holding `text` came."""
+        with self._lock:
+            return next((at for at, line in self.lines if text in line), None)
+
     def count(self, since: float) -> int:
         with self._lock:
             return sum(1 for at, _ in self.lines if at >= since)
@@ -201,9 +206,15 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
     )
     output = Output(process)
     try:
+        started = time.monotonic()
         ready_s = _wait_until_answering(process, output, url)
         ready_at = time.monotonic()
-        print(f"fresh clone: `make run` answered after {ready_s:.0f} s")
+        phases = {"pip done": output.first("npm ci"), "serve starts": output.first("warroom serve")}
+        print(
+            f"fresh clone: `make run` answered after {ready_s:.0f} s ("
+            + ", ".join(f"{name} at {at - started:.0f} s" for name, at in phases.items() if at is not None)
+            + ")"
+        )
 
         installing, _, serving = output.text().partition("warroom serve")
         assert "-e ." in installing and "[test]" not in installing, "make run installs the runtime only"
@@ -252,7 +263,8 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
     assert status is not None, "`make run` did not stop within 30 s of SIGTERM"
     assert not left, "still running 10 s after SIGTERM:\n" + "\n".join(left)
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # the port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections may wait in TIME_WAIT
+        s.bind(("127.0.0.1", port))  # nobody listens on the centre's port any more
 
     quiet = printed_since_ready <= QUIET_MAX_LINES and any(password in line for line in screen)
     if not quiet and not logins_file.exists():
