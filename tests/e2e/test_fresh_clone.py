@@ -150,19 +150,34 @@ def _stop(process: subprocess.Popen[bytes]) -> int | None:
         return None
 
 
-def _logs_in(url: str, username: str, password: str) -> bool:
-    """A console login through the login form (its CSRF token, then the post): True on the redirect home."""
-    with requests.Session() as browser:
-        form = browser.get(f"{url}/login", timeout=10).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
-        assert csrf is not None, form[:2000]
-        answer = browser.post(
-            f"{url}/login",
-            data={"csrf_token": csrf.group(1), "username": username, "password": password},
-            allow_redirects=False,
-            timeout=10,
-        )
-        return answer.status_code == 303
+def _console(url: str, username: str, password: str) -> requests.Session | None:
+    """A browser's session logged in through the login form (its CSRF token, then the post), or None."""
+    browser = requests.Session()
+    form = browser.get(f"{url}/login", timeout=10).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None, form[:2000]
+    answer = browser.post(
+        f"{url}/login",
+        data={"csrf_token": csrf.group(1), "username": username, "password": password},
+        allow_redirects=False,
+        timeout=10,
+    )
+    if answer.status_code != 303:
+        browser.close()
+        return None
+    return browser
+
+
+def _scripts_of(url: str, browser: requests.Session, page: str) -> dict[str, str]:
+    """The scripts a console page loads, by file name, as the browser gets them."""
+    html = browser.get(f"{url}{page}", timeout=10)
+    assert html.status_code == 200, page
+    scripts = {}
+    for src in re.findall(r'<script src="([^"]+)"', html.text):
+        answer = browser.get(f"{url}{src}", timeout=10)
+        assert answer.status_code == 200, src
+        scripts[src.rsplit("/", 1)[-1].split("?")[0]] = answer.text
+    return scripts
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -243,8 +258,12 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
 
         candidates = DISPATCHER_LOGIN.findall(printed)
         assert candidates, f"no console login printed for the dispatcher:\n{printed[-3000:]}"
-        password = next((p for p in candidates if _logs_in(url, "dispatcher", p)), None)
-        assert password is not None, f"none of the printed dispatcher logins logs in: {candidates}"
+        password, browser = next(((p, b) for p in candidates if (b := _console(url, "dispatcher", p))), ("", None))
+        assert browser is not None, f"none of the printed dispatcher logins logs in: {candidates}"
+        with browser:
+            scripts = _scripts_of(url, browser, "/dispatcher")
+        assert "leaflet.js" in scripts, "the map library (npm) is served"
+        assert "© OpenStreetMap contributors" in scripts["common.js"], "the map credits OpenStreetMap"
 
         # the city runs (simulator, GPS): what does the terminal show meanwhile?
         time.sleep(max(0.0, QUIET_WINDOW_S - (time.monotonic() - ready_at)))
