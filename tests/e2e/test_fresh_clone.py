@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -284,6 +285,7 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections may wait in TIME_WAIT
         s.bind(("127.0.0.1", port))  # nobody listens on the centre's port any more
+    shutil.rmtree(clone)  # half a gigabyte of .venv and node_modules; kept only when a check above failed
 
     quiet = printed_since_ready <= QUIET_MAX_LINES and any(password in line for line in screen)
     if not quiet and not logins_file.exists():
