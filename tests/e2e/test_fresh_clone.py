@@ -287,6 +287,7 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
         s.bind(("127.0.0.1", port))  # nobody listens on the centre's port any more
     shutil.rmtree(clone)  # half a gigabyte of .venv and node_modules; kept only when a check above failed
 
+    print(f"fresh clone: {printed_since_ready} lines on the terminal in the {QUIET_WINDOW_S:.0f} s after it answered")
     quiet = printed_since_ready <= QUIET_MAX_LINES and any(password in line for line in screen)
     if not quiet and not logins_file.exists():
         # today's `warroom serve` logs every request to the terminal; the change that sends the access
