@@ -2,33 +2,41 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# Two stamps, named by the packaging files' checksum: `run` installs the runtime dependencies only;
+# `test`/`lint` add the test extras (pytest, Playwright, mypy…) on top, and leave the run stamp valid.
+SUM := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(SUM)
+TEST_STAMP := $(VENV)/.installed-test-$(SUM)
 LEAFLET := cad/web/static/vendor/leaflet/leaflet.js
 
 .PHONY: run test lint unit install bench
 
-run: $(STAMP) $(LEAFLET)
+run: $(RUN_STAMP) $(LEAFLET)
 	$(BIN)/warroom serve $(ARGS)
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) $(LEAFLET)
+lint: $(TEST_STAMP) $(LEAFLET)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config setup.cfg
 	$(BIN)/mypy --strict routing dispatch reports simulator/city.py telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py telephony/pool.py telephony/replies.py telephony/redeliver.py telephony/turned_away.py cad/events.py cad/blocking.py
 
-unit: $(STAMP) $(LEAFLET)
+unit: $(TEST_STAMP) $(LEAFLET)
 	$(BIN)/pytest tests/unit
 
-install: $(STAMP) $(LEAFLET)
+install: $(TEST_STAMP) $(LEAFLET)
 
-$(STAMP):
+$(RUN_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 # the map library the consoles serve themselves (npm registry, pinned in package-lock.json; no CDN)

@@ -10,17 +10,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
-#: The folder of road extracts beside the checkout (`../shared/data`), or where WARROOM_DATA_DIR says
-#: (a clone elsewhere, as CI makes one). Read once at import: the demo, the tests and the benches use it.
+#: The demo city's roads, carried in the package (Balikpapan Kota, © OpenStreetMap contributors, ODbL;
+#: cad/data/roads/README.md), so a bare clone or an installed wheel runs the demo: WARROOM_ROADS unset.
+DEFAULT_ROADS = Path(__file__).resolve().parent / "data" / "roads" / "balikpapan_kota.overpass.json.gz"
+#: The folder of the larger road extracts the tests and benches use (`../shared/data` beside the checkout),
+#: or where WARROOM_DATA_DIR says. Read once at import; the running centre never looks here.
 SHARED_DATA = Path(os.environ.get("WARROOM_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
-DEFAULT_ROADS_FILES = ("balikpapan_kota.overpass.json", "poa_osm.pbf")
-
-
-def _default_roads() -> str:
-    for name in DEFAULT_ROADS_FILES:
-        if (SHARED_DATA / name).exists():
-            return str(SHARED_DATA / name)
-    return ""
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class Settings:
         return cls(
             database_url=_normalise_db_url(env.get("DATABASE_URL", default_db)),
             instance_path=instance,
-            roads_path=env.get("WARROOM_ROADS", _default_roads()),
+            roads_path=env.get("WARROOM_ROADS", str(DEFAULT_ROADS)),
             timezone=env.get("WARROOM_TZ", "Asia/Makassar"),
             incident_prefix=env.get("WARROOM_INCIDENT_PREFIX", "MKS"),
             secret_key=env.get("SECRET_KEY", "dev-only-change-me"),

@@ -7,17 +7,24 @@ its nodes' coordinates), so the graph builder does not care where the data came 
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from routing.errors import BadRoadData
 
 #: File name endings read with pyosmium (anything else is tried as Overpass JSON).
 OSMIUM_SUFFIXES = (".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m", ".opl")
+
+#: Compressed Overpass JSON (`….overpass.json.gz`, the extract the repository carries) is read
+#: through the standard library's decompressor its last suffix names.
+_DECOMPRESSORS: dict[str, Callable[..., IO[str]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 @dataclass(frozen=True)
@@ -78,12 +85,24 @@ def read_osmium(path: Path | str) -> Iterator[RawWay]:
 
 def read_overpass_json(path: Path | str) -> Iterator[RawWay]:
     """Highway ways of an Overpass API JSON answer (`out body;` with nodes, or `out geom;`)."""
+    return ways_from_overpass(load_overpass_json(path))
+
+
+def load_overpass_json(path: Path | str) -> Mapping[str, Any]:
+    """The parsed Overpass JSON document of a file, plain or compressed (.gz, .bz2, .xz)."""
+    path = Path(path)
+    opener = _DECOMPRESSORS.get(path.suffix.lower(), open)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with opener(path, "rt", encoding="utf-8") as handle:
             document = json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, EOFError, OSError, lzma.LZMAError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the file system's own error (missing, unreadable), not bad data
+        # a corrupt or truncated compressed file: gzip/bz2 raise OSError without errno, or EOFError
         raise BadRoadData(f"{path} is neither an OSM file pyosmium reads nor Overpass JSON: {exc}") from exc
-    return ways_from_overpass(document)
+    if not isinstance(document, Mapping):
+        raise BadRoadData(f"{path} is not an Overpass JSON document (an object with 'elements')")
+    return document
 
 
 def _overpass_elements(document: Mapping[str, Any]) -> tuple[list[Any], dict[int, tuple[float, float]]]:
@@ -150,12 +169,7 @@ def read_features(path: Path | str) -> Iterator[RawFeature]:
     path = Path(path)
     if path.name.lower().endswith(OSMIUM_SUFFIXES):
         return _features_osmium(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRoadData(f"{path} is neither an OSM file pyosmium reads nor Overpass JSON: {exc}") from exc
-    return features_from_overpass(document)
+    return features_from_overpass(load_overpass_json(path))
 
 
 def _features_osmium(path: Path) -> Iterator[RawFeature]:

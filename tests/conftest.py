@@ -2,7 +2,8 @@
 
 The schema comes from the migrations (run once per session per backend); each test then
 gets a copy of the SQLite file or a truncated PostgreSQL database. PostgreSQL tests skip
-with the reason when no server answers, and fail instead when CI=true.
+with the reason when no server answers, and fail instead when CI=true; a server without the
+database WARROOM_TEST_POSTGRES_URL names (`test`) gets it created.
 """
 
 from __future__ import annotations
@@ -59,16 +60,45 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _create_missing_admin_database(admin: sa.Engine) -> bool:
+    """Create the database WARROOM_TEST_POSTGRES_URL names when the server answers but lacks it (a fresh
+    PostgreSQL has only `postgres`), through the server's maintenance database; False if it cannot."""
+    wanted = admin.url.database
+    if not wanted:
+        return False
+    maintenance = sa.create_engine(admin.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with maintenance.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": wanted})
+            if exists.first() is not None:
+                return False  # it exists: the first error was something else
+            quoted = wanted.replace('"', '""')
+            try:
+                conn.execute(sa.text(f'CREATE DATABASE "{quoted}"'))
+            except sa.exc.ProgrammingError as error:
+                if getattr(error.orig, "sqlstate", None) != "42P04":  # another session created it first
+                    raise
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        maintenance.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     name = f"warroom_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        _postgres_unavailable(str(error.orig).strip().splitlines()[0])
+    for attempt in (1, 2):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            break
+        except sa.exc.OperationalError as error:
+            if attempt == 1 and _create_missing_admin_database(admin):
+                continue
+            admin.dispose()
+            _postgres_unavailable(str(error.orig).strip().splitlines()[0])
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     _upgrade(url, tmp_path_factory.mktemp("pg-instance"))
     yield url
