@@ -178,10 +178,12 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
             echo.start()
             names = ["access.log", "centre.log"] + ["sip.log"] * sip + ["simulator.log"] * (sim and demo)
             click.echo(f"logs: {', '.join(names)} in {logs} (warnings and errors show here too; --verbose: all)")
+        elif not access_log:
+            click.echo(f"logs: here (--verbose), but the access log in {logs / 'access.log'}")
         click.echo(_logins_block(url, settings.instance_path / DEMO_LOGINS, seeded, demo))
         while not stop.wait(1.0) and http.is_alive():
             pass
-        click.echo("stopping: the SIP intake and the simulator first, then HTTP", err=True)
+        click.echo("stopping" + (" the SIP intake and the simulator, then HTTP" if helpers else ""), err=True)
     finally:
         _stop_helpers(helpers)  # the centre still answers their last reports meanwhile
         server.shutdown()

@@ -42,7 +42,8 @@ def quiet_logging(logs: Path, *, access_log: bool, verbose: bool) -> None:
         access.addFilter(lambda record: record.levelno < logging.WARNING)
     else:
         access = logging.FileHandler(logs / "access.log", encoding="utf-8")
-        werkzeug.serving._log_add_style = False  # type: ignore[attr-defined]  # no colour codes in a file
+    # colour codes only for a person at a terminal, never in a file or a pipe
+    werkzeug.serving._log_add_style = access_log and sys.stdout.isatty()  # type: ignore[attr-defined]
     access.setFormatter(logging.Formatter("%(message)s"))
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setLevel(logging.WARNING)
