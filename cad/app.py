@@ -18,10 +18,7 @@ from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
 from cad.events import bus
-from cad.map_layers import MapLayers
 from cad.rate_limits import shared_limits
-from cad.roads import RoadNetwork
-from dispatch.runcards import RUN_CARDS, parse_run_cards
 from telephony.sms_sender import sms_sender
 
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -51,6 +48,12 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     migrate.init_app(app, db)
     if settings.proxies > 0:  # the client's address as the proxies in front say, not theirs
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies)  # type: ignore[method-assign]
+    # the road graph's and the recommendation's modules (numpy, scipy, shapely: a second of imports)
+    # come with the app, not with every import of cad.app
+    from cad.map_layers import MapLayers
+    from cad.roads import RoadNetwork
+    from dispatch.runcards import RUN_CARDS, parse_run_cards
+
     with app.app_context():
         bus.attach(db.engine)
         app.extensions["warroom.limits"] = shared_limits(db.engine, settings.redis_url)

@@ -1,28 +1,119 @@
-"""The `warroom` command (also `flask --app wsgi …`)."""
+"""The `warroom` command (also `flask --app wsgi …`).
+
+Imports here stay light: `warroom --help` and each command's `--help` must not pay for the
+application (SQLAlchemy, Alembic, the road graph's numpy/scipy); a command loads what it uses.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate import upgrade
-from sqlalchemy import inspect, select
-from werkzeug.security import generate_password_hash
 
 from cad import clock
-from cad.app import create_app
-from cad.auth import hash_token, new_token
-from cad.db import db
-from cad.models import Agency, Role, Unit, User
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from cad.demo import SeedReport
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
+def _create_app() -> Flask:
+    from cad.app import create_app
+
+    return create_app()
+
+
+class WarroomGroup(FlaskGroup):
+    """FlaskGroup without loading the app to list the commands (Flask's own would build the whole
+    application for `--help`), and with Flask-Migrate's `db` group imported only when it is used."""
+
+    LAZY = {"db": ("flask_migrate.cli", "db", "Perform database migrations (Flask-Migrate, Alembic).")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*click.Group.list_commands(self, ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, attribute, _ = self.LAZY[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in self.LAZY and name not in self.commands:
+                rows.append((name, self.LAZY[name][2]))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class RoleChoice(click.Choice):
+    """The roles, imported only when a role is given or a command's help shown."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        from cad.domain.roles import Role
+
+        return [r.value for r in Role]
+
+    @choices.setter
+    def choices(self, _value: Sequence[str]) -> None:
+        pass
+
+
+class _Database:
+    """`db` of cad.db, imported at first use (Flask-SQLAlchemy and SQLAlchemy are 0.4 s of imports)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from cad.db import db as database
+
+        return getattr(database, name)
+
+
+db: Any = _Database()
+
+
+#: Set by `warroom serve` for the children it leads: a SIGTERM to one of them (its parent died, or it is
+#: stopped on its own) goes to its whole process group, the simulator's sipp callers too.
+TAKE_GROUP_ALONG = "WARROOM_TAKE_GROUP_ALONG"
+
+
+@click.group(cls=WarroomGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """War Room 112: computer-aided dispatch for a 112 centre."""
+    if os.environ.get(TAKE_GROUP_ALONG) == "1" and os.getpgrp() == os.getpid():
+        signal.signal(signal.SIGTERM, _take_group_along)
+
+
+def _demo_seeded() -> bool:
+    from cad.services.simulation import demo_seeded_at
+
+    return demo_seeded_at(db.session) is not None
+
+
+def _take_group_along(signum: int, _frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)
+    os.killpg(0, signum)  # everyone in this process group; this process ignores it
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # and ends as the signal would have ended it
 
 
 @main.command()
@@ -40,36 +131,103 @@ def main() -> None:
 @click.option(
     "--sim/--no-sim", default=True, show_default=True, help="with the demo: a living city (`warroom simulate`, calm)"
 )
+@click.option("--access-log", is_flag=True, help="one line per HTTP request on stdout, not in instance/logs/access.log")
+@click.option(
+    "--verbose", is_flag=True, help="the centre's, SIP intake's and simulator's INFO lines here, not in files"
+)
 @with_appcontext
-def serve(host: str, port: int, demo: bool, sip: bool, sim: bool) -> None:
-    """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP."""
-    from werkzeug.serving import run_simple
+def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bool, verbose: bool) -> None:
+    """Run the centre: bring the schema up to date, seed the demo if empty, serve HTTP.
+    SIGTERM or Ctrl-C stops it with its SIP intake and simulator."""
+    import logging
+    import threading
 
-    upgrade()
-    if demo and db.session.scalar(select(Agency.id).limit(1)) is None:
-        _print_seed()
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+    from werkzeug.serving import make_server
+
+    from cad.models import Agency
+    from cad.serve_output import LogEcho, quiet_logging
+
     settings = current_app.config["WARROOM"]
+    logs = settings.instance_path / "logs"
+    if verbose:
+        upgrade()
+    else:
+        logging.disable(logging.INFO)  # Alembic's lines of each start (its own logging config, set in upgrade)
+        try:
+            upgrade()
+        finally:
+            logging.disable(logging.NOTSET)
+    quiet_logging(logs, access_log=access_log, verbose=verbose)
+    seeded = _seed_demo() if demo and db.session.scalar(select(Agency.id).limit(1)) is None else None
+    db.session.remove()
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
     click.echo(f"War Room 112 on http://{host}:{port}/  database: {db.engine.url.render_as_string()}")
     click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
-    click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
-    helpers = [_start_sip(host, port)] if sip else []
-    if sim and demo:
-        from cad.services.simulation import demo_seeded_at
-
-        if demo_seeded_at(db.session) is not None:
-            helpers.append(_start_simulator(host, port, sip))
-        else:  # a real centre never gets fake calls
-            click.echo("simulator: not started: the demo did not seed this database (`warroom simulate --help`)")
+    if seeded is not None:
+        click.echo(_seed_line(seeded, settings.roads_path))
+    server = make_server(host, port, current_app._get_current_object(), threaded=True)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    helpers: list[subprocess.Popen[bytes]] = []
+    echo = LogEcho([logs / "sip.log", logs / "simulator.log"]) if not verbose else None  # from their ends now
+    http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    http.start()
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        if sip:
+            helpers.append(_start_sip(host, port, None if verbose else logs / "sip.log"))
+        simulating = sim and demo and _demo_seeded()
+        if simulating:
+            helpers.append(_start_simulator(host, port, sip, None if verbose else logs / "simulator.log"))
+        elif sim and demo:  # a real centre never gets fake calls
+            click.echo("simulator: not started: the demo did not seed this database (`warroom simulate --help`)")
+        if echo is not None:
+            echo.start()
+            names = ["access.log", "centre.log"] + ["sip.log"] * sip + ["simulator.log"] * simulating
+            click.echo(f"logs: {', '.join(names)} in {logs} (warnings and errors show here too; --verbose: all)")
+        elif not access_log:
+            click.echo(f"logs: here (--verbose), but the access log in {logs / 'access.log'}")
+        click.echo(_logins_block(url, settings.instance_path / DEMO_LOGINS, seeded, demo))
+        while not stop.wait(1.0) and http.is_alive():
+            pass
+        click.echo("stopping" + (" the SIP intake and the simulator, then HTTP" if helpers else ""), err=True)
     finally:
-        for helper in helpers:
-            helper.terminate()
-        for helper in helpers:
-            helper.wait(30)
+        _stop_helpers(helpers)  # the centre still answers their last reports meanwhile
+        server.shutdown()
+        server.server_close()
+        if echo is not None:
+            echo.stop()
 
 
-def _start_simulator(host: str, port: int, sip: bool) -> subprocess.Popen[bytes]:
+def _stop_helpers(helpers: list[subprocess.Popen[bytes]], grace_s: float = 20.0) -> None:
+    """SIGTERM to each helper's whole process group (the supervisor with its agents and Kamailio, the
+    simulator with its sipp callers); SIGKILL to whatever is left after `grace_s`."""
+    from telephony.lifeline import stop_groups
+
+    killed = stop_groups([h.pid for h in helpers], grace_s)
+    for helper in helpers:
+        helper.wait(5)
+    if killed:
+        click.echo(f"process groups {killed} did not stop within {grace_s:.0f} s: killed", err=True)
+
+
+def _start_child(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
+    """A helper process that dies with `warroom serve` (a parent-death signal) and leads a process group
+    of its own (so its children are stopped with it, and a Ctrl-C in the terminal reaches `serve` only)."""
+    from telephony.lifeline import die_with_parent
+
+    if log is None:
+        return subprocess.Popen(command, env=env, process_group=0, preexec_fn=die_with_parent())
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, process_group=0, preexec_fn=die_with_parent()
+        )
+
+
+def _start_simulator(host: str, port: int, sip: bool, log: Path | None = None) -> subprocess.Popen[bytes]:
     """The demo city (calls, vehicles, cameras, crews) as its own process, at a calm rate."""
     settings = current_app.config["WARROOM"]
     centre = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
@@ -77,8 +235,80 @@ def _start_simulator(host: str, port: int, sip: bool) -> subprocess.Popen[bytes]
     command = [sys.executable, "-m", "cad.cli", "simulate", "--yes", "--url", centre, "--rate", "0.5"]
     if not sip:
         command += ["--sip", ""]
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "WARROOM_INSTANCE": str(settings.instance_path)}
-    return subprocess.Popen(command, env=env)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "WARROOM_INSTANCE": str(settings.instance_path),
+        TAKE_GROUP_ALONG: "1",
+    }
+    return _start_child(command, env, log)
+
+
+#: Where `warroom serve` and `warroom demo seed` write the demo's logins and API tokens (mode 600).
+DEMO_LOGINS = "demo-logins.txt"
+
+
+def _seed_demo() -> SeedReport:
+    """Seed the demo centre and write its logins and tokens to the instance folder (readable by the
+    owner only, created so: never a moment readable by others)."""
+    from cad.demo import seed_demo
+
+    settings = current_app.config["WARROOM"]
+    if not settings.roads_path:
+        raise click.ClickException("no road extract: set WARROOM_ROADS to an OSM extract (PBF or Overpass JSON)")
+    try:
+        report = seed_demo(db.session, settings.roads_path)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    _write_private(settings.instance_path / DEMO_LOGINS, _logins_file(report, settings.roads_path))
+    return report
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(draft, path)
+
+
+def _logins_file(report: SeedReport, roads: str) -> str:
+    lines = [
+        f"# War Room 112 demo centre, seeded {clock.now():%Y-%m-%d %H:%M} UTC on {roads}",
+        "# Console logins (demo passwords: open the centre's / in a browser)",
+        *(f"login {username:<11} {password}" for username, password in report.passwords.items()),
+        "# API tokens (Authorization: Bearer TOKEN); `warroom users token NAME` makes a new one",
+        *(f"token {username:<11} {token}" for username, token in report.tokens.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _seed_line(report: SeedReport, roads: str) -> str:
+    return (
+        f"demo centre on {roads}: {report.agencies} agencies, {report.stations} stations, "
+        f"{report.units} units, {report.cameras} cameras"
+    )
+
+
+def _logins_block(url: str, logins: Path, seeded: SeedReport | None, demo: bool) -> str:
+    """The last lines of `warroom serve`'s start-up: where to go and how to get in."""
+    rule = "─" * 72
+    lines = [rule, f"War Room 112 is ready: {url}   (API: {url}api/v1/openapi.json)"]
+    if seeded is not None:
+        consoles = ", ".join(f"{username} / {password}" for username, password in seeded.passwords.items())
+        lines += [
+            f"Console logins (demo passwords): {consoles}",
+            "API tokens (shown once; `warroom users token NAME` makes a new one):",
+            *(f"  {username:<11} {token}" for username, token in seeded.tokens.items()),
+            f"Both are in {logins} (readable by you only).",
+        ]
+    elif logins.exists():
+        lines.append(f"Demo logins and API tokens: {logins} (written when the demo was seeded; tokens are shown once)")
+    elif demo:
+        lines.append("API tokens: `warroom users token NAME` gives a user a new one")
+    lines += ["Ctrl-C (or SIGTERM) stops the centre with its SIP intake and simulator.", rule]
+    return "\n".join(line for line in lines if line)
 
 
 #: Agents `warroom serve` runs behind Kamailio when WARROOM_SIP_WORKERS is unset. Each pjsua2 agent
@@ -87,7 +317,7 @@ def _start_simulator(host: str, port: int, sip: bool) -> subprocess.Popen[bytes]
 SERVE_SIP_WORKERS = 9
 
 
-def _start_sip(host: str, port: int) -> subprocess.Popen[bytes]:
+def _start_sip(host: str, port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     """The SIP intake as its own processes (pjsua2 must never take the web centre down with it):
     a pool of agents behind Kamailio when it is installed, else one agent."""
     from telephony.supervisor import kamailio_binary
@@ -120,7 +350,7 @@ def _start_sip(host: str, port: int) -> subprocess.Popen[bytes]:
             f"3 calls at once, past that a caller gets 503 and is on record as overflowed; INVITEs over "
             f"~4,000 bytes are lost; install kamailio for a pool (allowed from {allowed})"
         )
-    return subprocess.Popen(command, env=env)
+    return _start_child(command, env, log)
 
 
 @main.group(invoke_without_command=True)
@@ -310,30 +540,23 @@ def demo() -> None:
 @with_appcontext
 def demo_seed() -> None:
     """Load agencies, stations, ~40 units, ~30 cameras and one user per role."""
+    from sqlalchemy import inspect
+
     if not inspect(db.engine).has_table("agencies"):
         raise click.ClickException("no schema yet: run 'warroom db upgrade' first")
     _print_seed()
 
 
 def _print_seed() -> None:
-    from cad.demo import seed_demo
-
     settings = current_app.config["WARROOM"]
-    if not settings.roads_path:
-        raise click.ClickException("no road extract: set WARROOM_ROADS to an OSM extract (PBF or Overpass JSON)")
-    try:
-        report = seed_demo(db.session, settings.roads_path)
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(
-        f"demo centre on {settings.roads_path}: {report.agencies} agencies, {report.stations} stations, "
-        f"{report.units} units, {report.cameras} cameras"
-    )
+    report = _seed_demo()
+    click.echo(_seed_line(report, settings.roads_path))
     click.echo("API tokens (shown once; 'warroom users token NAME' makes a new one):")
     for username, token in report.tokens.items():
         click.echo(f"  {username:<11} {token}")
     logins = ", ".join(f"{username} / {password}" for username, password in report.passwords.items())
     click.echo(f"Console logins (demo passwords; open / in a browser): {logins}")
+    click.echo(f"Both written to {settings.instance_path / DEMO_LOGINS} (readable by you only)")
 
 
 @main.group()
@@ -372,13 +595,19 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--role", required=True, type=RoleChoice())
 @click.option("--password", default=None, help="for the web consoles; hashed")
 @click.option("--display-name", default=None)
 @click.option("--unit", "callsign", default=None, help="crew: the unit they ride")
 @with_appcontext
 def users_create(name: str, role: str, password: str | None, display_name: str | None, callsign: str | None) -> None:
     """Create a user and print their API token."""
+    from sqlalchemy import select
+    from werkzeug.security import generate_password_hash
+
+    from cad.auth import hash_token, new_token
+    from cad.models import Role, Unit, User
+
     if db.session.scalar(select(User).where(User.username == name)) is not None:
         raise click.ClickException(f"user {name!r} exists; 'warroom users token {name}' gives a new token")
     unit_id = None
@@ -408,6 +637,11 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
 @with_appcontext
 def users_token(name: str) -> None:
     """Give a user a new API token (the old one stops working) and print it."""
+    from sqlalchemy import select
+
+    from cad.auth import hash_token, new_token
+    from cad.models import User
+
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None:
         raise click.ClickException(f"no user {name!r}")
@@ -427,6 +661,11 @@ def units() -> None:
 @with_appcontext
 def units_token(callsign: str) -> None:
     """Give a unit's GPS device a new token and print it."""
+    from sqlalchemy import select
+
+    from cad.auth import hash_token, new_token
+    from cad.models import Unit
+
     unit = db.session.scalar(select(Unit).where(Unit.callsign == callsign))
     if unit is None:
         raise click.ClickException(f"no unit {callsign!r}")

@@ -18,12 +18,12 @@ from cad import clock
 from cad.api.spec import parse_body
 from cad.db import db
 from cad.domain.calls import Channel, fitted, fitted_identifier
+from cad.domain.sip_agents import outbox_hold_s
 from cad.errors import Forbidden, InvalidInput, Unauthorized
 from cad.services.calls import ANONYMOUS, Fix, phone_or_error
 from cad.services.intake import (
     CallExtras,
     InboundText,
-    claim_sip_outbox,
     record_delivery,
     storable,
     text_received,
@@ -33,7 +33,7 @@ from cad.services.intake import (
     voice_call_received,
 )
 from cad.services.intake_failures import intake_failed, redelivered
-from cad.services.sip_agents import agent_heard, drop_calls_of_silent_agents
+from cad.services.sip_agents import agent_heard, claim_outbox_waiting, drop_calls_of_silent_agents
 
 telephony = Blueprint("telephony", __name__, url_prefix="/telephony")
 
@@ -251,26 +251,31 @@ class DeliveryReport(BaseModel):
 
 
 class AgentPoll(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     agent: str | None = None  # WARROOM_NODE:port, fitted as the calls' `agent` is (a long host name)
+    wait_s: float = 0.0  # how long the agent lets the centre hold the poll when nothing is to be sent
 
 
 @telephony.post("/sip/outbox/claim")
 def claim_outbox() -> Response:
-    """Replies waiting to go out as SIP MESSAGE; each is handed to one agent only. An agent that
-    names itself is heard (its poll, once a second, is its heartbeat), and the calls of agents gone
-    silent are closed as dropped (`cad.services.sip_agents`)."""
+    """Replies waiting to go out as SIP MESSAGE; each is handed to one agent only. With `wait_s`, a poll
+    finding none is held until one is queued (at most half the silence allowed an agent, see
+    `cad.domain.sip_agents`). An agent that names itself is heard (its poll is its heartbeat), and the
+    calls of agents gone silent are closed as dropped (`cad.services.sip_agents`)."""
     _check_token()
     try:
         poll = AgentPoll.model_validate(request.get_json(silent=True) or {})
     except ValidationError:
         poll = AgentPoll()  # a poll is never refused: the replies still go out
+    silent_s = current_app.config["WARROOM"].sip_agent_silent_s
     if poll.agent:
-        silent_s = current_app.config["WARROOM"].sip_agent_silent_s
         now = clock.now()
         agent_heard(db.session, fitted(storable(poll.agent), FITS["agent"]), now, silent_s)
         drop_calls_of_silent_agents(db.session, now, silent_s)
-    return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claim_sip_outbox(db.session)])
+    claimed = claim_outbox_waiting(
+        db.session, outbox_hold_s(poll.wait_s, silent_s), sweep_silent_s=silent_s if poll.agent else None
+    )
+    return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claimed])
 
 
 @telephony.post("/sip/outbox/<int:message_id>")

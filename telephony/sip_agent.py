@@ -40,6 +40,10 @@ from telephony.screening import Network, allowed_networks, screen_invite, screen
 log = logging.getLogger(__name__)
 #: The agent stops naming itself in its polls (its heartbeat) when its pjsua2 thread has not turned for this long.
 HEARTBEAT_STALE_S = 3.0
+#: How long the agent lets the centre hold its outbox poll (the centre holds it for less: half the silence
+#: it allows an agent, `cad.domain.sip_agents.outbox_hold_s`), and how much longer it waits for the answer.
+OUTBOX_WAIT_S = 25.0
+POLL_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -106,52 +110,83 @@ class AgentAccount(pj.Account):  # type: ignore[misc]
 class OutboxPoller(threading.Thread):
     """Fetches the call-takers' replies to SIP MESSAGE conversations and reports how they went.
 
-    HTTP stays off the pjsua2 thread: messages go to it through `agent.commands`, and the
-    delivery reports (message id, `sent` or `failed`, why) come back through `reports`."""
+    The poll is a long poll: the centre holds it until a reply is queued (up to `wait_s`, and at most
+    half the silence it allows an agent), and it is sent again at once; a centre that answers at once
+    with nothing is asked once every `every_s`. The delivery reports (message id, `sent` or `failed`,
+    why) go from a thread of their own, as soon as they come, not after a held poll. HTTP stays off the
+    pjsua2 thread: messages go to it through `agent.commands`, reports come back through `reports`."""
 
-    def __init__(self, agent: SipAgent, every_s: float = 1.0) -> None:
+    def __init__(self, agent: SipAgent, every_s: float = 1.0, wait_s: float = OUTBOX_WAIT_S) -> None:
         super().__init__(name="sip-outbox", daemon=True)
         self.agent = agent
         self.every_s = every_s
+        self.wait_s = wait_s
         self.reports: queue.Queue[tuple[int, str, str | None]] = queue.Queue()
         self._halt = threading.Event()
         self._http = requests.Session()
+        self._reporter = threading.Thread(target=self._report_all, name="sip-outbox-reports", daemon=True)
         base = agent.config.centre_url.rstrip("/")
         self._claim_url = f"{base}/telephony/sip/outbox/claim"
         self._report_url = f"{base}/telephony/sip/outbox/{{}}"
         self._headers = {"Authorization": f"Bearer {agent.config.intake_token}"}
 
+    def start(self) -> None:
+        super().start()
+        self._reporter.start()
+
     def stop(self) -> None:
+        """Send what is left to report (the reporter drains its queue), and leave a held poll behind."""
         self._halt.set()
-        self.join(2)
+        self._reporter.join(5)
+        self.join(1)
 
     def run(self) -> None:
-        while not self._halt.wait(self.every_s):
+        while not self._halt.is_set():
+            started = time.monotonic()
+            messages: list[dict[str, Any]] = []
             try:
-                self._report()
                 # the poll is the agent's heartbeat, while its pjsua2 thread is turning: the centre
                 # closes the calls of an agent it stops hearing from (cad.services.sip_agents)
                 alive = time.monotonic() - self.agent.loop_at < HEARTBEAT_STALE_S
-                body = {"agent": self.agent.config.agent_name} if alive else {}
-                claimed = self._http.post(self._claim_url, json=body, headers=self._headers, timeout=5)
+                body: dict[str, Any] = {"wait_s": self.wait_s}
+                if alive:
+                    body["agent"] = self.agent.config.agent_name
+                claimed = self._http.post(
+                    self._claim_url, json=body, headers=self._headers, timeout=self.wait_s + POLL_GRACE_S
+                )
                 if claimed.status_code == 200:
-                    for message in claimed.json():
-                        self.agent.commands.put(("send", message))
+                    messages = claimed.json()
             except (requests.RequestException, ValueError) as error:
                 log.debug("outbox poll failed (retried): %s", error)
-        try:
-            self._report()  # what the agent learnt last, before it stopped
-        except requests.RequestException as error:
-            log.warning("delivery reports not sent at shutdown: %s", error)
+            for message in messages:
+                if self._halt.is_set():  # claimed as the agent stopped: nobody will send it
+                    self._post_report(message["id"], "failed", "the SIP agent stopped before sending it")
+                else:
+                    self.agent.commands.put(("send", message))
+            if not messages:  # nothing came at once (a centre down, or one that does not hold polls)
+                self._halt.wait(self.every_s - (time.monotonic() - started))
 
-    def _report(self) -> None:
-        while not self.reports.empty():
-            message_id, status, error = self.reports.queue[0]
-            body = {"status": status, "error": error[:300] if error else None}
-            answer = self._http.post(self._report_url.format(message_id), json=body, headers=self._headers, timeout=5)
-            if answer.status_code >= 500:
-                return  # the centre could not store it (database down): kept, retried at the next poll
-            self.reports.get_nowait()
+    def _report_all(self) -> None:
+        """Each report as soon as it comes; one the centre could not store (5xx, or unreachable) is
+        tried again every `every_s`, until the agent stops."""
+        while True:
+            try:
+                message_id, status, error = self.reports.get(timeout=0.2)
+            except queue.Empty:
+                if self._halt.is_set():
+                    return
+                continue
+            while not self._post_report(message_id, status, error) and not self._halt.wait(self.every_s):
+                pass
+
+    def _post_report(self, message_id: int, status: str, error: str | None) -> bool:
+        body = {"status": status, "error": error[:300] if error else None}
+        try:
+            answer = requests.post(self._report_url.format(message_id), json=body, headers=self._headers, timeout=5)
+        except requests.RequestException as failure:
+            log.warning("delivery report %d not sent (retried): %s", message_id, failure)
+            return False
+        return answer.status_code < 500  # 5xx: the centre could not store it (database down)
 
 
 class SipAgent:

@@ -7,6 +7,7 @@ calls it died holding), starts Kamailio in front when it is installed
 (telephony/kamailio/kamailio.cfg, rendered with the ports and the allow-list), puts on record
 what Kamailio logs whole (the calls it turns away with every line taken, and the INVITEs too big
 for pjsua2, with their location: telephony/turned_away.py), and passes SIGTERM on for a clean stop.
+Its children get SIGTERM from the kernel when it dies in any way (telephony/lifeline.py).
 
 One node of two (WARROOM_SIP_ROLE, README "Two nodes behind one Kamailio"): `--agents-only` runs the
 agents alone, on an address another node's Kamailio reaches; `--remote-agents` puts another node's
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cad.config import Settings
+from telephony.lifeline import die_with_parent
 from telephony.pool import (
     AGENT_MAX_INVITE_BYTES,
     NOBODY_TO_HAND_ON,
@@ -238,8 +240,9 @@ class Child:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                # the supervisor waits for its stop signals with them blocked; its children must not inherit that
-                preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
+                # the supervisor waits for its stop signals with them blocked, its children must not inherit
+                # that; and they get SIGTERM when it dies, even SIGKILLed (no orphan keeps a SIP port)
+                preexec_fn=die_with_parent(signal.SIGTERM, unblock=STOP_SIGNALS),
             )
         self.started_at = time.monotonic()
         self.restart_at = None

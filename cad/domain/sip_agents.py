@@ -1,7 +1,11 @@
 """When the centre may say a SIP agent is dead (pure).
 
-Every agent polls the centre once a second (`POST /telephony/sip/outbox/claim`, naming itself), and
-that poll is its heartbeat. An agent silent for `silent_s` is dead, and the calls it held are closed on
+Every agent polls the centre for the replies it is to send (`POST /telephony/sip/outbox/claim`,
+naming itself), and that poll is its heartbeat. The centre holds a poll until a reply is queued, at
+most half of `silent_s` (`outbox_hold_s`), and the agent polls again at once: a live agent is heard
+at least twice in every `silent_s`, and an idle one sends a request every `silent_s / 2` instead of
+one a second. Silence counts from the start of the last poll heard, up to `silent_s / 2` before the
+death. An agent silent for `silent_s` is dead, and the calls it held are closed on
 record as `dropped`: its node died (a machine lost, a network cut), and nobody is left to send the
 hang-up its journal would have sent after a restart.
 
@@ -18,8 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-#: Seconds an agent may go unheard before its calls are closed (WARROOM_SIP_AGENT_SILENT_S): ten polls.
+#: Seconds an agent may go unheard before its calls are closed (WARROOM_SIP_AGENT_SILENT_S): two held polls.
 AGENT_SILENT_S = 10.0
+#: The longest the centre holds a poll, whatever `silent_s` (a proxy in front may time out an idle request).
+MAX_HOLD_S = 25.0
 #: An agent silent this long is no longer swept: whatever it held was closed long ago.
 FORGET_S = 3600.0
 
@@ -63,3 +69,10 @@ def dead_agents(agents: Iterable[AgentHeard], now: datetime, silent_s: float, fo
         and (a.swept_at is None or a.swept_at <= now - window)
     ]
     return [a.name for a in sorted(silent, key=lambda a: a.last_seen_at)]
+
+
+def outbox_hold_s(asked_s: float, silent_s: float) -> float:
+    """How long the centre may hold an agent's poll waiting for a reply to send: what the agent asked,
+    at most half of `silent_s` (its next poll, sent as this one returns, is heard well within the
+    silence the centre allows) and MAX_HOLD_S."""
+    return max(0.0, min(asked_s, silent_s / 2, MAX_HOLD_S))

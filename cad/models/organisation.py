@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cad.db import UTCDateTime, db
+from cad.domain.roles import Role
 from cad.models._types import enum_column
 from dispatch.units import UnitStatus, UnitType
-
-
-class Role(StrEnum):
-    CALL_TAKER = "call_taker"
-    DISPATCHER = "dispatcher"
-    CREW = "crew"
-    MANAGER = "manager"
-    ADMIN = "admin"
 
 
 class Agency(db.Model):  # type: ignore[name-defined]

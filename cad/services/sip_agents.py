@@ -1,7 +1,8 @@
 """The SIP agents the centre hears, and the calls of those it stopped hearing.
 
-Each agent's once-a-second poll (`POST /telephony/sip/outbox/claim` with its name) is recorded here,
-and the same request closes the calls of agents gone silent (`cad.domain.sip_agents` says which): any
+Each agent's poll (`POST /telephony/sip/outbox/claim` with its name, held until a reply is queued:
+`claim_outbox_waiting`) is recorded here, and the same request closes the calls of agents gone
+silent (`cad.domain.sip_agents` says which), when it arrives and every few seconds while held: any
 live agent on any node keeps the sweep going, so a node that dies has its calls closed by the other
 node's agents, with no process of its own to run. A dead agent is swept again every `silent_s`
 for an hour, so a call its courier delivered after the first sweep is closed too. Two polls sweeping
@@ -12,17 +13,21 @@ the poll that claimed it closes its calls (under a row lock on each call).
 from __future__ import annotations
 
 import logging
+import queue
+import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cad import clock
 from cad.domain.calls import AGENT_DIED, OPEN_CALL_STATES, CallState, change_call_state
 from cad.domain.sip_agents import AgentHeard, dead_agents, heard_since
 from cad.domain.timeline import EventKind
-from cad.events import publish_after_commit
-from cad.models import Call, SipAgentSeen
+from cad.events import Audience, Change, bus, publish_after_commit
+from cad.models import Call, Message, SipAgentSeen
+from cad.services.intake import claim_sip_outbox
 from cad.timeline import record_event
 
 log = logging.getLogger(__name__)
@@ -95,3 +100,49 @@ def _drop(session: Session, call: Call, at: datetime, data: dict[str, object]) -
         session, EventKind.CALL_DROPPED, at=at, actor="sip", call_id=call.id, incident_id=call.incident_id, data=data
     )
     publish_after_commit(session, "call", {"id": call.id, "state": call.state})
+
+
+#: While a poll is held, the outbox is read again and silent agents swept this often: the event bus wakes
+#: the poll the moment a reply is queued, so this only bounds the wait for a change the bus did not carry.
+RECHECK_S = 2.0
+
+
+def claim_outbox_waiting(
+    session: Session, hold_s: float, *, sweep_silent_s: float | None = None, recheck_s: float = RECHECK_S
+) -> list[Message]:
+    """The replies waiting to go out as SIP MESSAGE, each claimed for this poll only; when there are
+    none, wait up to `hold_s` for one to be queued (a long poll: the agent asks again at once, so an idle
+    agent costs a request every `hold_s`, not one a second). With `sweep_silent_s`, the calls of agents
+    silent that long are closed every `recheck_s` meanwhile, as every poll's arrival does. Holds no
+    database connection while it waits."""
+    if hold_s <= 0:
+        return claim_sip_outbox(session)
+    deadline = time.monotonic() + hold_s
+    listener = bus.subscribe(Audience())  # before the first read: a reply queued after it wakes us
+    try:
+        while True:
+            claimed = claim_sip_outbox(session)
+            remaining = deadline - time.monotonic()
+            if claimed or remaining <= 0 or listener.behind:
+                return claimed
+            if _reply_queued(listener.queue, min(remaining, recheck_s)) is None:
+                return []  # the centre is closing
+            if sweep_silent_s is not None:
+                drop_calls_of_silent_agents(session, clock.now(), sweep_silent_s)
+    finally:
+        bus.unsubscribe(listener)
+
+
+def _reply_queued(changes: queue.Queue[Change | None], timeout_s: float) -> bool | None:
+    """Wait up to `timeout_s` for an outbound message's change; None when the bus closes."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            change = changes.get(timeout=left)
+        except queue.Empty:
+            return False
+        if change is None:
+            return None
+        if change.kind == "message" and change.data.get("direction") == "out":
+            return True
+    return False
