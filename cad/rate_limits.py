@@ -38,6 +38,8 @@ _ENTRIES = RateLimitEntry.__table__
 SWEEP_EVERY_S = 60.0
 #: The key prefix in Redis.
 REDIS_PREFIX = "warroom"
+#: What `limits` puts first in every key.
+_NAMESPACE = RateLimitItemPerSecond(1).namespace
 
 
 def per_seconds(amount: int, seconds: float) -> RateLimitItem:
@@ -89,15 +91,28 @@ class SqlStorage(Storage, MovingWindowSupport):
         now = clock.now()
         ends = now + timedelta(seconds=expiry)
         keys = sorted(amounts)
-        with self.engine.begin() as connection:
-            self._sweep(connection, now)
-            if self._incr_pg is not None:
-                given = {"keys": keys, "counts": [amounts[key] for key in keys], "ends": ends, "now": now}
-                result = connection.execute(self._incr_pg, given)
-            else:
-                rows = [{"key": key, "count": amounts[key], "expires_at": ends, "now": now} for key in keys]
-                result = connection.execute(self._incr, rows if len(rows) > 1 else rows[0])
-            return {row.key: (int(row.count), row.expires_at.timestamp()) for row in result}
+        if self._incr_pg is not None:  # one statement, atomic on its own: no BEGIN and COMMIT round trips
+            given = {"keys": keys, "counts": [amounts[key] for key in keys], "ends": ends, "now": now}
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                self._sweep(connection, now)
+                result = connection.execute(self._incr_pg, given).all()
+        else:
+            rows = [{"key": key, "count": amounts[key], "expires_at": ends, "now": now} for key in keys]
+            with self.engine.begin() as connection:
+                self._sweep(connection, now)
+                result = connection.execute(self._incr, rows if len(rows) > 1 else rows[0]).all()
+        return {row.key: (int(row.count), row.expires_at.timestamp()) for row in result}
+
+    def counts(self, name: str) -> dict[str, tuple[int, float]]:
+        """Every fixed-window counter of the limit `name` whose window is not over: its count and
+        when its window ends (epoch seconds), by key; one query."""
+        now = clock.now()
+        prefix = f"{_NAMESPACE}/{name}/"
+        query = sa.select(_COUNTERS.c.key, _COUNTERS.c.count, _COUNTERS.c.expires_at).where(
+            _COUNTERS.c.key.startswith(prefix, autoescape=True), _COUNTERS.c.expires_at > now
+        )
+        with self.engine.connect() as connection:
+            return {key: (int(count), ends.timestamp()) for key, count, ends in connection.execute(query)}
 
     def get(self, key: str) -> int:
         with self.engine.connect() as connection:
@@ -228,6 +243,16 @@ class SharedLimits:
     def held(self, item: RateLimitItem, *identifiers: str) -> int:
         """How many entries the moving window of `item` holds now."""
         return item.amount - self.moving.get_window_stats(item, *identifiers).remaining
+
+    def counts(self, name: str) -> dict[str, tuple[int, float]] | None:
+        """The fixed-window counters of the limit `name` (key → count, window's end in epoch s), or
+        None when the storage cannot list them cheaply (Redis). Raises `limits.errors.StorageError`."""
+        if not isinstance(self.storage, SqlStorage):
+            return None
+        try:
+            return self.storage.counts(name)
+        except self.storage.base_exceptions as error:
+            raise StorageError(error) from error
 
     def incr_many(self, amounts: Mapping[str, int], expiry: int) -> dict[str, tuple[int, float]]:
         """Fixed-window counters: add to each key; its count and when its window ends (epoch s).

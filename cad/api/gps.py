@@ -181,7 +181,7 @@ def _hold_back_flood(unit_id: int, fixes: int, settings: Settings) -> None:
 
 def _record(token: str | None, unit_id: int, fixes: list[Fix], received_at: datetime, rules: GpsRules) -> Recorded:
     try:
-        return record_fixes(db.session, unit_id, fixes, received_at=received_at, rules=rules)
+        return record_fixes(db.session(), unit_id, fixes, received_at=received_at, rules=rules)
     except Unauthorized:
         if token:
             _state().devices.forget(token)

@@ -7,7 +7,8 @@ a process that arrive together are written together: ONE autocommit statement st
 waiting fix (skipping duplicates), moves each unit only forward in time and writes the live
 events, and each request wakes with its own outcome (group commit). Nothing is answered
 before it is committed; under no load a batch is one fix and no time is spent waiting for
-company.
+company. The statement locks its units in id order before it writes, so the batches of two
+processes that share units wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cad.errors import DatabaseUnavailable
@@ -42,12 +43,14 @@ WITH input AS (
         CAST(:event AS text[])
     ) WITH ORDINALITY AS t(unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg,
                            battery_pct, event, n)
+), locked AS (
+    SELECT u.id FROM units AS u WHERE u.id IN (SELECT unit_id FROM input) ORDER BY u.id FOR NO KEY UPDATE
 ), ins AS (
     INSERT INTO positions (unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg,
                            battery_pct, source)
     SELECT i.unit_id, i.lat, i.lon, i.fix_at, i.received_at, i.accuracy_m, i.speed_mps, i.bearing_deg,
            i.battery_pct, 'gps'
-    FROM input AS i JOIN units AS u ON u.id = i.unit_id
+    FROM input AS i JOIN locked AS u ON u.id = i.unit_id
     ON CONFLICT (unit_id, fix_at) DO NOTHING
     RETURNING unit_id, fix_at
 ), newest AS (
@@ -124,12 +127,15 @@ class FixWriter:
 
     No thread of its own: the first request to arrive while nobody writes is the leader and
     writes the batch itself; whoever comes meanwhile queues, and when the leader is done the
-    first of them leads the next batch. So a lone fix costs no hand-over between threads."""
+    first of them leads the next batch. So a lone fix costs no hand-over between threads.
+    The leader hands its connection on with the lead: under load one connection writes batch
+    after batch without a pool checkout (and its ping) each; the last leader returns it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._writing = False
+        self._connection: Connection | None = None
 
     def write(self, engine: Engine, values: dict[str, Any]) -> Written:
         """Store one fix (`values` as the columns of _COLUMNS; `event` the live event's JSON) and
@@ -156,23 +162,40 @@ class FixWriter:
     def _lead(self, engine: Engine) -> None:
         with self._lock:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            connection, self._connection = self._connection, None
         try:
-            self._write(engine, batch)
+            if connection is None:
+                connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if not self._write(connection, batch):  # the database went away: the next leader connects afresh
+                connection.invalidate()
+        except DBAPIError as error:  # no connection to be had
+            log.error("GPS fixes not written, database unavailable: %s", error.orig)
+            for waiting in batch:
+                waiting.finish(failure=type(error.orig).__name__)
         except Exception as error:  # whatever happened, every waiter hears of it (503) and one leads on
             log.exception("GPS fixes not written")
             for waiting in batch:
                 if waiting.written is None:
                     waiting.finish(failure=type(error).__name__)
+            if connection is not None:
+                connection.invalidate()
         finally:
+            if connection is not None and connection.invalidated:
+                connection.close()
+                connection = None
             with self._lock:
                 if self._queue:
+                    self._connection, connection = connection, None
                     successor = self._queue[0]
                     successor.leads = True
                     successor.done.set()
                 else:
                     self._writing = False
+            if connection is not None:  # nobody waits: back to the pool
+                connection.close()
 
-    def _write(self, engine: Engine, batch: list[_Waiting]) -> None:
+    def _write(self, connection: Connection, batch: list[_Waiting]) -> bool:
+        """Write a batch and wake each of its requests; False when the database could not be reached."""
         first: dict[tuple[int, datetime], _Waiting] = {}
         repeats: list[tuple[_Waiting, _Waiting]] = []
         for waiting in batch:  # the same fix twice in one batch: the second is a duplicate of the first
@@ -184,26 +207,27 @@ class FixWriter:
         unique = list(first.values())
         params = {column: [waiting.values[column] for waiting in unique] for column in _COLUMNS}
         try:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                rows = connection.execute(_FIXES, params).all()
+            rows = connection.execute(_FIXES, params).all()
         except IntegrityError:
             if len(unique) == 1:
                 unique[0].finish(Written(False, False, *([None] * 9)))
-                return
+                return True
+            reachable = True
             for waiting in unique:  # a unit deleted meanwhile: write the others one by one
-                self._write(engine, [waiting])
+                reachable = self._write(connection, [waiting]) and reachable
             for waiting, original in repeats:
                 waiting.finish(_as_repeat(original.written))
-            return
+            return reachable
         except DBAPIError as error:
             log.error("GPS fixes not written, database unavailable: %s", error.orig)
             for waiting in batch:
                 waiting.finish(failure=type(error.orig).__name__)
-            return
+            return False
         for row in rows:
             unique[row.n - 1].finish(Written(*row[1:]))
         for waiting, original in repeats:
             waiting.finish(_as_repeat(original.written))
+        return True
 
 
 def _as_repeat(written: Written | None) -> Written | None:

@@ -4,9 +4,9 @@ keep what a device said without a position (`record_no_fix`), which moves nobody
 The hot path is a handful of Core statements per request (read the unit's row, insert the
 fixes skipping duplicates, move the unit only forward in time, commit once); on PostgreSQL
 a single fix goes with the others of the same moment in one statement (`fix_writer`), so a
-centre keeps up with every vehicle reporting each second. Device tokens are looked up once per
-short interval in this process; each device has its own flood limit, counted for the whole centre
-(`FloodGuard`) without a round trip per request.
+centre keeps up with every vehicle reporting each second. Every device token is read in one
+query per short interval in this process (`DeviceDirectory`); each device has its own flood
+limit, counted for the whole centre (`FloodGuard`) without a round trip per request or per device.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -49,13 +49,28 @@ _REPORTS = DeviceReport.__table__
 #: How far back the geofence looks for the start of a run inside the fence.
 TRACK_LIMIT = 500
 _BACK_HOME_FROM = (UnitStatus.ON_SCENE, UnitStatus.AT_HOSPITAL)
-#: INSERT … ON CONFLICT (unit_id, fix_at) DO NOTHING RETURNING fix_at, per dialect, built once.
-_INSERT_FIXES: dict[str, Any] = {
-    name: dialect.insert(_POSITIONS)
+#: The flood limit's name in the shared storage's keys.
+GPS_LIMIT = "gps"
+#: INSERT … ON CONFLICT (unit_id, fix_at) DO NOTHING RETURNING fix_at on SQLite, built once.
+_INSERT_FIXES = (
+    sqlite.insert(_POSITIONS)
     .on_conflict_do_nothing(index_elements=["unit_id", "fix_at"])
     .returning(_POSITIONS.c.fix_at)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+)
+_FIX_COLUMNS = ("lat", "lon", "fix_at", "accuracy_m", "speed_mps", "bearing_deg", "battery_pct")
+#: The same on PostgreSQL for a batch: one statement text whatever the number of fixes (the driver
+#: parses and the server plans it once per connection), each column an array.
+_INSERT_FIX_ARRAYS = sa.text("""
+INSERT INTO positions (unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg, battery_pct, source)
+SELECT :unit_id, t.lat, t.lon, t.fix_at, :received_at, t.accuracy_m, t.speed_mps, t.bearing_deg, t.battery_pct, 'gps'
+FROM unnest(
+    CAST(:lat AS double precision[]), CAST(:lon AS double precision[]), CAST(:fix_at AS timestamptz[]),
+    CAST(:accuracy_m AS double precision[]), CAST(:speed_mps AS double precision[]),
+    CAST(:bearing_deg AS double precision[]), CAST(:battery_pct AS double precision[])
+) AS t(lat, lon, fix_at, accuracy_m, speed_mps, bearing_deg, battery_pct)
+ON CONFLICT (unit_id, fix_at) DO NOTHING
+RETURNING fix_at
+""")
 #: INSERT … ON CONFLICT (unit_id, reported_at) DO NOTHING RETURNING reported_at: a resent report is kept once.
 _INSERT_REPORTS: dict[str, Any] = {
     name: dialect.insert(_REPORTS)
@@ -106,38 +121,64 @@ class Recorded:
 
 
 class DeviceDirectory:
-    """Device token → unit id, remembered for `ttl_s` so a busy device costs no lookup."""
+    """Device token → unit id for every unit of the centre, read in one query and read again
+    after `ttl_s`, so a report costs no lookup however many devices a worker serves.
 
-    def __init__(self, ttl_s: float) -> None:
+    A token issued since the last read is looked up alone (and then known); a replaced or
+    withdrawn token keeps working in this process until the next read, at most `ttl_s` later
+    (`WARROOM_GPS_TOKEN_TTL_S`), or until `forget`. Unknown tokens are looked up each time,
+    never remembered."""
+
+    def __init__(self, ttl_s: float, now_s: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
+        self.now_s = now_s
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[int, float]] = {}
+        self._units: dict[str, int] = {}
+        self._read_until_s = -math.inf
+        self._reading = False
 
     def unit_id(self, session: Session, token: str | None, field: str = "id") -> int:
         if not token:
             raise Unauthorized("a device token is required", field)
         token_hash = hash_token(token)
-        now_s = time.monotonic()
         with self._lock:
-            hit = self._known.get(token_hash)
-        if hit is not None and hit[1] > now_s:
-            return hit[0]
+            read_all = not self._reading and self.now_s() >= self._read_until_s
+            self._reading = self._reading or read_all
+        if read_all:  # one request reads; the others meanwhile go by what was read before
+            try:
+                self._read_all(session)
+            finally:
+                with self._lock:
+                    self._reading = False
+        unit_id = self._units.get(token_hash)
+        if unit_id is not None:
+            return unit_id
         lookup = sa.select(_UNITS.c.id).where(_UNITS.c.device_token_hash == token_hash)
-        # on a connection of its own, outside the request's transaction: returned to the pool at once
-        with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with _own_connection(session) as connection:
             unit_id = connection.scalar(lookup)
         if unit_id is None:
-            self.forget(token)
             raise Unauthorized("the device token is not valid", field)
         with self._lock:
-            if len(self._known) > 100_000:  # tokens of units long gone: start over rather than grow
-                self._known.clear()
-            self._known[token_hash] = (unit_id, now_s + self.ttl_s)
+            self._units[token_hash] = int(unit_id)
         return int(unit_id)
 
     def forget(self, token: str) -> None:
         with self._lock:
-            self._known.pop(hash_token(token), None)
+            self._units.pop(hash_token(token), None)
+
+    def _read_all(self, session: Session) -> None:
+        started_s = self.now_s()
+        every = sa.select(_UNITS.c.device_token_hash, _UNITS.c.id).where(_UNITS.c.device_token_hash.is_not(None))
+        with _own_connection(session) as connection:
+            units = {token_hash: int(unit_id) for token_hash, unit_id in connection.execute(every)}
+        with self._lock:
+            self._units = units
+            self._read_until_s = started_s + self.ttl_s
+
+
+def _own_connection(session: Session) -> Connection:
+    """A connection outside the request's transaction, back in the pool as soon as it is closed."""
+    return session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 @dataclass
@@ -164,10 +205,13 @@ class FloodGuard:
     second on average) in the shared storage of `cad.rate_limits`, whatever worker or node its
     requests reach. A request costs no round trip for the limit: each process counts here and
     adds its counts to the shared ones in one statement at most every FLUSH_S, on whatever request
-    comes then. It asks the shared storage at once only for a unit it has not seen in the current
-    window, and before refusing one it has not asked of lately, so N processes may let a flood
-    through for up to FLUSH_S before all refuse it. A request larger than the burst passes when
-    the window is empty (a phone emptying its backlog after a dead zone is served once, then waits)."""
+    comes then; with the database as the storage that flush also reads the centre's count of every
+    unit, so a unit new to this process is judged by that count, at most FLUSH_S old. (In Redis,
+    which cannot list the counts cheaply, a unit new here in the current window is asked of at
+    once.) Before refusing a unit it has not asked of lately it asks again, so N processes may let
+    a flood through for up to FLUSH_S before all refuse it. A request larger than the burst passes
+    when the window is empty (a phone emptying its backlog after a dead zone is served once, then
+    waits)."""
 
     #: How often this process adds its counts to the shared ones.
     FLUSH_S = 1.0
@@ -178,6 +222,9 @@ class FloodGuard:
         self._flush_lock = threading.Lock()
         self._tallies: dict[tuple[int, RateLimitItem], _Tally] = {}
         self._flushed_s = -math.inf
+        #: the centre's counts (shared key → count, window's end) as the last flush read them, and when
+        self._centre: dict[str, tuple[int, float]] | None = None
+        self._centre_s = -math.inf
 
     def wait_s(self, unit_id: int, fixes: int, rate_per_s: float, burst: float) -> float:
         """0 when the unit may send `fixes` now (counted), else the seconds until it may."""
@@ -189,22 +236,36 @@ class FloodGuard:
             self._flush(now_s)
         with self._lock:
             tally = self._tallies.get((unit_id, item))
-            if tally is not None and now_s < tally.window_ends_s:
+            if tally is None or now_s >= tally.window_ends_s:  # new here, or a new window
+                tally = self._from_centre(unit_id, item, now_s)
+            if tally is not None:
                 if tally.admit(fixes, item.amount):
                     return 0.0
                 if now_s - tally.synced_s < self.FLUSH_S:
                     return tally.window_ends_s - now_s
-        tally = self._sync(unit_id, item)  # new here or a new window, or a refusal to confirm
+        tally = self._sync(unit_id, item)  # new here and no fresh count of the centre's, or a refusal to confirm
         with self._lock:
             if tally.admit(fixes, item.amount):
                 return 0.0
             return max(tally.window_ends_s - now_s, 0.001)
 
+    def _from_centre(self, unit_id: int, item: RateLimitItem, now_s: float) -> _Tally | None:
+        """A new tally from the centre's counts read by the last flush, if they are fresh (under the lock)."""
+        if self._centre is None or now_s - self._centre_s >= self.FLUSH_S:
+            return None
+        key = item.key_for(GPS_LIMIT, str(unit_id))
+        # not counted anywhere yet: the shared window starts when this process adds its count
+        known, ends_s = self._centre.get(key, (0, now_s + item.get_expiry()))
+        if now_s >= ends_s:
+            known, ends_s = 0, now_s + item.get_expiry()
+        tally = self._tallies[(unit_id, item)] = _Tally(known=known, window_ends_s=ends_s, synced_s=self._centre_s)
+        return tally
+
     def _sync(self, unit_id: int, item: RateLimitItem) -> _Tally:
         """Add this unit's counts to the shared one now and learn the centre's."""
         with self._lock:
             tally = self._tallies.setdefault((unit_id, item), _Tally())
-        self._send({item.key_for("gps", str(unit_id)): (unit_id, item)}, item.get_expiry())
+        self._send({item.key_for(GPS_LIMIT, str(unit_id)): (unit_id, item)}, item.get_expiry())
         return tally
 
     def _flush(self, now_s: float) -> None:
@@ -221,9 +282,18 @@ class FloodGuard:
                         if not tally.sending:
                             del self._tallies[(unit_id, item)]
                     elif tally.pending:
-                        batches.setdefault(item.get_expiry(), {})[item.key_for("gps", str(unit_id))] = (unit_id, item)
+                        key = item.key_for(GPS_LIMIT, str(unit_id))
+                        batches.setdefault(item.get_expiry(), {})[key] = (unit_id, item)
             for expiry, batch in batches.items():
                 self._send(batch, expiry)
+            try:
+                centre = self.limits.counts(GPS_LIMIT)
+            except StorageError:
+                log.exception("GPS flood limit: the shared storage is unavailable")
+                centre = None
+            read_s = self.limits.now_s()
+            with self._lock:
+                self._centre, self._centre_s = centre, read_s
         finally:
             self._flush_lock.release()
 
@@ -344,7 +414,8 @@ def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: dateti
     event = {"id": unit_id, "position": _position_data(here)}
     event_json = json.dumps(event, default=str)
     engine = session.get_bind()
-    session.commit()  # this request holds no pooled connection while it waits: waiters must not drain the pool
+    if session.in_transaction():  # no pooled connection held while it waits: waiters must not drain the pool
+        session.commit()
     row = fix_writer(engine).write(engine, {**_row(unit_id, fix, received_at), "event": event_json})
     if not row.known:
         raise Unauthorized("the device token belongs to no unit", "token")
@@ -394,9 +465,12 @@ def _insert(connection: Connection, unit_id: int, fixes: Sequence[Fix], received
     """Insert, skipping fixes the unit already has (unique on unit and fix time); the fix times stored."""
     if not fixes:
         return set()
-    statement = _INSERT_FIXES[connection.dialect.name]
+    if connection.dialect.name == "postgresql":  # a column of values each, not a parameter per value and row
+        columns = {name: [getattr(fix, name) for fix in fixes] for name in _FIX_COLUMNS}
+        given = {"unit_id": unit_id, "received_at": received_at, **columns}
+        return set(connection.execute(_INSERT_FIX_ARRAYS, given).scalars())
     rows = [{**_row(unit_id, fix, received_at), "source": "gps"} for fix in fixes]
-    result = connection.execute(statement, rows) if len(rows) > 1 else connection.execute(statement, rows[0])
+    result = connection.execute(_INSERT_FIXES, rows) if len(rows) > 1 else connection.execute(_INSERT_FIXES, rows[0])
     return set(result.scalars())
 
 
