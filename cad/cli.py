@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import click
 from flask import current_app
@@ -51,6 +52,10 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool) -> None:
     settings = current_app.config["WARROOM"]
     click.echo(f"War Room 112 on http://{host}:{port}/  database: {db.engine.url.render_as_string()}")
     click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
+    started = time.perf_counter()  # loaded now, not by the first dispatcher (gunicorn: post_worker_init)
+    if current_app.extensions["warroom.roads"].preload():
+        current_app.extensions["warroom.map_layers"].preload()
+        click.echo(f"road graph, map layers and address index loaded in {time.perf_counter() - started:.1f} s")
     click.echo(f"API description: http://{host}:{port}/api/v1/openapi.json")
     helpers = [_start_sip(host, port)] if sip else []
     if sim and demo:
