@@ -658,7 +658,7 @@ def cpu_ms(phase: Phase) -> float:
 
 def smoke(extract: Path, database_url: str, units: int, floor: float, rounds: int = 100) -> int:
     """The guard `make bench-smoke` runs: recommendations in this process (Flask's test client, no
-    HTTP), PostgreSQL, 500 units; the median time of a request with the road graph against the
+    HTTP), PostgreSQL, 500 units; the median CPU of a request with the road graph against the
     same requests ranked by straight line (WARROOM_ROADS=), asked in turns so both see the same
     noise. One SMOKE line (ratio = geodesic / road); exit 1 below `floor`."""
     from flask_migrate import upgrade
@@ -716,11 +716,13 @@ def smoke(extract: Path, database_url: str, units: int, floor: float, rounds: in
             refresh_fixes(engine, fleet.fresh_unit_ids, rng)
 
             def time_of(client: Any, incident_id: int) -> float:
-                start = time.perf_counter()
+                # CPU of this thread (the whole request runs in it): steadier than the clock on a
+                # shared machine; the database's own work is not in it
+                start = time.thread_time()
                 reply = client.get(f"/api/v1/incidents/{incident_id}/recommendations", headers=headers)
                 if reply.status_code != 200:
                     raise RuntimeError(f"incident {incident_id}: {reply.status_code} {reply.get_data(as_text=True)}")
-                return time.perf_counter() - start
+                return time.thread_time() - start
 
             for i in ids:  # first asks: each app's connections, the router's kept searches
                 time_of(road, i)
@@ -755,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--database-url", default=DEFAULT_DB, help="PostgreSQL database, dropped and recreated")
     group.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
     parser.add_argument("--smoke", action="store_true", help="a short run for `make bench-smoke` (see above)")
-    parser.add_argument("--floor", type=float, default=0.3, help="--smoke fails below this geodesic/road ratio")
+    parser.add_argument("--floor", type=float, default=0.4, help="--smoke fails below this geodesic/road ratio")
     args = parser.parse_args(argv)
     if not args.extract.exists():
         print(f"extract not found: {args.extract} (use --extract or WARROOM_DATA_DIR)", file=sys.stderr)

@@ -93,12 +93,12 @@ def _p95(values: Sequence[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
+def timed(fn: Callable[[], object], runs: int, clock: Callable[[], float] = time.perf_counter) -> list[float]:
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
@@ -329,9 +329,9 @@ def smoke(extract: Path, floor: float, rounds: int = 8) -> int:
     _cross_check(router, baseline, targets[0], units)
     ours: list[float] = []
     theirs: list[float] = []
-    for target in targets:
-        ours += timed(lambda t=target: router.travel_times_to(t, units, PROFILE), 3)
-        theirs += timed(lambda t=target: baseline(t, units), 1)
+    for target in targets:  # CPU of this thread: steadier than the clock on a shared machine
+        ours += timed(lambda t=target: router.travel_times_to(t, units, PROFILE), 3, clock=time.thread_time)
+        theirs += timed(lambda t=target: baseline(t, units), 1, clock=time.thread_time)
     mine, nx_s = statistics.median(ours), statistics.median(theirs)
     ratio = nx_s / mine
     verdict = "PASS" if ratio >= floor else "FAIL"
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40, help="runs per measure of our code")
     parser.add_argument("--nx-runs", type=int, default=10, help="runs per networkx measure")
     parser.add_argument("--smoke", action="store_true", help="a short run for `make bench-smoke` (see above)")
-    parser.add_argument("--floor", type=float, default=12.0, help="--smoke fails below this many times networkx")
+    parser.add_argument("--floor", type=float, default=15.0, help="--smoke fails below this many times networkx")
     args = parser.parse_args(argv)
     if not args.extract.exists():
         print(f"extract not found: {args.extract} (use --extract or WARROOM_DATA_DIR)", file=sys.stderr)

@@ -10,10 +10,11 @@ Each bench prints one line
 and this runner exits 1 when any line says FAIL or a bench does not print its line (its
 output's tail is shown then). The ratios, higher is better:
 
-* routing: networkx doing incident <- 500 units / ours (bench/routing.py --smoke), floor 12x
-  (25x on a quiet machine, 21x at load 6);
-* dispatch: a recommendation's time ranked by straight line / by road, 500 units on PostgreSQL,
-  in one process (bench/dispatch.py --smoke), floor 0.3 (0.8 today);
+* routing: networkx doing incident <- 500 units / ours, CPU (bench/routing.py --smoke), floor
+  15x (25-26x at load 8; three searches per query instead of one gave 12.5-13.6x);
+* dispatch: a recommendation's CPU ranked by straight line / by road, 500 units on PostgreSQL,
+  in one process (bench/dispatch.py --smoke), floor 0.4 (0.8 today; the clock was too noisy at
+  load 8: its baseline doubled between runs);
 * gps: single fixes through the centre / psycopg row by row (bench/gps.py --smoke), floor 0.8;
   run only when bench/gps.py has --smoke.
 
