@@ -46,3 +46,8 @@ $(LEAFLET): package.json package-lock.json
 	mkdir -p cad/web/static/vendor
 	cp -r node_modules/leaflet/dist cad/web/static/vendor/leaflet
 	touch $@
+
+# the hot paths in seconds, each against a baseline of the same run (bench/smoke.py); CI runs it after the tests
+.PHONY: bench-smoke
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/smoke.py

@@ -1,6 +1,7 @@
 """Benchmark of the routing package against networkx, with PASS/FAIL per target.
 
     python bench/routing.py [--extract PATH] [--runs N]
+    python bench/routing.py --smoke [--floor 15]     (make bench-smoke: seconds, one SMOKE line)
 
 Default extract: poa_osm.pbf in $WARROOM_DATA_DIR (default <repo>/../shared/data).
 Measures, on the extract and on a graph four times larger (the extract tiled 2 x 2 and
@@ -92,12 +93,12 @@ def _p95(values: Sequence[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
+def timed(fn: Callable[[], object], runs: int, clock: Callable[[], float] = time.perf_counter) -> list[float]:
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
@@ -314,11 +315,35 @@ def _cross_check(
             raise AssertionError(f"networkx baseline disagrees: {mine.eta_s} vs {eta}")
 
 
+def smoke(extract: Path, floor: float, rounds: int = 8) -> int:
+    """incident <- 500 units (full) against networkx doing the same work, in turns so both see the
+    same noise: one SMOKE line, exit 1 below `floor` times networkx's speed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = routing.load_graph(routing.import_roads(extract, cache_dir=tmp))
+    router = Router(graph, field_cache_mb=0)  # every query searches, as the full bench measures
+    rng = np.random.default_rng(2025)
+    points = road_positions(graph, rng, UNITS + 2 * 40)  # the full run's units and first targets
+    units, targets = points[:UNITS], points[UNITS : UNITS + rounds]
+    router.travel_times_to(targets[0], units, PROFILE)
+    baseline = NetworkxTravelTimes(router, reversed_digraph(router))
+    _cross_check(router, baseline, targets[0], units)
+    ours: list[float] = []
+    theirs: list[float] = []
+    for target in targets:  # CPU of this thread: steadier than the clock on a shared machine
+        ours += timed(lambda t=target: router.travel_times_to(t, units, PROFILE), 3, clock=time.thread_time)
+        theirs += timed(lambda t=target: baseline(t, units), 1, clock=time.thread_time)
+    mine, nx_s = statistics.median(ours), statistics.median(theirs)
+    ratio = nx_s / mine
+    verdict = "PASS" if ratio >= floor else "FAIL"
+    print(f"SMOKE routing {mine * 1e3:.2f}ms {nx_s * 1e3:.1f}ms ratio={ratio:.1f} floor={floor:g} {verdict}")
+    return 0 if verdict == "PASS" else 1
+
+
 def bench_graph(label: str, graph: RoadGraph, runs: int, nx_runs: int, rng: np.random.Generator) -> list[Row]:
     """The issue's targets hold on the Porto Alegre graph (1x); the 4x graph shows how the
     cost grows and is printed without a verdict."""
     judged = label == "1x"
-    router = Router(graph)
+    router = Router(graph, field_cache_mb=0)  # every query searches (a router keeps repeat targets')
     points = road_positions(graph, rng, UNITS + runs * 2)
     units = points[:UNITS]
     targets = points[UNITS : UNITS + runs]
@@ -391,10 +416,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--extract", type=Path, default=DATA_DIR / "poa_osm.pbf")
     parser.add_argument("--runs", type=int, default=40, help="runs per measure of our code")
     parser.add_argument("--nx-runs", type=int, default=10, help="runs per networkx measure")
+    parser.add_argument("--smoke", action="store_true", help="a short run for `make bench-smoke` (see above)")
+    parser.add_argument("--floor", type=float, default=15.0, help="--smoke fails below this many times networkx")
     args = parser.parse_args(argv)
     if not args.extract.exists():
         print(f"extract not found: {args.extract} (use --extract or WARROOM_DATA_DIR)", file=sys.stderr)
         return 2
+    if args.smoke:
+        return smoke(args.extract, args.floor)
     rng = np.random.default_rng(2025)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -141,6 +141,7 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
     SIGTERM or Ctrl-C stops it with its SIP intake and simulator."""
     import logging
     import threading
+    import time
 
     from flask_migrate import upgrade
     from sqlalchemy import select
@@ -167,6 +168,10 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
     click.echo(f"road extract: {settings.roads_path or '(none configured)'}")
     if seeded is not None:
         click.echo(_seed_line(seeded, settings.roads_path))
+    started = time.perf_counter()  # loaded now, not by the first dispatcher (gunicorn: post_worker_init)
+    if current_app.extensions["warroom.roads"].preload():
+        current_app.extensions["warroom.map_layers"].preload()
+        click.echo(f"road graph, map layers and address index loaded in {time.perf_counter() - started:.1f} s")
     server = make_server(host, port, current_app._get_current_object(), threaded=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

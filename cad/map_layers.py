@@ -21,6 +21,8 @@ from routing.osm import RawWay, read_ways
 from routing.places import PlaceIndex, road_geojson
 
 log = logging.getLogger(__name__)
+#: The levels a page asks for on opening: the consoles' (16) and the crew phone's (15), see common.js.
+PRELOAD_ZOOMS = (16, 15)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ def encode_layer(layer: dict[str, Any]) -> EncodedLayer:
 
 
 class MapLayers:
+    PRELOAD_ZOOMS = PRELOAD_ZOOMS
+
     def __init__(self, roads_path: str) -> None:
         self.roads_path = roads_path
         self._lock = threading.Lock()
@@ -60,6 +64,19 @@ class MapLayers:
                     len(encoded.body),
                 )
             return self._roads[key]
+
+    def preload(self, zooms: tuple[int, ...] = PRELOAD_ZOOMS, places: bool = True) -> bool:
+        """Build now the layers the consoles and crew phones ask for first (and the address
+        index): a server's start, not its first map. False without an extract."""
+        if not self.roads_path:
+            return False
+        for zoom in zooms:
+            self.roads(zoom)
+        if zooms:
+            self.labels()
+        if places:
+            self.places()
+        return True
 
     def labels(self) -> EncodedLayer:
         """Where the consoles' map writes street names (see routing.map_layer.street_labels)."""

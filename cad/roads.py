@@ -51,14 +51,29 @@ class RoadNetwork:
             return None
         with self._lock:
             if self._router is None:
-                graph = routing.load_graph(self.roads_path, cache_dir=self.cache_dir)
-                congestion = CongestionModel(graph, ttl_s=self.ttl_s, clock=self.clock)
-                self._router = Router(graph, congestion=congestion, clock=self.clock)
-                log.info("road network loaded from %s", self.roads_path)
+                self._router = self._load()
             if time.monotonic() - self._caught_up_at >= self.catch_up_every_s:
                 self._catch_up(session, self._router)
                 self._caught_up_at = time.monotonic()
             return self._router
+
+    def preload(self) -> bool:
+        """Load the graph and prepare every vehicle profile now (a server's start), so the first
+        recommendation does not wait for them. False without an extract."""
+        if not self.roads_path:
+            return False
+        with self._lock:
+            if self._router is None:
+                self._router = self._load()
+            router = self._router
+        router.prepare()
+        return True
+
+    def _load(self) -> Router:
+        graph = routing.load_graph(self.roads_path, cache_dir=self.cache_dir)
+        congestion = CongestionModel(graph, ttl_s=self.ttl_s, clock=self.clock)
+        log.info("road network loaded from %s", self.roads_path)
+        return Router(graph, congestion=congestion, clock=self.clock)
 
     def catch_up_now(self, session: Session) -> None:
         """Apply what was just stored (a reading this process received) without waiting."""

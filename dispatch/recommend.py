@@ -121,6 +121,9 @@ class Ranked:
     stop: LatLon | None = None
 
 
+_new = object.__new__
+
+
 def walk_reason(walk_m: float, closed_road: bool) -> str | None:
     """Why the crew walks the last part, for the dispatcher and the crew (None: they drive up)."""
     if closed_road:
@@ -169,28 +172,33 @@ def rank_candidates(
         if origin is not None:
             by_type.setdefault(candidate.unit_type, []).append((candidate, origin, ranked_from, reason, age))
     ranked: list[Ranked] = []
+    method = estimator.method
     for unit_type, group in by_type.items():
         estimates = estimator.travel_times_to(target, [g[1] for g in group], str(unit_type))
         for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates, strict=True):
-            if not est.reachable or not math.isfinite(est.eta_s):
+            eta = est.eta_s
+            if not est.reachable or not math.isfinite(eta):
                 continue
-            ranked.append(
-                Ranked(
-                    unit_id=candidate.unit_id,
-                    callsign=candidate.callsign,
-                    type=candidate.unit_type,
-                    agency=candidate.agency,
-                    eta_s=round(est.eta_s, 1),
-                    distance_m=round(est.distance_m, 1),
-                    position_age_s=None if age is None else round(age, 1),
-                    ranked_from=ranked_from,
-                    reason=reason,
-                    method=estimator.method,
-                    walk_m=round(est.walk_m, 1),
-                    closed_road=est.closed_road,
-                    walk_reason=walk_reason(est.walk_m, est.closed_road),
-                    stop=est.stop if est.walk_m > 0 or est.closed_road else None,
-                )
+            walk, closed = est.walk_m, est.closed_road
+            # Built as the frozen dataclass's __init__ would (same fields, same order) without its
+            # per-field setattr: hundreds of units per recommendation.
+            result = _new(Ranked)
+            result.__dict__.update(
+                unit_id=candidate.unit_id,
+                callsign=candidate.callsign,
+                type=candidate.unit_type,
+                agency=candidate.agency,
+                eta_s=round(eta, 1),
+                distance_m=round(est.distance_m, 1),
+                position_age_s=None if age is None else round(age, 1),
+                ranked_from=ranked_from,
+                reason=reason,
+                method=method,
+                walk_m=round(walk, 1),
+                closed_road=closed,
+                walk_reason=walk_reason(walk, closed) if walk > 0 or closed else None,
+                stop=est.stop if walk > 0 or closed else None,
             )
+            ranked.append(result)
     ranked.sort(key=lambda r: (r.eta_s, r.distance_m, r.callsign))
     return ranked if limit is None else ranked[:limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 
 from cad.api import api, render
 from cad.api import schemas as s
@@ -157,7 +157,7 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
     response=s.RecommendationList,
     errors=(404, 409),
 )
-def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> dict[str, Any]:
+def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> Response:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     incident, types, ranked, (card, slots) = dispatching.recommend_run_card(
@@ -168,16 +168,20 @@ def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) 
         limit=query.limit,
         run_cards=current_app.extensions["warroom.run_cards"],
     )
-    return {
+    # Sent as the operation would after validating against RecommendationList (same keys and
+    # values, the same JSON provider), without that pass over hundreds of units: every value
+    # here is already a plain JSON type (tests/integration/test_recommend_all_units.py checks
+    # the body against the schema).
+    body = {
         "incident_id": incident.id,
-        "unit_types": list(types),
+        "unit_types": [str(t) for t in types],
         "recommendations": [render.recommendation(r) for r in ranked],
         "run_card": {
             "name": card,
             "slots": [
                 {
                     "role": p.slot.role,
-                    "unit_types": list(p.slot.unit_types),
+                    "unit_types": [str(t) for t in p.slot.unit_types],
                     "count": p.slot.count,
                     "candidates": [render.recommendation(r) for r in p.candidates],
                     "proposed": list(p.proposed),
@@ -187,6 +191,7 @@ def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) 
             "complete": all(len(p.proposed) == p.slot.count for p in slots),
         },
     }
+    return current_app.json.response(body)
 
 
 @operation(

@@ -127,8 +127,15 @@ def _candidates(
     )
     if only is not None:
         query = query.where(Unit.id.in_(only))
-    return [
-        Candidate(
+    out = []
+    # Core rows through the session's connection (no ORM layer; flushed first as the session's
+    # own execute would), and each Candidate built as its frozen __init__ would, without the
+    # per-field setattr.
+    if session.autoflush:
+        session.flush()
+    for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in session.connection().execute(query).all():
+        candidate = _new(Candidate)
+        candidate.__dict__.update(
             unit_id=uid,
             callsign=callsign,
             unit_type=UnitType(unit_type),
@@ -137,8 +144,11 @@ def _candidates(
             position_at=at,
             station=(s_lat, s_lon) if s_lat is not None and s_lon is not None else None,
         )
-        for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in session.execute(query)
-    ]
+        out.append(candidate)
+    return out
+
+
+_new = object.__new__
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from live import running
 from sqlalchemy import select
 
+from cad.api.schemas import RecommendationList
 from cad.app import create_app
 from cad.config import Settings
 from cad.db import db
@@ -34,6 +35,7 @@ def test_every_capable_unit_is_returned_and_the_tenth_can_be_dispatched(client: 
     incident = _incident(client, headers)
     body = client.get(f"/api/v1/incidents/{incident['id']}/recommendations", headers=headers).get_json()
     ranked = body["recommendations"]
+    _as_the_schema_says(body)
     assert [r["callsign"] for r in ranked] == [u.callsign for u in units]  # all 12, nearest first
     assert all(r["closed_road"] is False and r["walk_m"] == 0 and r["walk_reason"] is None for r in ranked)
     tenth = ranked[9]
@@ -87,6 +89,13 @@ def town_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
     yield from running(app)
 
 
+def _as_the_schema_says(body: dict) -> None:
+    """The endpoint writes its JSON without the operation's pydantic pass: it must be what that
+    pass would have sent."""
+    model = RecommendationList.model_validate(body)
+    assert model.model_dump(mode="json") == body
+
+
 def _close_the_access(client: FlaskClient, headers: dict[str, str]) -> None:
     lat, lon = town.CAMERA
     db.session.add(Camera(code="CAM-BUNTU", name="Jalan Buntu", lat=lat, lon=lon, radius_m=town.CAMERA_RADIUS_M))
@@ -108,6 +117,7 @@ def test_p1_fire_behind_a_closed_road_ranks_fire_engines_with_the_walk(town_clie
 
     _close_the_access(client, headers)
     body = client.get(url, headers=headers).get_json()
+    _as_the_schema_says(body)
     ranked = body["recommendations"]
     assert [r["callsign"] for r in ranked] == ["DMK-01", "DMK-02"]  # not "no suitable unit"
     for r in ranked:

@@ -97,3 +97,29 @@ def test_tree_lengths_without_the_padded_table(poa_graph: RoadGraph, monkeypatch
     np.testing.assert_allclose(tree_lengths(poa_graph, result, links), padded, rtol=1e-12, equal_nan=True)
     reached = np.isfinite(result.cost_s[:-1])
     assert np.isfinite(padded[:-1][reached]).all() and np.isnan(padded[:-1][~reached]).all()
+
+
+def test_kept_searches_give_the_answers_of_fresh_ones(poa_graph: RoadGraph) -> None:
+    """A router keeps the search from each target (per profile and congestion version): asking
+    again with units that moved, or around a closure at the scene, answers as a router that
+    keeps nothing; a new reading is a new version, never a stale answer."""
+    kept, fresh = Router(poa_graph), Router(poa_graph, field_cache_mb=0)
+    fresh.congestion = kept.congestion
+    rng = np.random.default_rng(23)
+    target, *units = _positions(poa_graph, rng, 151, 0.0001)
+    moved = _positions(poa_graph, rng, 150, 0.0001)
+    for profile in ("ambulance", "fire_engine"):
+        first = kept.travel_times_to(target, units, profile)
+        assert kept.travel_times_to(target, moved, profile) == fresh.travel_times_to(target, moved, profile)
+        assert kept.travel_times_to(target, units, profile) == first
+    assert kept._fields.used > 0 and fresh._fields.used == 0
+    kept.congestion.map_camera("KEPT-1", *target, radius_m=30)
+    kept.congestion.apply_reading("KEPT-1", "closed")  # the scene's own road: the crews walk
+    closed = kept.travel_times_to(target, units, "ambulance")
+    assert closed != first and any(t.closed_road for t in closed)
+    assert closed == fresh.travel_times_to(target, units, "ambulance")
+    assert kept.travel_times_to(target, moved, "ambulance") == fresh.travel_times_to(target, moved, "ambulance")
+    small = Router(poa_graph, field_cache_mb=0.5)  # two searches' worth
+    for point in _positions(poa_graph, rng, 5, 0.0):
+        small.travel_times_to(point, units[:3], "ambulance")
+    assert 0 < small._fields.used <= 0.5e6

@@ -1,0 +1,94 @@
+"""`make bench-smoke`: short runs of the hot-path benchmarks, each figure against a baseline
+measured in the same run, so a change that makes a path several times slower fails CI.
+
+    python bench/smoke.py [--only routing,dispatch,gps]
+
+Each bench prints one line
+
+    SMOKE <name> <figure> <baseline> ratio=<r> floor=<f> PASS|FAIL
+
+and this runner exits 1 when any line says FAIL or a bench does not print its line (its
+output's tail is shown then). The ratios, higher is better:
+
+* routing: networkx doing incident <- 500 units / ours, CPU (bench/routing.py --smoke), floor
+  15x (25-26x at load 8; three searches per query instead of one gave 12.5-13.6x);
+* dispatch: a recommendation's CPU ranked by straight line / by road, 500 units on PostgreSQL,
+  in one process (bench/dispatch.py --smoke), floor 0.4 (0.8 today; the clock was too noisy at
+  load 8: its baseline doubled between runs);
+* gps: single fixes through the centre / psycopg row by row (bench/gps.py --smoke), floor 0.8;
+  run only when bench/gps.py has --smoke.
+
+SIP is not here: bench/sip.py's INVITE -> visible latency has no baseline in the same run short
+of its pool mode (one agent alone against the pool, minutes), and a few seconds of sipp at
+20 calls/s answer every call whether the intake is fast or several times slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def benches() -> dict[str, list[str]]:
+    found = {
+        "routing": [str(BENCH / "routing.py"), "--smoke"],
+        "dispatch": [str(BENCH / "dispatch.py"), "--smoke"],
+    }
+    gps = BENCH / "gps.py"
+    if gps.exists() and "--smoke" in gps.read_text():
+        found["gps"] = [str(gps), "--smoke"]
+    return found
+
+
+def run(name: str, command: list[str]) -> tuple[bool, str]:
+    """(passed, what to print) of one bench."""
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run(
+        [sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(f"SMOKE {name}")]
+    took = f"  ({name}: {time.perf_counter() - started:.0f} s)"
+    if not lines:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+        return False, f"SMOKE {name} no figure (exit {done.returncode}) FAIL{took}\n{tail}"
+    passed = done.returncode == 0 and all(line.rstrip().endswith("PASS") for line in lines)
+    return passed, "\n".join(lines) + took
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="comma-separated bench names (default: all)")
+    args = parser.parse_args(argv)
+    chosen = benches()
+    if "gps" not in chosen:
+        print("SMOKE gps skipped: bench/gps.py has no --smoke")
+    wanted = [n for n in args.only.split(",") if n] or list(chosen)
+    started = time.perf_counter()
+    failed = []
+    for name in wanted:
+        if name not in chosen:
+            print(f"unknown bench {name!r}; known: {', '.join(chosen)}", file=sys.stderr)
+            return 2
+        passed, text = run(name, chosen[name])
+        print(text, flush=True)
+        if not passed:
+            failed.append(name)
+    load = os.getloadavg()[0]
+    print(
+        f"bench-smoke: {len(wanted) - len(failed)} of {len(wanted)} passed in {time.perf_counter() - started:.0f} s "
+        f"(load average {load:.1f})" + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
