@@ -22,6 +22,7 @@ from keyboard_path import (
     play,
 )
 from live import LiveCentre
+from requirements import needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console, sip_invite, sms  # noqa: F401
 
 from cad.db import db
@@ -29,7 +30,7 @@ from cad.models import Call, Incident, Unit
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 VIEW = {"viewport": {"width": 1400, "height": 900}}
 NUMBER = re.compile(r"MKS-\d{8}-\d+")

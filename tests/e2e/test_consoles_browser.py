@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from live import INTAKE_TOKEN, LiveCentre, demo_centre, require_tool, wait_for
+from live import INTAKE_TOKEN, LiveCentre, demo_centre, wait_for
+from requirements import need_tool, needs_file
 from twilio.request_validator import RequestValidator
 
 from cad.config import SHARED_DATA
@@ -41,7 +42,7 @@ TIMEOUT_MS = 20_000
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 
 
@@ -58,7 +59,7 @@ def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    require_tool("chromium")
+    need_tool("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

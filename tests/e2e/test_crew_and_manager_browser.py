@@ -18,7 +18,8 @@ from typing import Any
 import factories as f
 import pytest
 import requests
-from live import LiveCentre, require_tool
+from live import LiveCentre
+from requirements import need_tool, needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
@@ -29,7 +30,7 @@ from cad.timeline import record_event
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 PHONE = {"viewport": {"width": 412, "height": 915}, "is_mobile": True, "has_touch": True}
 SPIES = """() => {
@@ -199,7 +200,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     backend: str,
     tmp_path: Path,
 ) -> None:
-    require_tool("pdftotext")
+    need_tool("pdftotext")
     from cad.api.reports import report_config
     from reports.archive import PeriodKind, archive_report, last_complete
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 from live import LiveCentre
 from playwright.sync_api import expect
+from requirements import needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
@@ -19,7 +20,7 @@ from cad.models import Role, Unit
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 
 WIDTH, HEIGHT = 1600, 900

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 from live import LiveCentre
+from requirements import needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.config import REPO_ROOT
@@ -25,7 +26,7 @@ AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite"], indirect=True),  # the pages, not the database
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 
 #: Each demo user and the pages their role works in (a dispatcher also sees the call-takers' and

@@ -11,6 +11,7 @@ import factories as f
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import needs_file
 from werkzeug.security import generate_password_hash
 
 from cad import clock
@@ -314,7 +315,7 @@ def test_a_second_call_links_to_the_open_incident_nearby(client: FlaskClient) ->
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@pytest.mark.skipif(not ROADS.exists(), reason="road extract not present")
+@needs_file(ROADS)
 def test_address_search_and_road_layer_come_from_the_extract(database_url: str, tmp_path: Path) -> None:
     from cad.app import close_app, create_app
 
