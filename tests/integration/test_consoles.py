@@ -386,24 +386,6 @@ def test_the_consoles_own_scripts_and_styles_name_no_outside_address() -> None:
         assert re.findall(r"https?://", path.read_text()) == [], path.name
 
 
-def test_a_crews_event_stream_carries_only_its_own_unit() -> None:
-    from cad.events import Audience, Change, may_hear
-
-    def accept(change: Change) -> bool:
-        return may_hear(7, change)
-
-    assert accept(Change(1, "unit", {"id": 7, "status": "en_route"}))
-    assert accept(Change(2, "assignment", {"id": 3, "incident_id": 9, "unit_id": 7}))
-    assert accept(Change(3, "route", {"unit_id": 7, "assignment_id": 3, "eta_s": 60}))
-    assert not accept(Change(4, "unit", {"id": 8, "status": "assigned"}))
-    assert not accept(Change(5, "assignment", {"id": 4, "incident_id": 9, "unit_id": 8}))
-    assert not accept(Change(6, "incident", {"id": 9, "status": "dispatched"}))
-    assert not accept(Change(7, "call", {"id": 1, "phone": "+6281234567890"}))
-    assert not may_hear(None, Change(8, "unit", {"id": 7}))
-    assert not Audience(crew=True, unit_id=None).hears(Change(9, "unit", {"id": 7}))
-    assert Audience().hears(Change(10, "call", {"id": 1}))
-
-
 def test_todays_figures_count_the_local_day_and_time_to_first_unit_on_scene(client: FlaskClient) -> None:
     from datetime import UTC, datetime, timedelta
 
