@@ -369,7 +369,7 @@ def _dispatcher_headers() -> dict[str, str]:
 
 
 def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_acknowledges(
-    centre: LiveCentre, browser: Any, backend: str
+    centre: LiveCentre, browser: Any, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """A red banner with the incident, its type, the wait and the level appears on both dispatchers'
     consoles without reloading, with a beep that repeats (until muted); acknowledging on one console
@@ -393,8 +393,12 @@ def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_ack
     for page in (first, second):  # a new P1 chimes once (three rising tones) as it reaches the queue
         page.locator(f"#queue tbody tr[data-number='{incident['number']}']").wait_for()
         assert page.evaluate("window.__tones") == 3  # played in the same step that draws the row
-    # the scheduler's sweep a minute on (no scheduler process runs here)
-    raised = raise_unassigned_alerts(db.session, clock.now() + timedelta(seconds=61), DEFAULT_UNASSIGNED_ALERT_S, 60)
+    # a minute on, for the centre as for the scheduler's sweep (no scheduler process runs here): an
+    # acknowledgement stamped before the alert it acknowledges would leave it open, and the console
+    # that acknowledged would draw it again from GET /alerts if that answer came after the event
+    clock.set_clock(lambda: datetime.now(UTC) + timedelta(seconds=61))
+    request.addfinalizer(lambda: clock.set_clock(None))
+    raised = raise_unassigned_alerts(db.session, clock.now(), DEFAULT_UNASSIGNED_ALERT_S, 60)
     assert [a["incident_id"] for a in raised] == [incident["id"]]
     selector = f".alert-banner[data-alert='unassigned-{incident['id']}']"
     for page in (first, second):
