@@ -265,7 +265,7 @@ def claim_outbox() -> Response:
     _check_token()
     try:
         poll = AgentPoll.model_validate(request.get_json(silent=True) or {})
-    except ValidationError:
+    except (ValidationError, RecursionError):  # RecursionError: a body nested too deep for `silent`
         poll = AgentPoll()  # a poll is never refused: the replies still go out
     silent_s = current_app.config["WARROOM"].sip_agent_silent_s
     if poll.agent:

@@ -2,8 +2,8 @@
 
 The schema comes from the migrations (run once per session per backend); each test then
 gets a copy of the SQLite file or a truncated PostgreSQL database. PostgreSQL tests skip
-with the reason when no server answers, and fail instead when CI=true; a server without the
-database WARROOM_TEST_POSTGRES_URL names (`test`) gets it created.
+with the reason when no server answers, and fail instead when CI=true (tests/requirements.py); a server
+without the database WARROOM_TEST_POSTGRES_URL names (`test`) gets it created.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import need
 
 from cad import clock
 from cad.app import close_app, create_app
@@ -46,10 +47,19 @@ def _upgrade(url: str, instance: Path) -> None:
         db.engine.dispose()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(condition, reason): skip without it, fail when CI=true")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`requirements.needs` markers, checked before any fixture is made (a demo centre is costly)."""
+    for mark in item.iter_markers("needs"):
+        need(mark.args[0], mark.kwargs["reason"])
+
+
 def _postgres_unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required when CI=true: {reason}")
-    pytest.skip(f"PostgreSQL not available ({reason}); set WARROOM_TEST_POSTGRES_URL")
+    need(False, f"PostgreSQL not available ({reason}); set WARROOM_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(scope="session")

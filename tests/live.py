@@ -15,22 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import need_tool
+
+#: The older name of `requirements.need_tool`, for callers written before it.
+require_tool = need_tool
 
 SIPP_DIR = Path(__file__).parent / "e2e" / "sipp"
 INTAKE_TOKEN = "e2e-intake-token"
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required when CI=true (.ci/run installs it)")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 def wait_for(probe: Callable[[], Any], timeout_s: float = 10.0) -> Any:
@@ -306,7 +300,7 @@ def sipp_listener(scenario: str, port: int, log: Path, *, timeout_s: int = 30) -
     what its scenario logs goes to `log`."""
     return subprocess.Popen(
         [
-            require_tool("sipp"),
+            need_tool("sipp"),
             "-sf",
             str(SIPP_DIR / scenario),
             "-p",
@@ -346,7 +340,7 @@ def sipp(
     """sipp placing `calls` calls of `scenario` to `target` from `local_ip` (another loopback address,
     127.0.0.2, plays a source outside the allow-list)."""
     command = [
-        require_tool("sipp"),
+        need_tool("sipp"),
         "-sf",
         str(SIPP_DIR / scenario),
         target,

@@ -233,7 +233,7 @@ def _without_token(said: Any, token: object) -> Any:
 def _json_body() -> Any:
     try:
         return json.loads(request.get_data(cache=True) or b"")
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise InvalidInput(f"the body is not valid JSON: {error}", "body", code="invalid_json") from None
 
 

@@ -109,7 +109,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         )
     try:
         json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise InvalidInput(f"the body is not valid JSON: {error}", "body", code="invalid_json") from None
     try:
         return model.model_validate_json(raw)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from cad import clock
 from cad.api.reports import report_config
+from cad.api.schemas import MAX_ID
 from cad.db import db
 from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
@@ -308,7 +309,8 @@ def login() -> Any:
     error = None
     next_page = _safe_next(request.values.get("next"))
     if request.method == "POST":
-        username = request.form.get("username", "").strip()[:64]
+        # NUL, which no database column takes, is no one's name: U+FFFD finds nobody, never a 500
+        username = request.form.get("username", "").replace("\x00", "\ufffd").strip()[:64]
         password = request.form.get("password", "")[:1024]
         guard = current_app.extensions["warroom.login_guard"]
         address = client_ip() or "unknown"
@@ -389,7 +391,7 @@ def crew() -> str:
         unit_id = user.unit_id
     else:  # a dispatcher or admin looks at one unit's crew page
         unit_id = request.args.get("unit", type=int) or 0
-    unit = db.session.get(Unit, unit_id)
+    unit = db.session.get(Unit, unit_id) if 0 < unit_id <= MAX_ID else None  # the column's range
     if unit is None:
         abort(404)
     moves = [s for s in UnitStatus if s not in (UnitStatus.ASSIGNED, UnitStatus.OUT_OF_SERVICE)]
@@ -472,7 +474,7 @@ def report_archive() -> str:
 def audit_log() -> str:
     before = request.args.get("before", type=int)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)
-    if before:
+    if before and 0 < before <= MAX_ID:  # the column's range: any other is no page of ours
         query = query.where(AuditEntry.id < before)
     return render_template("audit.html", cfg=page_config(), entries=list(db.session.scalars(query)))
 

@@ -16,11 +16,11 @@ from live import (
     DisposablePostgres,
     LiveCentre,
     free_udp_port,
-    require_tool,
     running,
     serve,
     start_agent,
 )
+from requirements import need, need_tool
 
 from cad.app import create_app
 from cad.config import Settings
@@ -42,7 +42,7 @@ def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
 
 @pytest.fixture
 def sip_agent(live_centre: LiveCentre) -> Iterator[AgentProcess]:
-    require_tool("sipp")
+    need_tool("sipp")
     agent = start_agent(live_centre.url, live_centre.instance, free_udp_port())
     yield agent
     code = agent.stop()
@@ -52,9 +52,8 @@ def sip_agent(live_centre: LiveCentre) -> Iterator[AgentProcess]:
 
 @pytest.fixture(scope="session")
 def disposable_postgres() -> Iterator[DisposablePostgres]:
-    require_tool("pg_createcluster")
-    if os.geteuid() != 0:
-        pytest.skip("creating a PostgreSQL cluster needs root (pg_createcluster)")
+    need_tool("pg_createcluster")
+    need(os.geteuid() == 0, "creating a PostgreSQL cluster needs root (pg_createcluster)")
     cluster = DisposablePostgres.create()
     yield cluster
     cluster.drop()
@@ -93,7 +92,7 @@ def two_nodes(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
     """Two centre nodes (gunicorn + scheduler each) on the test's PostgreSQL behind HAProxy running
     deploy/haproxy.cfg (tests/cluster.py); the test itself runs in an app context on that database,
     so the factories make its users and units."""
-    require_tool("haproxy")
+    need_tool("haproxy")
     env = {"TWILIO_AUTH_TOKEN": "twilio-e2e", "WARROOM_GPS_RATE": "50"}
     with running_cluster(database_url, tmp_path / "cluster", env=env) as cluster:
         settings = Settings.from_env(

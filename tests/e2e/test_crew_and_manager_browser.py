@@ -18,7 +18,9 @@ from typing import Any
 import factories as f
 import pytest
 import requests
-from live import LiveCentre, require_tool
+from live import LiveCentre
+from playwright.sync_api import expect
+from requirements import need_tool, needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
@@ -29,7 +31,7 @@ from cad.timeline import record_event
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 PHONE = {"viewport": {"width": 412, "height": 915}, "is_mobile": True, "has_touch": True}
 SPIES = """() => {
@@ -40,6 +42,14 @@ SPIES = """() => {
     window.__tones = 0;
     const create = AudioContext.prototype.createOscillator;
     AudioContext.prototype.createOscillator = function () { window.__tones += 1; return create.call(this); };
+}"""
+
+
+#: Scrolled to its end, the page's last part (the map, below the "cannot go" box) clears the status bar.
+MAP_CLEARS_THE_BAR = """() => {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+    const map = document.querySelector("#map").getBoundingClientRect();
+    return map.bottom <= document.querySelector("#moves").getBoundingClientRect().top + 1;
 }"""
 
 
@@ -83,10 +93,11 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
     shots.mkdir(exist_ok=True)
     errors: list[str] = []
     crew = console(browser, centre, "kru", errors, **PHONE)
-    crew.locator("#no-job").wait_for()
+    expect(crew.locator("#no-job")).to_be_visible()
     sound = crew.locator("#sound-toggle")
-    assert sound.is_visible() and sound.inner_text() == "Aktifkan suara"  # off until the crew taps it
-    assert crew.locator("#moves").is_hidden()  # no job: no status bar
+    expect(sound).to_be_visible()
+    expect(sound).to_have_text("Aktifkan suara")  # off until the crew taps it
+    expect(crew.locator("#moves")).to_be_hidden()  # no job (the page's answer is on screen): no status bar
     crew.evaluate(SPIES)
     sound.click()  # the tap that lets the page make sound; it plays the alert once
     crew.locator("#sound-toggle[aria-pressed=true]", has_text="Suara aktif").wait_for()
@@ -109,7 +120,7 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
     )
     _api(centre, token, "POST", f"/incidents/{incident['id']}/assignments", {"unit_id": dmk})
     crew.locator("#job-title", has_text=incident["number"]).wait_for()
-    crew.wait_for_function("window.__vibrations.length === 1 && window.__tones === 3")
+    crew.wait_for_function("() => window.__vibrations.length === 1 && window.__tones === 3")
     assert crew.evaluate("window.__vibrations") == [[400, 150, 400, 150, 400]]
     crew.locator("#route-info", has_text="km").wait_for()
 
@@ -122,16 +133,16 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
     for selector, shown in zip(above, boxes, strict=True):
         assert shown is not None, selector
         assert shown["height"] > 0 and shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"], (selector, shown)
-    assert crew.locator("#nav-geo").get_attribute("href").startswith(f"geo:{spot['lat']:.6f},{spot['lon']:.6f}")
-    google = crew.locator("#navigate a[data-site='Google Maps']").get_attribute("href")
-    assert google == f"https://www.google.com/maps/dir/?api=1&destination={spot['lat']:.6f},{spot['lon']:.6f}"
+    geo = f"geo:{spot['lat']:.6f},{spot['lon']:.6f}"
+    expect(crew.locator("#nav-geo")).to_have_attribute("href", re.compile("^" + re.escape(geo)))
+    google = f"https://www.google.com/maps/dir/?api=1&destination={spot['lat']:.6f},{spot['lon']:.6f}"
+    expect(crew.locator("#navigate a[data-site='Google Maps']")).to_have_attribute("href", google)
 
     # the next sensible move first and largest, the other beside it; both inside the bar
     buttons = crew.locator("#moves button.move:visible")
-    assert buttons.count() == 2
-    assert buttons.nth(0).get_attribute("data-status") == "acknowledged" and "next" in buttons.nth(0).get_attribute(
-        "class"
-    )
+    expect(buttons).to_have_count(2)
+    expect(buttons.nth(0)).to_have_attribute("data-status", "acknowledged")
+    expect(buttons.nth(0)).to_have_class(re.compile(r"\bnext\b"))
     first, second = buttons.nth(0).bounding_box(), buttons.nth(1).bounding_box()
     assert first["width"] > 1.5 * second["width"] and first["height"] >= second["height"]
     assert first["y"] >= bar["y"] and second["y"] >= bar["y"]
@@ -139,14 +150,8 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
     crew.screenshot(path=str(shots / "crew-412x915-job-full.png"), full_page=True)
 
     # the page scrolls under the bar, and its end (the map, below the "cannot go" box) still clears it
-    assert crew.locator("#cannot-go").is_visible()
-    for _ in range(50):  # the page may still grow (route, notices) after a scroll: scroll to its end again
-        crew.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-        crew.wait_for_timeout(100)
-        end = box(crew, "#map")
-        if end["y"] + end["height"] <= box(crew, "#moves")["y"] + 1:
-            break
-    assert end["y"] + end["height"] <= box(crew, "#moves")["y"] + 1
+    expect(crew.locator("#cannot-go")).to_be_visible()
+    crew.wait_for_function(MAP_CLEARS_THE_BAR)  # the page may still grow (route, notices): it scrolls again
     crew.evaluate("window.scrollTo(0, 0)")
 
     # moving on: the bar's first button is the next move each time (a fire engine is free after the scene)
@@ -154,7 +159,7 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
         crew.click(f"#moves button.move.next[data-status='{status}']")
         crew.locator(f"#unit-status.st-{status}").wait_for()
         crew.locator(f"#moves button.move.next[data-status='{expected_next}']").wait_for()
-        assert crew.locator("#moves button.move:visible").first.get_attribute("data-status") == expected_next
+        expect(crew.locator("#moves button.move:visible").first).to_have_attribute("data-status", expected_next)
     assert crew.evaluate("window.__vibrations.length") == 1  # the crew's own moves are not new jobs
     crew.screenshot(path=str(shots / "crew-412x915-on-scene.png"))
     crew.click("#moves button.move[data-status='available']")
@@ -199,7 +204,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     backend: str,
     tmp_path: Path,
 ) -> None:
-    require_tool("pdftotext")
+    need_tool("pdftotext")
     from cad.api.reports import report_config
     from reports.archive import PeriodKind, archive_report, last_complete
 
@@ -221,22 +226,22 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
 
     # today: the two incidents of the day; the charts of the PDF drawn on the page
     manager.locator("h1", has_text="Hari ini").wait_for()
-    assert manager.locator("#fig-incidents b").inner_text() == "2"
-    assert manager.locator("#charts svg").count() == 3
-    assert manager.locator("#charts svg title").first.text_content().startswith("Sebaran: Respons total")
+    expect(manager.locator("#fig-incidents b")).to_have_text("2")
+    expect(manager.locator("#charts svg")).to_have_count(3)
+    expect(manager.locator("#charts svg title").first).to_have_text(re.compile(r"^Sebaran: Respons total"))
     manager.screenshot(path=str(shots / "manager-1280x900-today.png"), full_page=True)
 
     # this month, then a range of days: the figures and the charts follow the period
     manager.click("#periods a.period[data-period='month']")
     manager.locator("h1", has_text="Bulan ini").wait_for()
-    assert manager.locator("#fig-incidents b").inner_text() == "2"
+    expect(manager.locator("#fig-incidents b")).to_have_text("2")
     manager.fill("#range-from", "2025-06-15")
     manager.fill("#range-to", "2025-06-15")
     manager.click("#range-show")
     manager.locator("h1", has_text="Rentang tanggal").wait_for()
-    assert manager.locator("#period-days").inner_text() == "15-06-2025"
-    assert manager.locator("#fig-incidents b").inner_text() == "1"
-    assert manager.locator("#fig-median b").inner_text() == "7.0"  # 420 s from the call to the first unit
+    expect(manager.locator("#period-days")).to_have_text("15-06-2025")
+    expect(manager.locator("#fig-incidents b")).to_have_text("1")
+    expect(manager.locator("#fig-median b")).to_have_text("7.0")  # 420 s from the call to the first unit
     bars = manager.evaluate(
         """() => [...document.querySelectorAll("#charts svg")[0].querySelectorAll("rect[fill='#c0392b']")]
             .map((bar) => Number(bar.getAttribute("height")))"""
@@ -253,7 +258,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     assert csv.startswith("dimensi,kunci,tingkat,") and "all,all,incident,response,1,420.0," in csv
     manager.select_option("header select[name=lang]", "en")
     manager.locator("h1", has_text="Date range").wait_for()
-    assert manager.locator("#charts svg title").first.text_content().startswith("Distribution: Total response")
+    expect(manager.locator("#charts svg title").first).to_have_text(re.compile(r"^Distribution: Total response"))
     text = _pdf_text(manager, manager.locator("#report-pdf").get_attribute("href"), tmp_path)
     assert "Response times" in text and "1 incidents" in text and "Waktu respons" not in text
     english_csv = manager.request.get(centre.url + manager.locator("#report-csv").get_attribute("href")).text()
@@ -264,8 +269,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     # the archive: the PDF archived above, with a download that is that file
     manager.click("#archive-link")
     row = manager.locator(f"#archived tr[data-file='{archived.name}']")
-    row.wait_for()
-    assert "mingguan" in row.inner_text()
+    expect(row).to_contain_text("mingguan")
     with manager.expect_download() as download:
         row.locator("a.download").click()
     assert Path(download.value.path()).read_bytes() == archived.read_bytes()
@@ -275,5 +279,5 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     phone.locator("h1", has_text="Hari ini").wait_for()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 412  # the charts shrink to the phone
     phone.screenshot(path=str(shots / "manager-412x915-today.png"), full_page=True)
-    assert re.match(r"\d+", phone.locator("#fig-incidents b").inner_text())
+    expect(phone.locator("#fig-incidents b")).to_have_text(re.compile(r"^\d+$"))
     assert errors == []

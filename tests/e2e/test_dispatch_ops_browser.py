@@ -13,6 +13,8 @@ import factories as f
 import pytest
 import requests
 from live import LiveCentre
+from playwright.sync_api import expect
+from requirements import needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
@@ -20,7 +22,7 @@ from cad.models import Role, Unit
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 
 
@@ -88,8 +90,7 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     crew.click("#cannot-go")
     crew.click("button.decline-reason[data-reason='rusak']")
     alert = dispatcher.locator("#alerts p", has_text="DMK-01")
-    alert.wait_for()
-    assert re.search(r"tidak bisa berangkat \(Kendaraan rusak\) → \S+", alert.inner_text()), alert.inner_text()
+    expect(alert).to_contain_text(re.compile(r"tidak bisa berangkat \(Kendaraan rusak\) → \S+"))
     crew.locator("#no-job").wait_for()
     row(sms).locator("[data-unit='DMK-01']").wait_for(state="detached")
     _api(centre, token, "POST", f"/units/{dmk}/status", {"status": "available"})  # repaired
@@ -118,11 +119,12 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     dispatcher.click("#preempt-unit")
     dispatcher.click("#preempt-list button.preempt[data-unit='DMK-01']")
     sure = dispatcher.locator("#preempt-list .confirm-yes")
-    assert low["number"] in sure.inner_text() and high["number"] in sure.inner_text()
+    expect(sure).to_contain_text(low["number"])
+    expect(sure).to_contain_text(high["number"])
     sure.click()
     row(high).locator("[data-unit='DMK-01']").wait_for()
     row(low).locator("[data-unit='DMK-01']").wait_for(state="detached")
-    assert "baru" in row(low).inner_text()  # back in the queue
+    expect(row(low)).to_contain_text("baru")  # back in the queue
     crew.locator("#job-title", has_text=high["number"]).wait_for()
 
     # a second incident for the same fire is merged into the first
@@ -143,7 +145,7 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     dispatcher.select_option("#close-disposition", "tidak_ditemukan")
     dispatcher.screenshot(path=str(artefacts() / f"dispatcher-close-{backend}.png"))
     dispatcher.click("#close-submit")
-    assert dispatcher.locator("#close-release:invalid").count() == 1  # the units must be released knowingly
+    expect(dispatcher.locator("#close-release:invalid")).to_have_count(1)  # the units must be released knowingly
     dispatcher.check("#close-release")
     dispatcher.click("#close-submit")
     row(high).wait_for(state="detached")

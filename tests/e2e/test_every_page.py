@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 from live import LiveCentre
+from requirements import needs_file
 from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.config import REPO_ROOT
@@ -25,7 +26,7 @@ AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite"], indirect=True),  # the pages, not the database
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
 ]
 
 #: Each demo user and the pages their role works in (a dispatcher also sees the call-takers' and
@@ -44,6 +45,9 @@ RAW = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\bpidf-lo\b|\bhomecare\b|\brun card\b"
 ENGLISH_WORDS = re.compile(
     r"\b(?:the|and|with|from|not|is|are|of|this|that|please|select|click|zoom in|zoom out)\b", re.I
 )
+
+#: The page is all there: drawn by the server, or its scripts' first looks answered (common.js).
+LOADED = "() => typeof WR === 'undefined' || document.body.dataset.loaded === 'true'"
 
 TEXT_OF_PAGE = """() => {
   const seen = [document.body.innerText];
@@ -118,7 +122,7 @@ def test_every_page_speaks_the_readers_language_and_passes_axe(
                 page.select_option("header select[name=lang]", "en")
         for path in PAGES[username]:
             page.goto(centre.url + path.replace("{DMK-01}", str(dmk01)))
-            page.wait_for_load_state("networkidle")
+            page.wait_for_function(LOADED)
             assert page.locator("html").get_attribute("lang") == lang
             text = page.evaluate(TEXT_OF_PAGE)
             problems += [f"{lang} {path}: {p}" for p in _unreadable(text, lang)]

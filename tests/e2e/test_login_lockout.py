@@ -18,6 +18,7 @@ import pytest
 import requests
 from limits.storage import RedisStorage
 from live import GunicornCentre, start_gunicorn
+from requirements import need
 
 from cad.web.security import SLOWDOWN_FIRST_S
 
@@ -38,8 +39,7 @@ def centre(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) ->
         "SECRET_KEY": "lockout-e2e",
     }
     if request.param == "redis":
-        if not RedisStorage(REDIS_URL).check():
-            pytest.skip(f"Redis does not answer at {REDIS_URL}")
+        need(RedisStorage(REDIS_URL).check(), f"Redis does not answer at {REDIS_URL} (set WARROOM_TEST_REDIS_URL)")
         env["WARROOM_REDIS_URL"] = REDIS_URL
     gunicorn = start_gunicorn(env, tmp_path, workers=3)
     yield gunicorn

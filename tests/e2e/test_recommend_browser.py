@@ -56,7 +56,7 @@ def login(chromium: Any, centre: LiveCentre, username: str, password: str, error
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("main.login button")
-    page.wait_for_selector("#live:not([hidden])")
+    page.wait_for_selector("body[data-loaded] #live:not([hidden])")  # first looks answered, stream open
     return page
 
 
@@ -108,23 +108,23 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     )
     dispatcher.locator(f"#queue tbody tr[data-number='{number}']").click()
     rows = dispatcher.locator("#recommendations tr[data-unit]")
-    rows.first.wait_for()
-    assert rows.count() == 12
-    visible = [r for r in rows.all() if r.is_visible()]
-    assert [r.get_attribute("data-unit") for r in visible] == ["DMK-01", "DMK-02", "DMK-03", "DMK-04", "DMK-05"]
+    callsigns = "td:first-child b"
+    expect(rows).to_have_count(12)
+    best = ["DMK-01", "DMK-02", "DMK-03", "DMK-04", "DMK-05"]
+    expect(rows.filter(visible=True).locator(callsigns)).to_have_text(best)
     toggle = dispatcher.locator("#all-units")
-    assert toggle.inner_text() == "Semua unit (12)"
+    expect(toggle).to_have_text("Semua unit (12)")
     toggle.click()
-    assert all(r.is_visible() for r in rows.all())
-    assert [r.get_attribute("data-unit") for r in rows.all()] == [u.callsign for u in units]
+    expect(rows.filter(visible=True)).to_have_count(12)
+    expect(rows.locator(callsigns)).to_have_text([u.callsign for u in units])
     dispatcher.screenshot(path=str(shots / "dispatcher-all-units.png"), full_page=True)
 
-    for row in rows.all():  # every row: ETA to the second, the closed road and the walk
-        assert ETA.search(row.locator(".eta").inner_text()), row.inner_text()
-        assert row.locator(".rec-closed").inner_text() == walk
+    # every row: ETA to the second, the closed road and the walk
+    expect(rows.locator(".eta")).to_have_text([ETA] * 12)
+    expect(rows.locator(".rec-closed")).to_have_text([walk] * 12)
     stale = dispatcher.locator("#recommendations tr[data-unit='DMK-12']")
-    assert stale.locator(".rec-station").inner_text() == "dari pos — GPS 14 mnt lalu"
-    assert dispatcher.locator("#recommendations tr[data-unit='DMK-01'] .rec-station").count() == 0
+    expect(stale.locator(".rec-station")).to_have_text("dari pos — GPS 14 mnt lalu")
+    expect(dispatcher.locator("#recommendations tr[data-unit='DMK-01'] .rec-station")).to_have_count(0)
 
     dispatcher.click("#recommendations button.dispatch[data-unit='DMK-10']")
     dispatcher.locator(f"#queue tbody tr[data-number='{number}'] [data-unit='DMK-10']").wait_for()
@@ -137,11 +137,10 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
 
     crew.locator("#job-title", has_text=number).wait_for()
     access = crew.locator("#route-access")
-    access.wait_for()
-    text = access.inner_text()
-    assert walk in text and "Jalan Buntu" in text
-    assert f"{town.JUNCTION[0]:.5f}, {town.JUNCTION[1]:.5f}" in text  # where the vehicle stops
-    assert ETA.search(crew.locator("#route-info").inner_text())
+    expect(access).to_contain_text(walk)
+    expect(access).to_contain_text("Jalan Buntu")
+    expect(access).to_contain_text(f"{town.JUNCTION[0]:.5f}, {town.JUNCTION[1]:.5f}")  # where the vehicle stops
+    expect(crew.locator("#route-info")).to_contain_text(ETA)
     crew.click("button.move[data-status='acknowledged']")  # a refresh keeps the route and the reason
     crew.locator("#unit-status.st-acknowledged").wait_for()
     expect(crew.locator("#route-access")).to_contain_text(walk)

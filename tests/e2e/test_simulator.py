@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from live import AgentProcess, LiveCentre, demo_centre, free_udp_port, require_tool, start_agent
+from live import AgentProcess, LiveCentre, demo_centre, free_udp_port, start_agent
+from requirements import need_tool, needs_file
 
 from cad.config import SHARED_DATA
 from cad.db import db
@@ -22,7 +23,7 @@ from simulator.run import Options, simulate
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
 TWILIO = "twilio-sim"
 pytestmark = [
-    pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present"),
+    needs_file(ROADS),
     pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
 ]
 
@@ -34,7 +35,7 @@ def city(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
 
 @pytest.fixture
 def agent(city: LiveCentre) -> Iterator[AgentProcess]:
-    require_tool("sipp")
+    need_tool("sipp")
     process = start_agent(city.url, city.instance, free_udp_port())
     yield process
     assert process.stop() == 0, process.output()[-2000:]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import factories as f
 import pytest
-from live import LiveCentre, PoolProcess, require_tool, sipp, start_pool
+from live import LiveCentre, PoolProcess, sipp, start_pool
+from requirements import need_tool
 from test_sip_intake import calls_of, wait_for
 
 from cad.models import Role
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def pool(live_centre: LiveCentre) -> Iterator[PoolProcess]:
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     running = start_pool(live_centre.url, live_centre.instance, 4)
     assert "behind Kamailio" in running.output(), running.output()
     time.sleep(1.5)  # the proxy's first OPTIONS round has seen every worker
@@ -182,8 +183,8 @@ def _four_calls_to_one_worker(pool: PoolProcess, folder: Path, name: str, hold_m
 def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
     live_centre: LiveCentre, tmp_path: Path
 ) -> None:
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     token = token_of_call_taker()
     announcement = tmp_path / "mohon-tunggu.wav"
     with wave.open(str(announcement), "wb") as wav:  # stands in for "please hold, a call-taker will answer"
@@ -226,8 +227,8 @@ def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
 def test_when_every_line_is_taken_and_an_overflow_centre_is_set_the_call_is_redirected_there(
     live_centre: LiveCentre, tmp_path: Path
 ) -> None:
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     token = token_of_call_taker()
     overflow = "sip:112@pusat-cadangan.example"
     pool = start_pool(live_centre.url, live_centre.instance, 1, extra_env={"WARROOM_SIP_OVERFLOW": overflow})
@@ -250,8 +251,8 @@ def test_a_call_kamailio_turns_away_with_every_line_taken_is_still_on_record(
 ) -> None:
     """One worker: three lines, the reserved fourth queues a caller; the fifth caller meets a pool
     with no line at all and Kamailio answers 503 itself. That call is on record all the same."""
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     token = token_of_call_taker()
     pool = start_pool(live_centre.url, live_centre.instance, 1)
     try:
@@ -282,7 +283,7 @@ def test_a_call_kamailio_turns_away_with_every_line_taken_is_still_on_record(
 def test_without_a_proxy_the_pool_says_so_and_each_worker_answers_on_its_own_port(
     live_centre: LiveCentre, tmp_path: Path
 ) -> None:
-    require_tool("sipp")
+    need_tool("sipp")
     token = token_of_call_taker()
     pool = start_pool(live_centre.url, live_centre.instance, 2, proxy=False)
     try:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import LiveCentre, PoolProcess, require_tool, sipp, start_pool
+from live import LiveCentre, PoolProcess, sipp, start_pool
+from requirements import need_tool
 from test_sip_intake import PIDF_CIRCLE, calls_of, wait_for
 from test_sip_pool import token_of_call_taker
 
@@ -23,8 +24,8 @@ CENTRE = (-1.2650, 116.8400)
 
 @pytest.fixture
 def pool(live_centre: LiveCentre) -> Iterator[PoolProcess]:
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     running = start_pool(live_centre.url, live_centre.instance, 2)
     assert "behind Kamailio" in running.output(), running.output()
     time.sleep(1.5)  # the proxy's first OPTIONS round has seen every worker
@@ -146,8 +147,8 @@ def test_a_call_reaching_the_proxy_on_another_address_is_offered_to_the_agents_f
     """The centre listens on an address of its own (a carrier-facing interface: here 127.0.0.2) and
     allows only the carrier (127.0.0.3). Kamailio still offers the call to the agents from 127.0.0.1,
     so the agents' own allow-list holds and the call is answered and on record."""
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     pool = start_pool(
         live_centre.url,
         live_centre.instance,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from live import INTAKE_TOKEN, LiveCentre, PoolProcess, free_udp_ports, require_tool, serve, sipp, start_pool
+from live import INTAKE_TOKEN, LiveCentre, PoolProcess, free_udp_ports, serve, sipp, start_pool
+from requirements import need_tool
 from test_sip_intake import calls_of, wait_for
 from test_sip_pool import answered, errors_of, token_of_call_taker
 
@@ -83,8 +84,8 @@ def _ports_apart() -> tuple[int, int]:
 
 @pytest.fixture
 def nodes(centre: LiveCentre, tmp_path: Path) -> Iterator[TwoNodes]:
-    require_tool("sipp")
-    require_tool("kamailio")
+    need_tool("sipp")
+    need_tool("kamailio")
     port_a, port_b = _ports_apart()
     folder_b = tmp_path / "node-b"  # another machine: its own instance folder, journals and logs
     folder_b.mkdir()

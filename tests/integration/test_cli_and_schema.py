@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from flask import Flask
+from requirements import needs_file
 
 from cad.cli import main
 from cad.config import SHARED_DATA
@@ -29,7 +30,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present")
+@needs_file(ROADS)
 def test_upgrade_seed_and_use_the_printed_tokens(cli_env: CliRunner, tmp_path: Path) -> None:
     assert cli_env.invoke(main, ["demo", "seed"]).exit_code != 0  # no schema yet: says so
     upgraded = cli_env.invoke(main, ["db", "upgrade"])

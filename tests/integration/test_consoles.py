@@ -11,6 +11,7 @@ import factories as f
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import needs_file
 from werkzeug.security import generate_password_hash
 
 from cad import clock
@@ -314,7 +315,7 @@ def test_a_second_call_links_to_the_open_incident_nearby(client: FlaskClient) ->
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@pytest.mark.skipif(not ROADS.exists(), reason="road extract not present")
+@needs_file(ROADS)
 def test_address_search_and_road_layer_come_from_the_extract(database_url: str, tmp_path: Path) -> None:
     from cad.app import close_app, create_app
 
@@ -383,24 +384,6 @@ def test_the_consoles_own_scripts_and_styles_name_no_outside_address() -> None:
     assert len(own) >= 5
     for path in own:
         assert re.findall(r"https?://", path.read_text()) == [], path.name
-
-
-def test_a_crews_event_stream_carries_only_its_own_unit() -> None:
-    from cad.events import Audience, Change, may_hear
-
-    def accept(change: Change) -> bool:
-        return may_hear(7, change)
-
-    assert accept(Change(1, "unit", {"id": 7, "status": "en_route"}))
-    assert accept(Change(2, "assignment", {"id": 3, "incident_id": 9, "unit_id": 7}))
-    assert accept(Change(3, "route", {"unit_id": 7, "assignment_id": 3, "eta_s": 60}))
-    assert not accept(Change(4, "unit", {"id": 8, "status": "assigned"}))
-    assert not accept(Change(5, "assignment", {"id": 4, "incident_id": 9, "unit_id": 8}))
-    assert not accept(Change(6, "incident", {"id": 9, "status": "dispatched"}))
-    assert not accept(Change(7, "call", {"id": 1, "phone": "+6281234567890"}))
-    assert not may_hear(None, Change(8, "unit", {"id": 7}))
-    assert not Audience(crew=True, unit_id=None).hears(Change(9, "unit", {"id": 7}))
-    assert Audience().hears(Change(10, "call", {"id": 1}))
 
 
 def test_todays_figures_count_the_local_day_and_time_to_first_unit_on_scene(client: FlaskClient) -> None:

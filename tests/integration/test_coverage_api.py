@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from live import running
+from requirements import needs_file
 
 from cad.app import create_app
 from cad.config import SHARED_DATA, Settings
@@ -20,7 +21,7 @@ from cad.models import Camera, Role
 from routing.coverage import CoverageEngine
 
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
-pytestmark = pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present")
+pytestmark = needs_file(ROADS)
 
 WEST = (-1.2698, 116.8340)  # two spots of the extract about 1.5 km apart by road
 EAST = (-1.2760, 116.8470)

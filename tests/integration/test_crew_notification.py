@@ -11,6 +11,7 @@ import factories as f
 import pytest
 from fake_twilio import FakeTwilio
 from flask.testing import FlaskClient
+from requirements import needs_file
 from test_sms_webhook import AUTH_TOKEN, PUBLIC, client_with, sms
 
 from cad.config import SHARED_DATA
@@ -122,7 +123,7 @@ def test_the_crew_acknowledges_by_answering_ok(centre: FlaskClient) -> None:
     assert kinds == ["unit_acknowledged"]
 
 
-@pytest.mark.skipif(not ROADS.exists(), reason="road extract not present")
+@needs_file(ROADS)
 def test_the_crew_route_changes_when_a_camera_sees_a_jam_on_it(centre: FlaskClient) -> None:
     _, assignment, headers = _dispatch(centre, crew_phone=None)
     route = centre.get(f"/api/v1/units/{assignment['unit_id']}/route", headers=headers)

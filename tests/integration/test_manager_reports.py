@@ -6,7 +6,6 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from test_consoles import login, person
-from test_reports import URL, build_city
+from test_reports import URL, build_city, needs_poppler
 
 from cad import clock
 from cad.models import Role
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 WINDOW = {"from": "2026-11-02", "to": "2026-11-04"}
 
 

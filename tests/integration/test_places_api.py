@@ -12,6 +12,7 @@ import factories as f
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import needs_file
 
 from cad.app import close_app, create_app
 from cad.config import SHARED_DATA, Settings
@@ -45,7 +46,7 @@ def search(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         close_app(app)
 
 
-@pytest.mark.skipif(not BALIKPAPAN.exists(), reason="road extract not present")
+@needs_file(BALIKPAPAN)
 def test_a_real_junction_street_and_bus_stop_of_balikpapan(search: Any) -> None:
     status, found = search("Sudirman / Ahmad Yani")
     assert status == 200
@@ -70,7 +71,7 @@ def test_a_real_junction_street_and_bus_stop_of_balikpapan(search: Any) -> None:
     assert halte["label"] == {"id": "halte", "en": "bus stop"}
 
 
-@pytest.mark.skipif(not BALIKPAPAN.exists(), reason="road extract not present")
+@needs_file(BALIKPAPAN)
 def test_a_house_number_balikpapan_lacks_gives_the_street_with_a_note(search: Any) -> None:
     status, found = search("Jalan Sudirman No. 12")
     assert status == 200

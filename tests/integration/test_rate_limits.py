@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from limits.storage import RedisStorage
+from requirements import need
 
 from cad import clock
 from cad.db import db
@@ -86,8 +87,7 @@ def test_many_counters_at_once_add_up_start_over_and_never_deadlock(app: Flask) 
 def redis_prefix() -> str:
     """Redis answering at WARROOM_TEST_REDIS_URL, and a key prefix of this test's own."""
     storage = RedisStorage(REDIS_URL)
-    if not storage.check():
-        pytest.skip(f"Redis does not answer at {REDIS_URL}")
+    need(storage.check(), f"Redis does not answer at {REDIS_URL} (set WARROOM_TEST_REDIS_URL)")
     return f"warroom-test-{uuid.uuid4().hex[:10]}"
 
 

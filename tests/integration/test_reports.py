@@ -4,7 +4,6 @@ hand-built timelines whose figures were worked out by hand, real PDFs read back 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from requirements import need_tool, needs_tool
 
 from cad import clock
 from cad.db import db
@@ -25,7 +25,7 @@ from dispatch.units import UnitType
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # Monday 08:00 WITA
 URL = "/api/v1/reports/response-times"
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+needs_poppler = needs_tool("pdftotext")  # poppler-utils
 
 
 def at(seconds: float) -> datetime:
@@ -323,15 +323,15 @@ def test_warroom_report_writes_the_same_report(
     assert csv_out.exit_code == 0 and "all,all,incident,travel,2,200.0,280.0" in csv_out.output
     bad = runner.invoke(main, ["report", "--from", "soon", "--to", "2026-11-03"])
     assert bad.exit_code != 0 and "from" in bad.output
-    if shutil.which("pdftotext"):
-        pdf = tmp_path / "r.pdf"
-        assert (
-            runner.invoke(
-                main, ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--lang", "en", "--output", str(pdf)]
-            ).exit_code
-            == 0
-        )
-        assert "Response times" in subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    pdftotext = need_tool("pdftotext")
+    pdf = tmp_path / "r.pdf"
+    assert (
+        runner.invoke(
+            main, ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--lang", "en", "--output", str(pdf)]
+        ).exit_code
+        == 0
+    )
+    assert "Response times" in subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True).stdout
     assert os.environ["DATABASE_URL"] == database_url
 
 

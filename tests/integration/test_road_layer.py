@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from live import LiveCentre, running, serve
+from requirements import need_file
 
 from cad.app import create_app
 from cad.compression import COMPRESSED_TYPES, EVENT_STREAM
@@ -31,18 +31,10 @@ ON_THE_WIRE_MAX = 500_000
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"road extract {path} is required when CI=true (WARROOM_DATA_DIR)")
-        pytest.skip(f"road extract {path} not present (set WARROOM_DATA_DIR)")
-    return path
-
-
 @pytest.fixture(scope="module")
 def poa_layers() -> MapLayers:
     """One set of layers for the module's apps: each level of Porto Alegre is built once."""
-    return MapLayers(str(need(PORTO_ALEGRE)))
+    return MapLayers(str(need_file(PORTO_ALEGRE)))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from live import running
+from requirements import needs_file
 
 from cad.app import create_app
 from cad.config import SHARED_DATA, Settings
@@ -17,7 +18,7 @@ from cad.db import db
 from cad.models import Camera, Role
 
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
-pytestmark = pytest.mark.skipif(not ROADS.exists(), reason=f"road extract {ROADS} not present")
+pytestmark = needs_file(ROADS)
 
 # Two points on the Balikpapan extract, about 1.5 km apart by road
 A = (-1.2698, 116.8340)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from requirements import need_file
 
 import routing
 from routing import RoadGraph
@@ -68,15 +69,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"OSM extract {path.name} not found in {DATA_DIR} (set WARROOM_DATA_DIR)")
-    return path
-
-
 @pytest.fixture(scope="session")
 def poa_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return routing.import_roads(_need(POA_PBF), cache_dir=tmp_path_factory.mktemp("roads"))
+    return routing.import_roads(need_file(POA_PBF, "OSM extract"), cache_dir=tmp_path_factory.mktemp("roads"))
 
 
 @pytest.fixture(scope="session")
@@ -86,4 +81,4 @@ def poa_graph(poa_cache: Path) -> RoadGraph:
 
 @pytest.fixture(scope="session")
 def balikpapan_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoadGraph]:
-    yield routing.load_graph(_need(BALIKPAPAN_JSON), cache_dir=tmp_path_factory.mktemp("roads-bpn"))
+    yield routing.load_graph(need_file(BALIKPAPAN_JSON, "OSM extract"), cache_dir=tmp_path_factory.mktemp("roads-bpn"))

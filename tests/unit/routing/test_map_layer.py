@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import shapely
+from requirements import need_file
 
 from routing.map_layer import (
     MAX_ZOOM,
@@ -50,17 +51,9 @@ WAYS = [
 ]
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"OSM extract {path} is required when CI=true (WARROOM_DATA_DIR)")
-        pytest.skip(f"OSM extract {path.name} not found (set WARROOM_DATA_DIR)")
-    return path
-
-
 @pytest.fixture(scope="module", params=[POA_PBF, BALIKPAPAN_JSON], ids=["porto_alegre", "balikpapan"])
 def extract(request: pytest.FixtureRequest) -> tuple[list[RawWay], RoadLines]:
-    ways = list(read_ways(need(request.param)))
+    ways = list(read_ways(need_file(request.param, "OSM extract")))
     return ways, RoadLines.from_ways(ways)
 
 

@@ -149,6 +149,6 @@ WR.alerts = (box) => {
     return data.kind === "unassigned";
   }
 
-  refresh();
+  WR.loaded(refresh());
   return { heard, refresh };
 };

@@ -372,5 +372,5 @@
     message: (data) => { if (current && data.call_id === current.id) renderConversation(); return false; },
     incident: () => { renderNearby(); return true; },
   }, refresh);
-  refresh();
+  WR.loaded(refresh());
 })();

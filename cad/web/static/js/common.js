@@ -23,6 +23,17 @@ const WR = (() => {
     return node;
   }
 
+  // <body data-loaded> once the page's first looks at the centre (each registered with `loaded()`
+  // while the scripts run) have answered or failed: tests wait on it, never on time.
+  const firsts = [];
+  function loaded(first) {
+    firsts.push(Promise.resolve(first).catch(() => {}));
+    return first;
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    Promise.all(firsts).then(() => { document.body.dataset.loaded = "true"; });
+  });
+
   function clear(node, ...children) {
     node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   }
@@ -182,7 +193,7 @@ const WR = (() => {
     if (cfg.tiles) L.tileLayer(cfg.tiles, { maxZoom: 19 }).addTo(m);
     m.setView([0, 0], 2);
     roadsPromises[level] = roadsPromises[level] || api("GET", `/roads/geojson?zoom=${level}`).catch(() => null);
-    roadsPromises[level].then((roads) => {
+    loaded(roadsPromises[level]).then((roads) => {
       if (!roads || !roads.features || !roads.features.length) return;
       const layer = L.geoJSON(roads, {
         style: (f) => ({ color: f.properties.major ? "#8a8f98" : "#b9bec6", weight: f.properties.major ? 3 : 1.5, interactive: false }),
@@ -246,13 +257,13 @@ const WR = (() => {
         } }, L_.words.intake_resolve),
       )));
     }
-    refresh();
+    loaded(refresh());
     return refresh;
   }
 
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE, sound, CHIMES,
+  return { cfg, L: L_, el, clear, loaded, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE, sound, CHIMES,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

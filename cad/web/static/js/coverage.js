@@ -66,6 +66,8 @@
     draw(t);
   }
 
+  let firstLoad;
+  WR.loaded(new Promise((resolve) => { firstLoad = resolve; }));  // the first figure, once the fleet is known
   async function load() {
     if (loading) { schedule(); return; }
     loading = true;
@@ -80,6 +82,7 @@
       clear(box, el("p", { class: "muted", id: "coverage-figure" }, `${C.unavailable}: ${error.message}`));
     } finally {
       loading = false;
+      firstLoad();
     }
   }
 

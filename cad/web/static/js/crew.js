@@ -178,5 +178,5 @@
       return true;
     },
   }, refresh);
-  refresh();
+  WR.loaded(refresh());  // the "no job" state is only drawn from /crew/job's answer
 })();

@@ -276,6 +276,6 @@
     },
   }, () => { alertBanners.refresh(); return refresh(); });
   setInterval(tick, 1000);
-  refresh();
+  WR.loaded(refresh());
   renderCameras();
 })();
