@@ -170,19 +170,35 @@ def test_a_simulator_whose_lease_was_taken_learns_it_at_its_next_renewal(app: Fl
 def test_serve_starts_the_simulator_only_on_a_demo_centre(
     app: Flask, fleet: list[Unit], monkeypatch: pytest.MonkeyPatch, seeded: bool
 ) -> None:
+    import signal
+
     import werkzeug.serving
 
     import cad.cli
+    import cad.serve_output
 
     started: list[int] = []
-    monkeypatch.setattr(werkzeug.serving, "run_simple", lambda *a, **k: None)
+    # serve's HTTP server answers nothing and returns at once; its logging, signals and stopping of
+    # children are the lifecycle tests' (tests/e2e/test_serve_lifecycle.py), not this process's
+    monkeypatch.setattr(werkzeug.serving, "make_server", lambda *a, **k: _NoServer())
+    monkeypatch.setattr(cad.serve_output, "quiet_logging", lambda *a, **k: None)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    monkeypatch.setattr(cad.cli, "_stop_helpers", lambda helpers: None)
     monkeypatch.setattr(cad.cli, "_start_simulator", lambda *a: started.append(1) or _Done())
     if seeded:
         mark_demo()
-    result = app.test_cli_runner().invoke(main, ["serve", "--no-sip"])
+    result = app.test_cli_runner().invoke(main, ["serve", "--no-sip", "--verbose"])
     assert result.exit_code == 0, result.output
     assert started == ([1] if seeded else [])
     assert ("not started: the demo did not seed this database" in result.output) is not seeded
+
+
+class _NoServer:
+    def serve_forever(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def server_close(self) -> None: ...
 
 
 class _Done:
