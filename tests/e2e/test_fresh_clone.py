@@ -285,11 +285,12 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections may wait in TIME_WAIT
         s.bind(("127.0.0.1", port))  # nobody listens on the centre's port any more
+    assert logins_file.exists(), "the demo's logins were not written to instance/demo-logins.txt"
+    assert logins_file.stat().st_mode & 0o777 == 0o600, "instance/demo-logins.txt is readable by others"
     shutil.rmtree(clone)  # half a gigabyte of .venv and node_modules; kept only when a check above failed
 
     print(f"fresh clone: {printed_since_ready} lines on the terminal in the {QUIET_WINDOW_S:.0f} s after it answered")
     quiet = printed_since_ready <= QUIET_MAX_LINES and any(password in line for line in screen)
-    assert logins_file.exists(), "the demo's logins were not written to instance/demo-logins.txt"
     assert printed_since_ready <= QUIET_MAX_LINES, (
         f"{printed_since_ready} lines in the {QUIET_WINDOW_S:.0f} s after start:\n" + "\n".join(screen)
     )
