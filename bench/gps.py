@@ -336,10 +336,10 @@ def smoke_verdict(f: Figures, floor: float) -> int:
     """One line for `make bench-smoke`; 1 when single fixes fall below `floor` x the baseline or requests fail."""
     failed = f.single.failed + f.batch.failed
     ok = f.ratio >= floor and failed == 0
-    print(
-        f"SMOKE gps {'PASS' if ok else 'FAIL'}: single {f.single_per_s:,.0f}/s = {f.ratio:.2f}x the row-by-row "
-        f"baseline {f.baseline_per_s:,.0f}/s (floor {floor:g}x); worker CPU {f.cpu_ms_per_fix:.2f} ms/fix; "
-        f"batches {f.batch_per_s:,.0f} fixes/s; failed {failed}; load {f.load_before:.2f}"
+    print(  # the runner's format (bench/smoke.py): figure, baseline, ratio, floor, verdict last
+        f"SMOKE gps {f.single_per_s:,.0f}/s {f.baseline_per_s:,.0f}/s ratio={f.ratio:.2f} floor={floor:g} "
+        f"(single fixes against psycopg row by row; worker CPU {f.cpu_ms_per_fix:.2f} ms/fix; batches "
+        f"{f.batch_per_s:,.0f} fixes/s; failed {failed}; load {f.load_before:.2f}) {'PASS' if ok else 'FAIL'}"
     )
     return 0 if ok else 1
 

@@ -69,8 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated bench names (default: all)")
     args = parser.parse_args(argv)
     chosen = benches()
-    if "gps" not in chosen:
-        print("SMOKE gps skipped: bench/gps.py has no --smoke")
     wanted = [n for n in args.only.split(",") if n] or list(chosen)
     started = time.perf_counter()
     failed = []
