@@ -741,7 +741,16 @@ def simulate(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals are the main thread's
-    before = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None  # stops cleanly
+    parent = os.getppid()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        stop.set()  # stops cleanly and gives the lease back
+        if os.environ.get(TAKE_GROUP_ALONG) == "1" and os.getppid() != parent:
+            # `warroom serve` died (its parent-death signal): the centre it drove is gone, so a clean stop
+            # would only wait on it; its sipp callers go with it, and the lease runs out by itself
+            _take_group_along(signum, frame)
+
+    before = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     options = Options(rate_per_min=rate, duration_s=duration, grace_s=grace, seed=seed, heartbeat=heartbeat)
     try:
         stats = run_city(Centre(access), options, stop=stop)
