@@ -544,6 +544,17 @@ def running(app: Flask) -> Iterator[FlaskClient]:
         close_app(app)
 
 
+def serve_centre(database_url: str, instance: Path, **extra: str) -> Iterator[LiveCentre]:
+    """The centre on `database_url` over real HTTP, no road network, the agents' shared token, plus
+    `extra` settings (`WARROOM_SIP_AGENT_SILENT_S="4"`, …)."""
+    from cad.app import create_app
+    from cad.config import Settings
+
+    env = {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(instance), "WARROOM_ROADS": ""}
+    settings = Settings.from_env({**env, "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN, **extra})
+    yield from serve(create_app({"TESTING": True}, settings=settings), instance)
+
+
 def serve(app: Flask, instance: Path, before_stop: Callable[[], None] | None = None) -> Iterator[LiveCentre]:
     """`app` over real HTTP on a free port, for as long as the generator is open."""
     import threading

@@ -18,6 +18,7 @@ from live import (
     free_udp_port,
     running,
     serve,
+    serve_centre,
     start_agent,
 )
 from requirements import need, need_tool
@@ -29,15 +30,7 @@ from cad.db import db
 
 @pytest.fixture
 def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    yield from serve_centre(database_url, tmp_path)
 
 
 @pytest.fixture

@@ -13,11 +13,9 @@ from pathlib import Path
 import factories as f
 import pytest
 import requests
-from live import INTAKE_TOKEN, AgentProcess, LiveCentre, free_udp_port, serve, sipp_listener, wait_for
+from live import INTAKE_TOKEN, AgentProcess, LiveCentre, free_udp_port, serve_centre, sipp_listener, wait_for
 from test_sip_intake import _reply_outcome, _texted_from_its_own_port
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.models import Role
 
 SILENT_S = 4.0  # the centre's WARROOM_SIP_AGENT_SILENT_S here: polls are held up to 2 s
@@ -26,16 +24,7 @@ AGENT = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 
 @pytest.fixture
 def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-            "WARROOM_SIP_AGENT_SILENT_S": str(SILENT_S),
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    yield from serve_centre(database_url, tmp_path, WARROOM_SIP_AGENT_SILENT_S=str(SILENT_S))
 
 
 def poll(centre: LiveCentre, agent: str | None, wait_s: float = 25.0) -> tuple[list[dict[str, object]], float]:
