@@ -43,6 +43,7 @@ class DeviceEndpoints:
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self._empty_ok: tuple[object, list[tuple[str, str]]] | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -63,11 +64,24 @@ class DeviceEndpoints:
                 response = too_many_response(error)
             except Exception as error:  # turned into the JSON answer Flask's handlers would give
                 response = error_answer(error, method, path)
+            if response.status_code == 200 and response.response == []:  # a fix stored: the usual answer
+                start_response("200 OK", self._empty_ok_headers(environ))
+                return []
             return page_headers(response)(environ, start_response)
         finally:
             request.close()
             if context is not None:
                 context.pop()
+
+    def _empty_ok_headers(self, environ: WSGIEnvironment) -> list[tuple[str, str]]:
+        """An empty 200's headers as `page_headers` makes them, worked out again only when the
+        settings change (the pages' policy names the map's tile server)."""
+        settings = self.app.config["WARROOM"]
+        made = self._empty_ok
+        if made is None or made[0] is not settings:
+            response = page_headers(self.app.response_class(status=200))
+            made = self._empty_ok = (settings, response.get_wsgi_headers(environ).to_wsgi_list())
+        return list(made[1])
 
 
 def install(app: Flask) -> None:

@@ -154,6 +154,12 @@ def test_the_lean_path_answers_as_flask_does(app: Flask, client: FlaskClient) ->
         "out_of_order": 0,
     }
     assert lean.get_json()["duplicates"] == 1
+    # the empty 200's headers follow the settings (the pages' policy names the map's tile server)
+    app.config["WARROOM"] = replace(app.config["WARROOM"], map_tiles="https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    query = fix_query(token, old + timedelta(seconds=30))
+    flask, lean = both.get(f"/gps/osmand?{query}"), client.get(f"/gps/osmand?{query}")
+    same_answer(lean, flask, "200 with other settings")
+    assert "tiles.example.org" in lean.headers["Content-Security-Policy"]
 
 
 def test_a_flooding_device_gets_the_same_429(app: Flask, client: FlaskClient) -> None:
