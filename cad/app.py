@@ -65,28 +65,29 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
     )
 
-    import telephony.sms_webhook
     from cad.api import api
     from cad.api.gps import gps, gps_api
+    from cad.api.sip_agents import sip_agents
+    from cad.api.sms import sms
     from cad.scheduler import AckTimers
     from cad.web.crew_link import crew_pages
     from cad.web.i18n import init_i18n
     from cad.web.pages import pages
     from cad.web.security import init_security
-    from telephony.agent_api import telephony
 
-    app.register_blueprint(api)
-    app.register_blueprint(crew_pages)
-    app.register_blueprint(pages)
+    app.register_blueprint(pages)  # the consoles' pages: /, /login, /dispatcher, …
+    app.register_blueprint(crew_pages)  # a crew's phone page, opened from its dispatch SMS: /c/<code>
+    app.register_blueprint(api)  # the JSON API: /api/v1/…
+    app.register_blueprint(gps)  # GPS devices, OsmAnd/Traccar protocol: /gps/osmand
+    app.register_blueprint(gps_api)  # GPS devices, JSON batches: /api/v1/positions
+    app.register_blueprint(sip_agents)  # the SIP agents' journal entries and outbox: /telephony/sip/…
+    app.register_blueprint(sms)  # Twilio's inbound-SMS webhook: /telephony/twilio/sms
     init_security(app)
     init_i18n(app)
     app.extensions["warroom.timers"] = AckTimers(app)
     app.extensions["warroom.run_cards"] = (
         parse_run_cards(Path(settings.run_cards_path).read_text()) if settings.run_cards_path else RUN_CARDS
     )
-    app.register_blueprint(telephony)
-    app.register_blueprint(gps)
-    app.register_blueprint(gps_api)
     register_error_handlers(app)
     init_compression(app)
     return app
