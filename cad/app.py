@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.config["WARROOM"] = settings = _settings_with(app, settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
