@@ -16,7 +16,7 @@ from cad.compression import init_compression
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
-from cad.events import bus
+from cad.events import EventBus
 from cad.rate_limits import shared_limits
 from telephony.sms_sender import sms_sender
 
@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     from cad.roads import RoadNetwork
     from dispatch.runcards import RUN_CARDS, parse_run_cards
 
+    app.extensions["warroom.bus"] = bus = EventBus()  # this app's consoles: never another app's
     with app.app_context():
         bus.attach(db.engine)
         app.extensions["warroom.limits"] = shared_limits(db.engine, settings.redis_url)
@@ -102,6 +103,6 @@ def close_app(app: Flask) -> None:
     """Stop what the app runs in the background and release its database connections."""
     app.extensions["warroom.timers"].shutdown()
     with app.app_context():
-        bus.detach(db.engine)
+        app.extensions["warroom.bus"].detach(db.engine)
         db.session.remove()
         db.engine.dispose()

@@ -274,7 +274,10 @@ def claim_outbox() -> Response:
         agent_heard(db.session, fitted(storable(poll.agent), FITS["agent"]), now, silent_s)
         drop_calls_of_silent_agents(db.session, now, silent_s)
     claimed = claim_outbox_waiting(
-        db.session, outbox_hold_s(poll.wait_s, silent_s), sweep_silent_s=silent_s if poll.agent else None
+        db.session,
+        outbox_hold_s(poll.wait_s, silent_s),
+        current_app.extensions["warroom.bus"],
+        sweep_silent_s=silent_s if poll.agent else None,
     )
     return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claimed])
 

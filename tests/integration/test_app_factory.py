@@ -1,5 +1,9 @@
-"""What building an app does to the process: nothing global. Building an app leaves the
-process's logging to its entry point (wsgi.py, the `warroom` command)."""
+"""What building an app does to the process: nothing shared with another app, nothing global.
+
+Two apps in one process (gunicorn's workers are processes, but the tests, the benchmarks and
+`other_worker` build several) each hear their own database's changes on their own bus, and
+building an app leaves the process's logging to its entry point (wsgi.py, the `warroom` command).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,41 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from cad.db import db
+from cad.events import Audience, publish_after_commit
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_two_apps_in_one_process_each_hear_their_own_database_on_a_bus_of_their_own(
+    app: Flask, other_worker: Callable[..., Flask], sqlite_template: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere.sqlite"
+    shutil.copy(sqlite_template, elsewhere)
+    other = other_worker(DATABASE_URL=f"sqlite:///{elsewhere}")
+    mine, theirs = app.extensions["warroom.bus"], other.extensions["warroom.bus"]
+    assert mine is not theirs
+    here, there = mine.subscribe(Audience()), theirs.subscribe(Audience())
+    try:
+        with other.app_context():
+            publish_after_commit(db.session, "incident", {"id": 1, "where": "elsewhere"})
+            db.session.commit()
+        assert there.queue.get_nowait().data == {"id": 1, "where": "elsewhere"}  # handed on at its commit
+        publish_after_commit(db.session, "incident", {"id": 1, "where": "here"})
+        db.session.commit()
+        assert here.queue.get_nowait().data == {"id": 1, "where": "here"}
+        time.sleep(1.0)  # the followers (SQLite: a read every 0.2 s) bring nothing of the other database
+        assert here.queue.empty() and there.queue.empty()
+    finally:
+        mine.unsubscribe(here)
+        theirs.unsubscribe(there)
+
 
 LOGGING_AFTER = """
 import logging, sys
