@@ -64,7 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
     )
 
-    from cad.api import api
+    from cad.api import api_blueprint
     from cad.api.gps import gps, gps_api
     from cad.api.sip_agents import sip_agents
     from cad.api.sms import sms
@@ -76,7 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
 
     app.register_blueprint(pages)  # the consoles' pages: /, /login, /dispatcher, …
     app.register_blueprint(crew_pages)  # a crew's phone page, opened from its dispatch SMS: /c/<code>
-    app.register_blueprint(api)  # the JSON API: /api/v1/…
+    app.register_blueprint(api_blueprint())  # the JSON API: /api/v1/… (incidents, calls, units, …)
     app.register_blueprint(gps)  # GPS devices, OsmAnd/Traccar protocol: /gps/osmand
     app.register_blueprint(gps_api)  # GPS devices, JSON batches: /api/v1/positions
     app.register_blueprint(sip_agents)  # the SIP agents' journal entries and outbox: /telephony/sip/…
