@@ -70,10 +70,10 @@ from live import DisposablePostgres  # noqa: E402
 from surge import ROADS, wait_until_ready  # noqa: E402
 
 from cad.app import close_app, create_app  # noqa: E402
-from cad.auth import hash_token, new_token  # noqa: E402
 from cad.config import Settings  # noqa: E402
 from cad.db import db  # noqa: E402
 from cad.demo import road_points, seed_demo  # noqa: E402
+from cad.domain.tokens import hash_token, new_token  # noqa: E402
 from cad.models import Role, Unit, User  # noqa: E402
 from cad.services.simulation import issue_simulator_keys  # noqa: E402
 from simulator.centre import Access, Centre  # noqa: E402
