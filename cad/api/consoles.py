@@ -3,6 +3,7 @@ a nearby incident, the crew's own job, and the audit log."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, current_app, request
@@ -17,11 +18,14 @@ from cad.compression import keep_compressed
 from cad.db import db
 from cad.domain.incidents import IncidentType
 from cad.errors import Forbidden, InvalidInput
+from cad.geocoder import NominatimSearch, search_places
 from cad.map_layers import MapLayers
 from cad.models import AuditEntry, Role, User
 from cad.services import dispatching, linking
 from cad.services.calls import get_call
 from cad.services.notify import active_assignment_of
+
+log = logging.getLogger(__name__)
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
 
@@ -159,8 +163,23 @@ def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
             "number_known": p.number_known,
             "streets": list(p.streets),
         }
-        for p in _map_layers().places().search(query.q, query.limit)
+        for p in search_places(query.q, query.limit, _map_layers().places(), _geocoder())
     ]
+
+
+def _geocoder() -> NominatimSearch | None:
+    """The deployment's geocoder, one per app; None without WARROOM_GEOCODER_URL."""
+    url = current_app.config["WARROOM"].geocoder_url
+    if not url:
+        return None
+    geocoder: NominatimSearch | None = current_app.extensions.get("warroom.geocoder")
+    if geocoder is None or geocoder.url != url:
+        try:
+            geocoder = current_app.extensions["warroom.geocoder"] = NominatimSearch(url)
+        except ValueError as exc:  # a bad setting costs the geocoder, never the search
+            log.error("%s: address search uses the extract only", exc)
+            return None
+    return geocoder
 
 
 @operation(
