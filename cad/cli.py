@@ -99,6 +99,9 @@ TAKE_GROUP_ALONG = "WARROOM_TAKE_GROUP_ALONG"
 @click.group(cls=WarroomGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """War Room 112: computer-aided dispatch for a 112 centre."""
+    from cad.logs import configure_logging
+
+    configure_logging()  # `warroom serve` then sends the INFO lines to files (cad.serve_output)
     if os.environ.get(TAKE_GROUP_ALONG) == "1" and os.getpgrp() == os.getpid():
         signal.signal(signal.SIGTERM, _take_group_along)
 
@@ -724,7 +727,6 @@ def simulate(
         twilio_url=settings.public_url or None,
         sip_target=f"127.0.0.1:{settings.sip_port}" if sip_target is None else sip_target or None,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals are the main thread's
     parent = os.getppid()

@@ -421,7 +421,7 @@ def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: dateti
         raise Unauthorized("the device token belongs to no unit", "token")
     moved = row.moved_status is not None
     if moved:  # committed already: tell this process's consoles now
-        publish_committed(Change(row.event_id, "unit", json.loads(event_json)))
+        publish_committed(engine, Change(row.event_id, "unit", json.loads(event_json)))
         recorded = Recorded(1, 0, 0, here, UnitStatus(row.moved_status))
         changed = _apply_geofence(
             session, unit_id, UnitStatus(row.moved_status), row.status_changed_at, row.station_id, rules

@@ -18,7 +18,7 @@ from flask import Flask
 from live import LiveCentre, Sse, read_events, serve
 
 from cad.db import db
-from cad.events import Audience, Change, EventBus, bus
+from cad.events import Audience, Change, EventBus
 from cad.models import LiveEvent, Role
 
 
@@ -186,9 +186,10 @@ def test_open_streams_hold_no_database_connection(live_centre: LiveCentre) -> No
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_on_postgresql_other_processes_changes_arrive_by_notify_even_across_a_lost_listen(
-    live_centre: LiveCentre, monkeypatch: pytest.MonkeyPatch
+    app: Flask, live_centre: LiveCentre, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bus, "_idle_s", 120.0)  # no waking up by the clock: only NOTIFY can do it
+    # no waking up by the clock: only NOTIFY can do it
+    monkeypatch.setattr(app.extensions["warroom.bus"], "_idle_s", 120.0)
     _, headers = f.user(Role.DISPATCHER)
     stream = _events(live_centre.url, headers)
     _position(stream)
