@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cad.auth import actor_of
+from cad.domain.actors import actor_of
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.incidents import OPEN_STATUSES, IncidentStatus
 from cad.domain.timeline import EventKind
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Assignment, Incident, TimelineEvent, User
 from cad.timeline import record_event

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import actor_of
 from cad.domain.calls import (
     FLAGGING_DISPOSITIONS,
     CallDisposition,
@@ -20,8 +20,8 @@ from cad.domain.calls import (
     end_state,
     normalise_phone,
 )
+from cad.domain.errors import InvalidInput, NotFound
 from cad.domain.timeline import EventKind
-from cad.errors import InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Call, Caller, CallerFlag, Incident, User
 from cad.timeline import record_event

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import actor_of
+from cad.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.domain.incidents import (
     OPEN_STATUSES,
     IncidentStatus,
@@ -21,7 +22,6 @@ from cad.domain.incidents import (
     status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
-from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.events import publish_after_commit
 from cad.models import Agency, Assignment, Incident, Role, Station, Unit, User
 from cad.services.incidents import after_withdrawal, get_incident, lock_incident, withdraw_unit

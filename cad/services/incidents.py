@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import actor_of
 from cad.domain.calls import CallDisposition
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.incidents import (
     OPEN_STATUSES,
     Disposition,
@@ -32,7 +33,6 @@ from cad.domain.incidents import (
     status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Assignment, Call, Camera, Incident, IncidentSequence, TimelineEvent, Unit, User
 from cad.services.calls import Fix, caller_for, phone_or_error

@@ -26,8 +26,8 @@ from cad.domain.calls import (
     change_call_state,
     end_state,
 )
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.timeline import EventKind
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Call, Caller, Incident, Message, TimelineEvent, User
 from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call, take_call

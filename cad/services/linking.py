@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from cad.auth import actor_of
+from cad.domain.actors import actor_of
+from cad.domain.errors import Conflict, InvalidInput
 from cad.domain.incidents import OPEN_STATUSES, IncidentType
-from cad.errors import Conflict, InvalidInput
 from cad.events import publish_after_commit
 from cad.models import Assignment, Call, Incident, User
 from cad.services.calls import get_call

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cad import clock
+from cad.domain.errors import NotFound
 from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
 from cad.domain.timeline import EventKind
-from cad.errors import NotFound
 from cad.events import publish_after_commit
 from cad.models import Assignment, Unit
 from cad.timeline import record_event

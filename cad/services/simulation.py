@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cad import clock
-from cad.auth import hash_token, new_token
 from cad.domain.simulator_lease import LEASE_S, LeaseHeld, Verdict, verdict
+from cad.domain.tokens import hash_token, new_token
 from cad.models import CentreMark, Role, SimulatorLease, Unit, User
 
 DEMO_MARK = "demo_seeded"
