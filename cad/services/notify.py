@@ -101,8 +101,11 @@ def route_signature(route: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps([[round(x, 5), round(y, 5)] for x, y in coords]).encode()).hexdigest()
 
 
-def remember_route(session: Session, assignment: Assignment, route: dict[str, Any], reason: str) -> RouteUpdate:
-    """Keep the route the crew was given; a different one is announced on the event stream."""
+def remember_route(
+    session: Session, assignment: Assignment, route: dict[str, Any], reason: str, *, commit: bool = True
+) -> RouteUpdate:
+    """Keep the route the crew was given; a different one is announced on the event stream (once
+    committed: `commit=False` leaves that to the caller's use case)."""
     signature = route_signature(route)
     changed = assignment.route_signature is not None and signature != assignment.route_signature
     first = assignment.route_signature is None
@@ -128,7 +131,8 @@ def remember_route(session: Session, assignment: Assignment, route: dict[str, An
                 "reason": reason,
             },
         )
-    session.commit()
+    if commit:
+        session.commit()
     return RouteUpdate(assignment.id, assignment.unit_id, changed, route)
 
 
@@ -197,7 +201,13 @@ def tell_crew(
 
 
 def give_route(
-    session: Session, assignment: Assignment, reason: str, router: Router | None, stale_after_s: float
+    session: Session,
+    assignment: Assignment,
+    reason: str,
+    router: Router | None,
+    stale_after_s: float,
+    *,
+    commit: bool = True,
 ) -> dict[str, Any] | None:
     """The crew's route from where the unit is to the incident, kept (a changed one announced)."""
     from cad.roads import route_for_unit  # the road graph's modules (numpy, scipy) come with a route
@@ -206,15 +216,17 @@ def give_route(
     destination = (incident.lat, incident.lon) if incident.lat is not None and incident.lon is not None else None
     route = route_for_unit(router, str(unit.type), unit_origin(unit, clock.now(), stale_after_s), destination)
     if route is not None:
-        remember_route(session, assignment, route, reason)
+        remember_route(session, assignment, route, reason, commit=commit)
     return route
 
 
 def reroute_moving_units(session: Session, reason: str, router: Router | None, stale_after_s: float) -> int:
-    """After new congestion: every crew still on the way gets its route again; changes are announced."""
+    """After new congestion: every crew still on the way gets its route again; changes are announced.
+    One commit for them all (the reading that caused it was committed before)."""
     changed = 0
     for assignment in moving_assignments(session):
         before = assignment.route_signature
-        give_route(session, assignment, reason, router, stale_after_s)
+        give_route(session, assignment, reason, router, stale_after_s, commit=False)
         changed += int(before is not None and assignment.route_signature != before)
+    session.commit()
     return changed
