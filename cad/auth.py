@@ -51,8 +51,3 @@ def authenticate_device(token: str | None) -> Unit:
     if unit is None:
         raise Unauthorized("the device token is not valid", "token")
     return unit
-
-
-def actor_of(user: User | None) -> str:
-    """How the timeline names who did something."""
-    return f"user:{user.username}" if user is not None else "system"

@@ -510,21 +510,18 @@ def scheduler() -> None:
 @with_appcontext
 def report(start: str, end: str, fmt: str, table: str, output: str | None, lang: str) -> None:
     """Write the response-time report (the API's /reports/response-times) to a file or stdout."""
-    from cad.api.reports import report_config, report_window
-    from cad.errors import ApiError
-    from reports.generate import response_times
+    from cad.domain.errors import DomainError
+    from cad.services.reports import report_window, response_time_report
     from reports.render import report_csv, report_json_bytes, report_pdf
     from reports.report import report_dict
 
     settings = current_app.config["WARROOM"]
+    detail = fmt == "csv" and table == "measurements"
     try:
         window = report_window(start, end, settings.timezone)
-        config = report_config(settings)
-    except ApiError as error:
+        made = response_time_report(db.engine, window, settings, clock.now(), detail=detail)
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
-    detail = fmt == "csv" and table == "measurements"
-    with db.engine.connect() as conn:
-        made = response_times(conn, *window, config, now=clock.now(), detail=detail)
     if fmt == "pdf":
         content = report_pdf(made, lang)
     elif fmt == "csv":

@@ -11,6 +11,6 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 def api_blueprint() -> Blueprint:
     """`api` with every area's routes on it: incidents, calls, units, alerts, the consoles' look-ups,
     coverage, roads, reports, and the API's own description, health and event stream (meta)."""
-    from cad.api import alerts, calls, consoles, coverage, incidents, meta, reports, roads, units  # noqa: F401
+    from cad.api import alerts, calls, consoles, coverage, crew, incidents, meta, reports, roads, units  # noqa: F401
 
     return api

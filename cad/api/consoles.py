@@ -1,5 +1,5 @@
 """What the consoles need beyond the core API: the map's roads, address search, linking a call to
-a nearby incident, the crew's own job, and the audit log."""
+a nearby incident, and the audit log (the crew's own job is in cad/api/crew.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,11 @@ from cad.api.spec import operation
 from cad.compression import keep_compressed
 from cad.db import db
 from cad.domain.incidents import IncidentType
-from cad.errors import Forbidden, InvalidInput
 from cad.geocoder import NominatimSearch, search_places
 from cad.map_layers import MapLayers
 from cad.models import AuditEntry, Role, User
-from cad.services import dispatching, linking
+from cad.services import linking
 from cad.services.calls import get_call
-from cad.services.notify import active_assignment_of
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +63,6 @@ class NearbyOut(s.IncidentOut):
 
 class LinkIn(s.Request):
     incident_id: s.RowId
-
-
-class CrewJob(s.Reply):
-    unit: s.UnitOut
-    assignment: s.AssignmentOut | None
-    incident: s.IncidentOut | None
 
 
 class AuditQuery(s.Query):
@@ -222,36 +214,6 @@ def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]
 def link(user: User, call_id: int, body: LinkIn) -> dict[str, Any]:
     call = linking.link_call(db.session, call_id, body.incident_id, user)
     return render.call(call, None)
-
-
-@operation(
-    api,
-    "/crew/job",
-    "GET",
-    summary="A unit's current job (crews: only their own unit)",
-    roles=(Role.CREW, Role.DISPATCHER, Role.ADMIN),
-    query=s.CrewJobQuery,
-    response=CrewJob,
-    errors=(404,),
-)
-def crew_job(user: User, query: s.CrewJobQuery) -> dict[str, Any]:
-    if user.role is Role.CREW:
-        if user.unit_id is None:
-            raise Forbidden("this crew account rides no unit", "unit_id")
-        if query.unit_id is not None and query.unit_id != user.unit_id:
-            raise Forbidden("a crew member sees only their own unit's job", "unit_id")
-        unit_id = user.unit_id
-    elif query.unit_id is None:
-        raise InvalidInput("unit_id is required", "unit_id")
-    else:
-        unit_id = query.unit_id
-    unit = dispatching.get_unit(db.session, unit_id)
-    assignment = active_assignment_of(db.session, unit.id)
-    return {
-        "unit": render.unit(unit, clock.now(), assignment.incident_id if assignment else None),
-        "assignment": render.assignment(assignment) if assignment else None,
-        "incident": render.incident(assignment.incident) if assignment else None,
-    }
 
 
 @operation(

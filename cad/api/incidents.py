@@ -8,8 +8,8 @@ from flask import Response, current_app
 
 from cad.api import api, render
 from cad.api import schemas as s
+from cad.api.crew import tell_crew
 from cad.api.spec import operation
-from cad.crew import tell_crew
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
 from cad.models import Role, User

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from cad import clock
 from cad.api import api
 from cad.api import schemas as s
+from cad.api.crew import reroute_moving_units
 from cad.api.spec import operation
-from cad.crew import reroute_moving_units
 from cad.db import db
 from cad.errors import ApiError, InvalidInput
 from cad.models import Camera, CongestionReading, Role, User

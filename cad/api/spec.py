@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cad.auth import authenticate_user
-from cad.errors import InvalidInput, error_body
+from cad.errors import ApiError, InvalidInput, error_body
 from cad.models import Role
 
 ALL_STAFF = frozenset(Role)
@@ -101,7 +101,7 @@ def operation(
 def parse_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)
     if not request.mimetype == "application/json":
-        raise InvalidInput(
+        raise ApiError(
             "send the body as JSON with 'Content-Type: application/json'",
             "body",
             code="unsupported_media_type",

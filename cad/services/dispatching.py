@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
+from cad.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.domain.incidents import (
     OPEN_STATUSES,
     IncidentStatus,
@@ -21,9 +22,8 @@ from cad.domain.incidents import (
     status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
-from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.events import publish_after_commit
-from cad.models import Agency, Assignment, Incident, Role, Station, Unit, User
+from cad.models import Agency, Assignment, Incident, Role, Station, Unit
 from cad.services.incidents import after_withdrawal, get_incident, lock_incident, withdraw_unit
 from cad.services.notify import crew_code
 from cad.timeline import record_event
@@ -197,7 +197,7 @@ def preemptable_units(
     return [Preemptable(r, statuses[r.unit_id], *held[r.unit_id]) for r in ranked]
 
 
-def assign_unit(session: Session, incident_id: int, unit_id: int, user: User, *, preempt: bool = False) -> Assignment:
+def assign_unit(session: Session, incident_id: int, unit_id: int, user: Person, *, preempt: bool = False) -> Assignment:
     """Send a unit. Exactly one of two dispatchers racing for the same unit wins: the unit row
     moves `available → assigned` in one conditional UPDATE, and a partial unique index allows
     one active assignment per unit. `preempt`: the dispatcher confirmed taking the unit from a
@@ -206,7 +206,7 @@ def assign_unit(session: Session, incident_id: int, unit_id: int, user: User, *,
 
 
 def assign_units(
-    session: Session, incident_id: int, unit_ids: Sequence[int], user: User, *, preempt: bool = False
+    session: Session, incident_id: int, unit_ids: Sequence[int], user: Person, *, preempt: bool = False
 ) -> list[Assignment]:
     """Send several units (a run card) in one action: all of them, or none and a 409 that names
     every unit no longer available. The incident's row is taken first, so a close racing this
@@ -325,7 +325,7 @@ def _preempt(session: Session, unit_id: int, incident: Incident, actor: str, now
 
 
 def release_unit(
-    session: Session, incident_id: int, unit_id: int, reason: str, user: User, *, to_station: bool = False
+    session: Session, incident_id: int, unit_id: int, reason: str, user: Person, *, to_station: bool = False
 ) -> Incident:
     """The dispatcher takes a unit back from an incident (wrong unit, not needed, needed
     elsewhere): it becomes available, the crew's phone shows it, the incident goes back to the
@@ -363,7 +363,7 @@ def decline_assignment(
     unit_id: int,
     reason: DeclineReason,
     note: str | None,
-    user: User | None,
+    user: Person | None,
     estimator: TravelTimes,
     *,
     stale_after_s: float,
@@ -447,7 +447,7 @@ def set_unit_status(
     session: Session,
     unit_id: int,
     requested: UnitStatus,
-    user: User | None,
+    user: Person | None,
     reason: str | None = None,
     *,
     actor: str | None = None,

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
+from cad.domain.errors import Conflict, InvalidInput
 from cad.domain.incidents import OPEN_STATUSES, IncidentType
-from cad.errors import Conflict, InvalidInput
 from cad.events import publish_after_commit
-from cad.models import Assignment, Call, Incident, User
+from cad.models import Assignment, Call, Incident
 from cad.services.calls import get_call
 from cad.services.incidents import _link_call, get_incident
 from routing.geo import distance_m
@@ -64,7 +64,7 @@ def nearby_incidents(
     return found[:limit]
 
 
-def link_call(session: Session, call_id: int, incident_id: int, user: User) -> Call:
+def link_call(session: Session, call_id: int, incident_id: int, user: Person) -> Call:
     """The call joins an open incident: its stamps go on that incident's timeline."""
     call = get_call(session, call_id)
     incident = get_incident(session, incident_id, "incident_id")

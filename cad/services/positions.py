@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cad.config import Settings
+from cad.domain.errors import Conflict, Unauthorized
 from cad.domain.tokens import hash_token
-from cad.errors import Conflict, Unauthorized
 from cad.events import Change, publish_after_commit, publish_committed
 from cad.models import Assignment, DeviceReport, Incident, Position, Station, Unit
 from cad.rate_limits import SharedLimits, per_seconds

@@ -205,7 +205,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     tmp_path: Path,
 ) -> None:
     need_tool("pdftotext")
-    from cad.api.reports import report_config
+    from cad.services.reports import report_config
     from reports.archive import PeriodKind, archive_report, last_complete
 
     unit = db.session.query(Unit).filter_by(callsign="DMK-02").one()

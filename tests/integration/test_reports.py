@@ -246,7 +246,7 @@ def test_the_weekly_job_archives_once_and_the_archive_serves_it(app: Flask, clie
 
 
 def test_a_period_another_scheduler_is_archiving_is_left_to_it(app: Flask) -> None:
-    from cad.api.reports import report_config
+    from cad.services.reports import report_config
     from reports.archive import PeriodKind, archive_report, archiving_alone
 
     settings = app.config["WARROOM"]
