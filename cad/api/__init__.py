@@ -4,4 +4,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from cad.api import alerts, calls, consoles, coverage, incidents, meta, reports, roads, units  # noqa: E402,F401  (they register on `api`)
+from cad.api import alerts, audit, calls, consoles, coverage, incidents, linking, maps, meta, reports, roads, units  # noqa: E402,F401  (they register on `api`)

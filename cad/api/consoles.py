@@ -1,208 +1,24 @@
-"""What the consoles need beyond the core API: the map's roads, address search, linking a call to
-a nearby incident, the crew's own job, and the audit log."""
+"""The crew's own job (the consoles' other endpoints have their own modules: map, linking, audit)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
-from pydantic import Field
-from sqlalchemy import select
-
 from cad import clock
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
-from cad.compression import keep_compressed
 from cad.db import db
-from cad.domain.incidents import IncidentType
 from cad.errors import Forbidden, InvalidInput
-from cad.map_layers import MapLayers
-from cad.models import AuditEntry, Role, User
-from cad.services import dispatching, linking
-from cad.services.calls import get_call
+from cad.models import Role, User
+from cad.services import dispatching
 from cad.services.notify import active_assignment_of
-
-TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
-
-
-class PlaceQuery(s.Query):
-    q: str = Field(min_length=1, max_length=100, description="words of a street or place name")
-    limit: int = Field(default=10, ge=1, le=50)
-
-
-class PlaceLabel(s.Reply):
-    id: str = Field(description="in Indonesian: jalan, sekolah, masjid, puskesmas/klinik, simpang, …")
-    en: str = Field(description="in English: street, school, mosque, clinic, junction, …")
-
-
-class PlaceOut(s.Reply):
-    name: str
-    kind: str = Field(description="street, place (a named school, mosque, market, bus stop, …), address or junction")
-    lat: float
-    lon: float
-    category: str = Field(description="what it is: the kind, or for a place school, market, mosque, clinic, …")
-    label: PlaceLabel = Field(description="what it is, to show beside the name (says when a house number is not known)")
-    housenumber: str | None = Field(description="the house number asked for (an address, or a street without it)")
-    number_known: bool | None = Field(
-        description="false: the extract lacks that house number, the point is the street's; null: no number asked"
-    )
-    streets: list[str] = Field(description="a junction's two streets, an address's street")
-
-
-class NearbyQuery(s.Query):
-    type: IncidentType | None = Field(default=None, description="only incidents of this type")
-
-
-class NearbyOut(s.IncidentOut):
-    distance_m: float
-    minutes_ago: float
-
-
-class LinkIn(s.Request):
-    incident_id: s.RowId
 
 
 class CrewJob(s.Reply):
     unit: s.UnitOut
     assignment: s.AssignmentOut | None
     incident: s.IncidentOut | None
-
-
-class AuditQuery(s.Query):
-    limit: int = Field(default=100, ge=1, le=1000)
-    before_id: int | None = Field(default=None, ge=1, le=s.MAX_ID)
-
-
-class AuditOut(s.Reply):
-    id: int
-    at: Any
-    user_id: int | None
-    username: str | None
-    action: str
-    target: str | None
-    status: int | None
-    ip: str | None
-
-
-class RoadsQuery(s.Query):
-    zoom: int | None = Field(
-        default=None,
-        ge=0,
-        le=22,
-        description=(
-            "the map's zoom: a light layer for it (lines simplified to half a pixel, minor roads left out "
-            "below zoom 13/15, one MultiLineString per road class with `highway` and `major`, no names); "
-            "without it, every way as its own LineString with `name` and `major`"
-        ),
-    )
-
-
-def _map_layers() -> MapLayers:
-    return current_app.extensions["warroom.map_layers"]
-
-
-@operation(
-    api,
-    "/roads/geojson",
-    "GET",
-    summary="The loaded extract's roads as GeoJSON, for the consoles' map (ETag: a reload is a 304)",
-    query=RoadsQuery,
-)
-def roads_geojson(user: User, query: RoadsQuery) -> Response:
-    layer = _map_layers().roads(query.zoom)
-    response = Response(layer.body, mimetype="application/json" if query.zoom is None else "application/geo+json")
-    # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
-    response.set_etag(layer.etag, weak=True)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    keep_compressed(f"roads:{layer.etag}")  # the same bytes for everyone: compressed once
-    return response.make_conditional(request)
-
-
-@operation(
-    api,
-    "/roads/labels",
-    "GET",
-    summary="Street names for the consoles' map: points along the named roads, with the road's bearing",
-)
-def road_labels(user: User) -> Response:
-    layer = _map_layers().labels()
-    response = Response(layer.body, mimetype="application/geo+json")
-    response.set_etag(layer.etag, weak=True)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    keep_compressed(f"labels:{layer.etag}")
-    return response.make_conditional(request)
-
-
-@operation(
-    api,
-    "/places",
-    "GET",
-    summary=(
-        "Address search: streets, named places (schools, markets, mosques, puskesmas, …), house numbers "
-        '("Jalan Sudirman 12") and junctions ("Sudirman / Ahmad Yani") of the loaded extract'
-    ),
-    roles=TAKERS,
-    query=PlaceQuery,
-    response=list[PlaceOut],
-)
-def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "kind": p.kind,
-            "lat": p.lat,
-            "lon": p.lon,
-            "category": p.category or p.kind,
-            "label": p.label,
-            "housenumber": p.housenumber or None,
-            "number_known": p.number_known,
-            "streets": list(p.streets),
-        }
-        for p in _map_layers().places().search(query.q, query.limit)
-    ]
-
-
-@operation(
-    api,
-    "/calls/<int:call_id>/nearby",
-    "GET",
-    summary="Open incidents near this call's location and recent, of any type (`type` first): where it may belong",
-    roles=TAKERS,
-    query=NearbyQuery,
-    response=list[NearbyOut],
-    errors=(404,),
-)
-def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]:
-    settings = current_app.config["WARROOM"]
-    call = get_call(db.session, call_id)
-    if call.lat is None or call.lon is None:
-        return []
-    found = linking.nearby_incidents(
-        db.session,
-        call.lat,
-        call.lon,
-        clock.now(),
-        incident_type=query.type,
-        radius_m=settings.link_radius_m,
-        window_s=settings.link_window_s,
-    )
-    return [{**render.incident(n.incident), "distance_m": n.distance_m, "minutes_ago": n.minutes_ago} for n in found]
-
-
-@operation(
-    api,
-    "/calls/<int:call_id>/link",
-    "POST",
-    summary="Link the call to an existing open incident (a second call about the same emergency)",
-    roles=TAKERS,
-    body=LinkIn,
-    response=s.CallOut,
-    errors=(404, 409),
-)
-def link(user: User, call_id: int, body: LinkIn) -> dict[str, Any]:
-    call = linking.link_call(db.session, call_id, body.incident_id, user)
-    return render.call(call, None)
 
 
 @operation(
@@ -233,22 +49,3 @@ def crew_job(user: User, query: s.CrewJobQuery) -> dict[str, Any]:
         "assignment": render.assignment(assignment) if assignment else None,
         "incident": render.incident(assignment.incident) if assignment else None,
     }
-
-
-@operation(
-    api,
-    "/audit",
-    "GET",
-    summary="The audit log: who did what, newest first",
-    roles=(Role.ADMIN,),
-    query=AuditQuery,
-    response=list[AuditOut],
-)
-def audit_log(user: User, query: AuditQuery) -> list[dict[str, Any]]:
-    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
-    if query.before_id is not None:
-        statement = statement.where(AuditEntry.id < query.before_id)
-    return [
-        {c: getattr(e, c) for c in ("id", "at", "user_id", "username", "action", "target", "status", "ip")}
-        for e in db.session.scalars(statement)
-    ]
