@@ -42,12 +42,9 @@ def post_worker_init(worker: Any) -> None:
         return
     started = time.perf_counter()
     done = []
-    if "roads" in preload and extensions["warroom.roads"].preload():
-        done.append("roads")
-    if {"layers", "places"} & preload:
-        layers = extensions["warroom.map_layers"]
-        zooms = layers.PRELOAD_ZOOMS if "layers" in preload else ()
-        if layers.preload(zooms, places="places" in preload):
-            done += sorted({"layers", "places"} & preload)
+    roads = extensions["warroom.roads"]
+    zooms = roads.PRELOAD_ZOOMS if "layers" in preload else ()
+    if roads.preload(roads="roads" in preload, zooms=zooms, places="places" in preload):
+        done += sorted({"roads", "layers", "places"} & preload)
     if done:
         worker.log.info("preloaded %s in %.1f s", ", ".join(done), time.perf_counter() - started)

@@ -11,8 +11,8 @@ from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.compression import keep_compressed
-from cad.map_layers import MapLayers
 from cad.models import Role, User
+from cad.roads import RoadNetwork
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
 
@@ -54,8 +54,8 @@ class RoadsQuery(s.Query):
     )
 
 
-def _map_layers() -> MapLayers:
-    return current_app.extensions["warroom.map_layers"]
+def _roads() -> RoadNetwork:
+    return current_app.extensions["warroom.roads"]
 
 
 @operation(
@@ -66,7 +66,7 @@ def _map_layers() -> MapLayers:
     query=RoadsQuery,
 )
 def roads_geojson(user: User, query: RoadsQuery) -> Response:
-    layer = _map_layers().roads(query.zoom)
+    layer = _roads().road_layer(query.zoom)
     response = Response(layer.body, mimetype="application/json" if query.zoom is None else "application/geo+json")
     # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
     response.set_etag(layer.etag, weak=True)
@@ -82,7 +82,7 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
     summary="Street names for the consoles' map: points along the named roads, with the road's bearing",
 )
 def road_labels(user: User) -> Response:
-    layer = _map_layers().labels()
+    layer = _roads().labels()
     response = Response(layer.body, mimetype="application/geo+json")
     response.set_etag(layer.etag, weak=True)
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -115,5 +115,5 @@ def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
             "number_known": p.number_known,
             "streets": list(p.streets),
         }
-        for p in _map_layers().places().search(query.q, query.limit)
+        for p in _roads().places().search(query.q, query.limit)
     ]
