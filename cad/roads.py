@@ -13,6 +13,8 @@ with the ETag a 304). Porto Alegre reads in a few seconds; then a level builds i
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -69,6 +71,13 @@ class _Map:
 
 #: Without an extract: no roads, no labels, no places.
 _NO_MAP = _Map(RoadLines({}, 0.0), encode_layer({"type": "FeatureCollection", "features": []}), PlaceIndex([]))
+
+
+def _trim_heap() -> None:
+    """Give the C heap freed by a read of the extract (its ways, tens of MB for a city) back to the
+    system: glibc keeps it otherwise, and each worker's RSS carries it for its life."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim with
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class RoadNetwork:
@@ -143,6 +152,7 @@ class RoadNetwork:
             extract = read_extract(self.roads_path, graph=True)
             if self._map is None:
                 self._map = _Map.of(extract.map)
+            _trim_heap()
         assert extract.graph is not None
         if cache is not None:
             extract.graph.save(cache)
@@ -152,6 +162,7 @@ class RoadNetwork:
         with self._extract_lock:
             if self._map is None:
                 self._map = _Map.of(read_extract(self.roads_path).map) if self.roads_path else _NO_MAP
+                _trim_heap()
             return self._map
 
     def road_layer(self, zoom: int | None = None) -> EncodedLayer:
