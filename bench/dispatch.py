@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO))
 from _proc import cpu_s, free_port, machine_busy_s, rss_mb  # noqa: E402
 
 import routing  # noqa: E402
-from cad.auth import hash_token, new_token  # noqa: E402
+from cad.domain.tokens import hash_token, new_token  # noqa: E402
 from cad.models import Agency, Camera, Position, Station, Unit  # noqa: E402
 from dispatch.units import UnitStatus, UnitType  # noqa: E402
 

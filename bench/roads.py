@@ -5,7 +5,7 @@
 For Porto Alegre and Balikpapan (in $WARROOM_DATA_DIR, default <repo>/../shared/data): the whole
 layer as every console downloaded it before (uncompressed, and gzipped), against the light layer of
 each zoom level, uncompressed, gzip and brotli as the app sends them (Flask-Compress at its levels:
-gzip 6, brotli 4). Cold: reading the extract and building the level in a fresh MapLayers. Warm: one
+gzip 6, brotli 4). Cold: reading the extract and building the level in a fresh RoadNetwork. Warm: one
 GET through the app's test client (auth, the kept bytes, compression) and a reload with the ETag.
 """
 

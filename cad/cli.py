@@ -609,8 +609,8 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
-    from cad.auth import hash_token, new_token
     from cad.models import Role, Unit, User
+    from cad.services.tokens import give_api_token
 
     if db.session.scalar(select(User).where(User.username == name)) is not None:
         raise click.ClickException(f"user {name!r} exists; 'warroom users token {name}' gives a new token")
@@ -620,18 +620,16 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
         if unit is None:
             raise click.ClickException(f"no unit {callsign!r}")
         unit_id = unit.id
-    token = new_token("wr")
-    db.session.add(
-        User(
-            username=name,
-            display_name=display_name or name,
-            role=Role(role),
-            password_hash=generate_password_hash(password) if password else None,
-            api_token_hash=hash_token(token),
-            unit_id=unit_id,
-            created_at=clock.now(),
-        )
+    user = User(
+        username=name,
+        display_name=display_name or name,
+        role=Role(role),
+        password_hash=generate_password_hash(password) if password else None,
+        unit_id=unit_id,
+        created_at=clock.now(),
     )
+    token = give_api_token(user)
+    db.session.add(user)
     db.session.commit()
     click.echo(token)
 
@@ -641,18 +639,12 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
 @with_appcontext
 def users_token(name: str) -> None:
     """Give a user a new API token (the old one stops working) and print it."""
-    from sqlalchemy import select
+    from cad.services.tokens import UnknownHolder, rotate_api_token
 
-    from cad.auth import hash_token, new_token
-    from cad.models import User
-
-    user = db.session.scalar(select(User).where(User.username == name))
-    if user is None:
-        raise click.ClickException(f"no user {name!r}")
-    token = new_token("wr")
-    user.api_token_hash = hash_token(token)
-    db.session.commit()
-    click.echo(token)
+    try:
+        click.echo(rotate_api_token(db.session, name))
+    except UnknownHolder as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -665,18 +657,12 @@ def units() -> None:
 @with_appcontext
 def units_token(callsign: str) -> None:
     """Give a unit's GPS device a new token and print it."""
-    from sqlalchemy import select
+    from cad.services.tokens import UnknownHolder, rotate_device_token
 
-    from cad.auth import hash_token, new_token
-    from cad.models import Unit
-
-    unit = db.session.scalar(select(Unit).where(Unit.callsign == callsign))
-    if unit is None:
-        raise click.ClickException(f"no unit {callsign!r}")
-    token = new_token("dev")
-    unit.device_token_hash = hash_token(token)
-    db.session.commit()
-    click.echo(token)
+    try:
+        click.echo(rotate_device_token(db.session, callsign))
+    except UnknownHolder as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

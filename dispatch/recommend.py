@@ -16,9 +16,9 @@ from typing import Literal, Protocol
 import numpy as np
 
 from dispatch.units import UnitType
+from routing.geo import haversine_m
 
 LatLon = tuple[float, float]
-EARTH_RADIUS_M = 6_371_008.8
 RankedFrom = Literal["position", "station"]
 T = UnitType
 
@@ -81,13 +81,8 @@ class GeodesicTravelTimes:
     def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[StraightLineEstimate]:
         if not sources:
             return []
-        points = np.radians(np.asarray(sources, dtype=np.float64))
-        lat0, lon0 = math.radians(target[0]), math.radians(target[1])
-        a = (
-            np.sin((points[:, 0] - lat0) / 2) ** 2
-            + np.cos(lat0) * np.cos(points[:, 0]) * np.sin((points[:, 1] - lon0) / 2) ** 2
-        )
-        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a)) * self.detour_factor
+        points = np.asarray(sources, dtype=np.float64)
+        metres = haversine_m(points[:, 0], points[:, 1], target[0], target[1]) * self.detour_factor
         speed_mps = self.speed_kmh / 3.6
         return [StraightLineEstimate(m / speed_mps, m) for m in metres.tolist()]
 

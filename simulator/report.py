@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -36,11 +36,20 @@ class Stats:
         )
 
 
+def nearest_rank(sorted_values: Sequence[float], percent: int) -> float:
+    """The `percent`-th percentile of ascending values by nearest rank (the value at rank ⌈p·N/100⌉),
+    the centre's reports' rule (README "Reports"). The simulator imports nothing of the centre, so
+    this is its own copy; tests/unit/test_percentiles.py holds it equal to `reports.stats.nearest_rank`."""
+    if not sorted_values:
+        raise ValueError("no values")
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent out of range: {percent}")
+    return sorted_values[-(-percent * len(sorted_values) // 100) - 1]
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds; (nan, nan) when there are no samples."""
+    """(p50, p95) in milliseconds, nearest-rank; (nan, nan) when there are no samples."""
     if not samples:
         return float("nan"), float("nan")
-    if len(samples) == 1:
-        return samples[0] * 1e3, samples[0] * 1e3
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49] * 1e3, cuts[94] * 1e3
+    ordered = sorted(samples)
+    return nearest_rank(ordered, 50) * 1e3, nearest_rank(ordered, 95) * 1e3

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from werkzeug.security import generate_password_hash
 
 from cad import clock
-from cad.auth import hash_token, new_token
 from cad.db import db
+from cad.domain.tokens import new_token
 from cad.models import Agency, Role, Station, Unit, User
+from cad.services.tokens import give_api_token, give_device_token
 from dispatch.units import UnitStatus, UnitType
 
 
@@ -18,16 +19,15 @@ def user(
 ) -> tuple[User, dict[str, str]]:
     """A user of `role` and the headers that authenticate them; with `password`, they can log in to a console."""
     role = Role(role)
-    token = new_token("wr")
     row = User(
         username=name or f"{role}-{new_token('u')[-6:]}",
         display_name=name or str(role),
         role=role,
-        api_token_hash=hash_token(token),
         password_hash=generate_password_hash(password) if password else None,
         unit_id=unit.id if unit else None,
         created_at=clock.now(),
     )
+    token = give_api_token(row)
     db.session.add(row)
     db.session.commit()
     return row, {"Authorization": f"Bearer {token}"}
@@ -80,8 +80,7 @@ def unit(
 
 
 def device_token(row: Unit) -> str:
-    token = new_token("dev")
-    row.device_token_hash = hash_token(token)
+    token = give_device_token(row)
     db.session.commit()
     return token
 

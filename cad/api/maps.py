@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, current_app, request
@@ -11,8 +12,11 @@ from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.compression import keep_compressed
+from cad.geocoder import NominatimSearch, search_places
 from cad.models import Role, User
 from cad.roads import RoadNetwork
+
+log = logging.getLogger(__name__)
 
 TAKERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
 
@@ -115,5 +119,20 @@ def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
             "number_known": p.number_known,
             "streets": list(p.streets),
         }
-        for p in _roads().places().search(query.q, query.limit)
+        for p in search_places(query.q, query.limit, _roads().places(), _geocoder())
     ]
+
+
+def _geocoder() -> NominatimSearch | None:
+    """The deployment's geocoder, one per app; None without WARROOM_GEOCODER_URL."""
+    url = current_app.config["WARROOM"].geocoder_url
+    if not url:
+        return None
+    geocoder: NominatimSearch | None = current_app.extensions.get("warroom.geocoder")
+    if geocoder is None or geocoder.url != url:
+        try:
+            geocoder = current_app.extensions["warroom.geocoder"] = NominatimSearch(url)
+        except ValueError as exc:  # a bad setting costs the geocoder, never the search
+            log.error("%s: address search uses the extract only", exc)
+            return None
+    return geocoder

@@ -16,7 +16,7 @@ from cad.events import publish_after_commit
 from cad.models import Assignment, Call, Incident, User
 from cad.services.calls import get_call
 from cad.services.incidents import _link_call, get_incident
-from routing.geo import haversine_m
+from routing.geo import distance_m
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def nearby_incidents(
     )
     found = []
     for incident in session.scalars(query):
-        distance = float(haversine_m(lat, lon, incident.lat, incident.lon))
+        distance = distance_m(lat, lon, incident.lat, incident.lon)
         if distance <= radius_m:
             found.append(
                 Nearby(incident, round(distance, 1), round((at - incident.created_at).total_seconds() / 60, 1))

@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cad.auth import hash_token
 from cad.config import Settings
+from cad.domain.tokens import hash_token
 from cad.errors import Conflict, Unauthorized
 from cad.events import Change, publish_after_commit, publish_committed
 from cad.models import Assignment, DeviceReport, Incident, Position, Station, Unit

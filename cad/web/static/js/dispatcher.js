@@ -112,7 +112,7 @@
     const ll = [incident.location.lat, incident.location.lon];
     fitted = true;
     map._wrFitted = true;
-    map.setView(ll, Math.max(map.getZoom(), 15));
+    WR.moveMap(map, () => map.setView(ll, Math.max(map.getZoom(), 15)));
   }
 
   function renderUnits() {
