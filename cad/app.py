@@ -48,7 +48,6 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies)  # type: ignore[method-assign]
     # the road graph's and the recommendation's modules (numpy, scipy, shapely: a second of imports)
     # come with the app, not with every import of cad.app
-    from cad.map_layers import MapLayers
     from cad.roads import RoadNetwork
     from dispatch.runcards import RUN_CARDS, parse_run_cards
 
@@ -59,7 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.extensions["warroom.roads"] = RoadNetwork(
         settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
     )
-    app.extensions["warroom.map_layers"] = MapLayers(settings.roads_path)
     app.extensions["warroom.sms"] = sms_sender(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
     )

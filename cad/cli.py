@@ -173,7 +173,6 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
         click.echo(_seed_line(seeded, settings.roads_path))
     started = time.perf_counter()  # loaded now, not by the first dispatcher (gunicorn: post_worker_init)
     if current_app.extensions["warroom.roads"].preload():
-        current_app.extensions["warroom.map_layers"].preload()
         click.echo(f"road graph, map layers and address index loaded in {time.perf_counter() - started:.1f} s")
     server = make_server(host, port, current_app._get_current_object(), threaded=True)
     stop = threading.Event()

@@ -9,8 +9,9 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def api_blueprint() -> Blueprint:
-    """`api` with every area's routes on it: incidents, calls, units, alerts, the consoles' look-ups,
-    coverage, roads, reports, and the API's own description, health and event stream (meta)."""
-    from cad.api import alerts, calls, consoles, coverage, crew, incidents, meta, reports, roads, units  # noqa: F401
+    """`api` with every area's routes on it: incidents, calls, linking a call, units, the crew's job, alerts,
+    the map's roads and address search (maps), roads, coverage, reports, the audit log, and the API's own
+    description, health and event stream (meta)."""
+    from cad.api import alerts, audit, calls, coverage, crew, incidents, linking, maps, meta, reports, roads, units  # noqa: F401
 
     return api

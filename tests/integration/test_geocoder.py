@@ -89,7 +89,7 @@ def centre(database_url: str, tmp_path: Path, nominatim: FakeNominatim) -> Itera
 
 
 def local_answer(app: Flask, q: str) -> list[str]:
-    return [p.name for p in app.extensions["warroom.map_layers"].places().search(q, 5)]
+    return [p.name for p in app.extensions["warroom.roads"].places().search(q, 5)]
 
 
 @needs_file(ROADS)

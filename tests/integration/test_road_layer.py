@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import brotli
@@ -21,8 +22,8 @@ from requirements import need_file
 from cad.app import create_app
 from cad.compression import COMPRESSED_TYPES, EVENT_STREAM
 from cad.config import SHARED_DATA, Settings
-from cad.map_layers import MapLayers
 from cad.models import Role
+from cad.roads import RoadNetwork
 
 PORTO_ALEGRE = SHARED_DATA / "poa_osm.pbf"
 PHONE, CONSOLE = 15, 16  # the levels crew.js and the other consoles ask for (common.js)
@@ -32,18 +33,18 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def poa_layers() -> MapLayers:
-    """One set of layers for the module's apps: each level of Porto Alegre is built once."""
-    return MapLayers(str(need_file(PORTO_ALEGRE)))
+def poa_layers(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    """One process's roads for the module's apps: each level of Porto Alegre is built once."""
+    return RoadNetwork(str(need_file(PORTO_ALEGRE)), tmp_path_factory.mktemp("roads"), lambda: datetime.now(UTC), 900.0)
 
 
 @pytest.fixture
-def poa_app(database_url: str, tmp_path: Path, poa_layers: MapLayers) -> Flask:
+def poa_app(database_url: str, tmp_path: Path, poa_layers: RoadNetwork) -> Flask:
     settings = Settings.from_env(
         {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": poa_layers.roads_path}
     )
     app = create_app({"TESTING": True}, settings=settings)
-    app.extensions["warroom.map_layers"] = poa_layers
+    app.extensions["warroom.roads"] = poa_layers
     return app
 
 

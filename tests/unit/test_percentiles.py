@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reports.stats import nearest_rank
-from simulator.run import nearest_rank as simulator_nearest_rank
-from simulator.run import percentiles
+from simulator.report import nearest_rank as simulator_nearest_rank
+from simulator.report import percentiles
 
 
 @given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=300), st.integers(1, 100))

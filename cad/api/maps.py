@@ -1,5 +1,4 @@
-"""What the consoles need beyond the core API: the map's roads, address search, linking a call to
-a nearby incident, and the audit log (the crew's own job is in cad/api/crew.py)."""
+"""The consoles' map of the loaded extract: the road layers, the street labels and the address search."""
 
 from __future__ import annotations
 
@@ -8,20 +7,14 @@ from typing import Any
 
 from flask import Response, current_app, request
 from pydantic import Field
-from sqlalchemy import select
 
-from cad import clock
-from cad.api import api, render
+from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.compression import keep_compressed
-from cad.db import db
-from cad.domain.incidents import IncidentType
 from cad.geocoder import NominatimSearch, search_places
-from cad.map_layers import MapLayers
-from cad.models import AuditEntry, Role, User
-from cad.services import linking
-from cad.services.calls import get_call
+from cad.models import Role, User
+from cad.roads import RoadNetwork
 
 log = logging.getLogger(__name__)
 
@@ -52,35 +45,6 @@ class PlaceOut(s.Reply):
     streets: list[str] = Field(description="a junction's two streets, an address's street")
 
 
-class NearbyQuery(s.Query):
-    type: IncidentType | None = Field(default=None, description="only incidents of this type")
-
-
-class NearbyOut(s.IncidentOut):
-    distance_m: float
-    minutes_ago: float
-
-
-class LinkIn(s.Request):
-    incident_id: s.RowId
-
-
-class AuditQuery(s.Query):
-    limit: int = Field(default=100, ge=1, le=1000)
-    before_id: int | None = Field(default=None, ge=1, le=s.MAX_ID)
-
-
-class AuditOut(s.Reply):
-    id: int
-    at: Any
-    user_id: int | None
-    username: str | None
-    action: str
-    target: str | None
-    status: int | None
-    ip: str | None
-
-
 class RoadsQuery(s.Query):
     zoom: int | None = Field(
         default=None,
@@ -94,8 +58,8 @@ class RoadsQuery(s.Query):
     )
 
 
-def _map_layers() -> MapLayers:
-    return current_app.extensions["warroom.map_layers"]
+def _roads() -> RoadNetwork:
+    return current_app.extensions["warroom.roads"]
 
 
 @operation(
@@ -106,7 +70,7 @@ def _map_layers() -> MapLayers:
     query=RoadsQuery,
 )
 def roads_geojson(user: User, query: RoadsQuery) -> Response:
-    layer = _map_layers().roads(query.zoom)
+    layer = _roads().road_layer(query.zoom)
     response = Response(layer.body, mimetype="application/json" if query.zoom is None else "application/geo+json")
     # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
     response.set_etag(layer.etag, weak=True)
@@ -122,7 +86,7 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
     summary="Street names for the consoles' map: points along the named roads, with the road's bearing",
 )
 def road_labels(user: User) -> Response:
-    layer = _map_layers().labels()
+    layer = _roads().labels()
     response = Response(layer.body, mimetype="application/geo+json")
     response.set_etag(layer.etag, weak=True)
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -155,7 +119,7 @@ def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
             "number_known": p.number_known,
             "streets": list(p.streets),
         }
-        for p in search_places(query.q, query.limit, _map_layers().places(), _geocoder())
+        for p in search_places(query.q, query.limit, _roads().places(), _geocoder())
     ]
 
 
@@ -172,64 +136,3 @@ def _geocoder() -> NominatimSearch | None:
             log.error("%s: address search uses the extract only", exc)
             return None
     return geocoder
-
-
-@operation(
-    api,
-    "/calls/<int:call_id>/nearby",
-    "GET",
-    summary="Open incidents near this call's location and recent, of any type (`type` first): where it may belong",
-    roles=TAKERS,
-    query=NearbyQuery,
-    response=list[NearbyOut],
-    errors=(404,),
-)
-def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]:
-    settings = current_app.config["WARROOM"]
-    call = get_call(db.session, call_id)
-    if call.lat is None or call.lon is None:
-        return []
-    found = linking.nearby_incidents(
-        db.session,
-        call.lat,
-        call.lon,
-        clock.now(),
-        incident_type=query.type,
-        radius_m=settings.link_radius_m,
-        window_s=settings.link_window_s,
-    )
-    return [{**render.incident(n.incident), "distance_m": n.distance_m, "minutes_ago": n.minutes_ago} for n in found]
-
-
-@operation(
-    api,
-    "/calls/<int:call_id>/link",
-    "POST",
-    summary="Link the call to an existing open incident (a second call about the same emergency)",
-    roles=TAKERS,
-    body=LinkIn,
-    response=s.CallOut,
-    errors=(404, 409),
-)
-def link(user: User, call_id: int, body: LinkIn) -> dict[str, Any]:
-    call = linking.link_call(db.session, call_id, body.incident_id, user)
-    return render.call(call, None)
-
-
-@operation(
-    api,
-    "/audit",
-    "GET",
-    summary="The audit log: who did what, newest first",
-    roles=(Role.ADMIN,),
-    query=AuditQuery,
-    response=list[AuditOut],
-)
-def audit_log(user: User, query: AuditQuery) -> list[dict[str, Any]]:
-    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
-    if query.before_id is not None:
-        statement = statement.where(AuditEntry.id < query.before_id)
-    return [
-        {c: getattr(e, c) for c in ("id", "at", "user_id", "username", "action", "target", "status", "ip")}
-        for e in db.session.scalars(statement)
-    ]
