@@ -29,6 +29,7 @@ from cad.db import db
 
 if TYPE_CHECKING:
     from fake_twilio import FakeTwilio
+    from live import LiveCentre
 
 PG_ADMIN_URL = os.environ.get("WARROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -149,6 +150,15 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def served_app(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
+    """The test's own app over real HTTP on a free port, for what only a socket shows (a stream's
+    pace, compression)."""
+    from live import serve
+
+    yield from serve(app, tmp_path)
 
 
 @pytest.fixture

@@ -33,6 +33,12 @@ def user(
     return row, {"Authorization": f"Bearer {token}"}
 
 
+def api_token(role: Role | str, name: str | None = None, unit: Unit | None = None) -> str:
+    """A user of `role` and the bearer token alone, for a client that sets its own headers."""
+    _, headers = user(role, name, unit)
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
 def agency(code: str = "damkar") -> Agency:
     row = db.session.query(Agency).filter_by(code=code).one_or_none()
     if row is None:
