@@ -11,10 +11,10 @@ from typing import Any
 import factories as f
 import pytest
 import requests
+from browser_consoles import ROADS, artefacts, console
 from live import LiveCentre
 from playwright.sync_api import expect
 from requirements import needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
 from cad.models import Role, Unit
@@ -62,18 +62,17 @@ def _in_view(page: Any, selector: str) -> None:
 
 
 def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     base = (unit.lat, unit.lon)
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     db.session.remove()
     made = [
         _post(
-            centre,
+            demo_centre,
             token,
             "/incidents",
             {
@@ -87,7 +86,9 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
         for n in range(20)
     ]
     errors: list[str] = []
-    page = console(browser, centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True)
+    page = console(
+        browser, demo_centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True
+    )
     page.add_init_script(COUNT_TONES)
     page.reload()
     page.wait_for_selector("body[data-loaded] #live:not([hidden])")
@@ -121,7 +122,7 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
     # a new P1 sounds; with the mute on (and shown as such) the next one does not
     before = page.evaluate("window.__tones")
     p1 = _post(
-        centre,
+        demo_centre,
         token,
         "/incidents",
         {"type": "kebakaran", "priority": 1, "location": made[0]["location"], "address": "Pasar"},
@@ -135,7 +136,7 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
     expect(toggle).to_have_class(re.compile(r"\bdanger\b"))
     muted_at = page.evaluate("window.__tones")
     again = _post(
-        centre,
+        demo_centre,
         token,
         "/incidents",
         {"type": "kebakaran", "priority": 1, "location": made[1]["location"], "address": "Masjid"},
