@@ -180,6 +180,16 @@ def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Fl
 
 
 @pytest.fixture
+def sms_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
+    """A test client of a centre that takes Twilio's webhook posts (`fake_twilio.sms`), on its own app."""
+    from fake_twilio import PUBLIC, TWILIO_AUTH_TOKEN
+    from live import client_with
+
+    env = {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": ""}
+    yield from client_with({**env, "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN, "WARROOM_PUBLIC_URL": PUBLIC})
+
+
+@pytest.fixture
 def twilio_api() -> Iterator[FakeTwilio]:
     """A local server speaking Twilio's REST API, for the real twilio.rest.Client."""
     from fake_twilio import TWILIO_AUTH_TOKEN, FakeTwilio

@@ -12,6 +12,9 @@ from cad.db import db
 from cad.models import Agency, Role, Station, Unit, User
 from dispatch.units import UnitStatus, UnitType
 
+#: The password of a `person` (tests/console_session.py logs in with it).
+PASSWORD = "correct horse 112"
+
 
 def user(
     role: Role | str, name: str | None = None, unit: Unit | None = None, password: str | None = None
@@ -37,6 +40,14 @@ def api_token(role: Role | str, name: str | None = None, unit: Unit | None = Non
     """A user of `role` and the bearer token alone, for a client that sets its own headers."""
     _, headers = user(role, name, unit)
     return headers["Authorization"].removeprefix("Bearer ")
+
+
+def person(role: Role | str, name: str, unit_id: int | None = None) -> User:
+    """A user who logs in to the consoles with `PASSWORD`."""
+    row, _ = user(role, name, password=PASSWORD)
+    row.unit_id = unit_id
+    db.session.commit()
+    return row
 
 
 def agency(code: str = "damkar") -> Agency:

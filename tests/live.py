@@ -544,6 +544,14 @@ def running(app: Flask) -> Iterator[FlaskClient]:
         close_app(app)
 
 
+def client_with(env: dict[str, str]) -> Iterator[FlaskClient]:
+    """A test client of a centre made from the settings `env` alone, inside its app context."""
+    from cad.app import create_app
+    from cad.config import Settings
+
+    yield from running(create_app({"TESTING": True}, settings=Settings.from_env(env)))
+
+
 def serve_centre(database_url: str, instance: Path, **extra: str) -> Iterator[LiveCentre]:
     """The centre on `database_url` over real HTTP, no road network, the agents' shared token, plus
     `extra` settings (`WARROOM_SIP_AGENT_SILENT_S="4"`, …)."""
