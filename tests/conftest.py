@@ -140,7 +140,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    from live import CommittingClient
+
     application = create_app({"TESTING": True}, settings=_settings(database_url, tmp_path))
+    application.test_client_class = CommittingClient
     with application.app_context():
         yield application
     close_app(application)
@@ -153,9 +156,20 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def served_app(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
+def committing_factories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row a factory makes is committed as it is made, not only flushed (tests/factories.py):
+    for tests whose code under test reads through connections of its own (another thread or
+    process, the GPS hot path's own connection)."""
+    import factories
+
+    monkeypatch.setattr(factories, "persist", factories.commit)
+
+
+@pytest.fixture
+def served_app(app: Flask, tmp_path: Path, committing_factories: None) -> Iterator[LiveCentre]:
     """The test's own app over real HTTP on a free port, for what only a socket shows (a stream's
-    pace, compression)."""
+    pace, compression). It serves from another thread, through its own connections: the factories
+    commit each row while it runs."""
     from live import serve
 
     yield from serve(app, tmp_path)
@@ -165,6 +179,8 @@ def served_app(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
 def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Makes more workers of the same centre: apps of their own (own engine, own process state)
     on the test's database, with extra environment settings (`WARROOM_PROXIES="1"`, …)."""
+    from live import CommittingClient
+
     made: list[Flask] = []
 
     def make(**env: str) -> Flask:
@@ -172,6 +188,7 @@ def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Fl
             {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path / f"worker{len(made)}"), **env}
         )
         made.append(create_app({"TESTING": True}, settings=replace(settings, roads_path="")))
+        made[-1].test_client_class = CommittingClient
         return made[-1]
 
     yield make

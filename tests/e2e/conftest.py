@@ -33,6 +33,12 @@ from cad.config import Settings
 from cad.db import db
 
 
+@pytest.fixture(autouse=True)
+def _factories_commit(committing_factories: None) -> None:
+    """The centre here runs in another thread or process, reading through its own connections: the
+    factories commit every row they make (tests/conftest.py's `committing_factories`)."""
+
+
 @pytest.fixture
 def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
     yield from serve_centre(database_url, tmp_path)

@@ -226,6 +226,7 @@ def test_behind_a_proxy_the_lockout_is_by_the_address_it_forwards(other_worker: 
     proxied = other_worker(WARROOM_PROXIES="1")
     with proxied.app_context():
         person(Role.CALL_TAKER, "ika")
+        db.session.commit()  # this context's session ends with it: the person must outlive it
     proxy = Seat(proxied, "127.0.0.1")
     proxy.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.9"
     assert [proxy.login("ika", "guess") for _ in range(6)] == [401] * 5 + [429]
