@@ -4,6 +4,9 @@ The schema comes from the migrations (run once per session per backend); each te
 gets a copy of the SQLite file or a truncated PostgreSQL database. PostgreSQL tests skip
 with the reason when no server answers, and fail instead when CI=true (tests/requirements.py); a server
 without the database WARROOM_TEST_POSTGRES_URL names (`test`) gets it created.
+
+The factories (tests/factories.py) flush; the app's test client commits the test's session before each
+request, and `committing_factories` makes them commit for code that reads through its own connections.
 """
 
 from __future__ import annotations
