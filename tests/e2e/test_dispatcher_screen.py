@@ -11,10 +11,10 @@ from typing import Any
 import factories as f
 import pytest
 import requests
+from browser_consoles import ROADS, artefacts, console
 from live import LiveCentre
 from playwright.sync_api import expect
 from requirements import needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
 from cad.models import Role, Unit
@@ -61,18 +61,17 @@ def _in_view(page: Any, selector: str) -> None:
 
 
 def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     base = (unit.lat, unit.lon)
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     db.session.remove()
     made = [
         _post(
-            centre,
+            demo_centre,
             token,
             "/incidents",
             {
@@ -86,7 +85,9 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
         for n in range(20)
     ]
     errors: list[str] = []
-    page = console(browser, centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True)
+    page = console(
+        browser, demo_centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True
+    )
     page.add_init_script(COUNT_TONES)
     page.reload()
     page.wait_for_selector("body[data-loaded] #live:not([hidden])")
@@ -120,7 +121,7 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
     # a new P1 sounds; with the mute on (and shown as such) the next one does not
     before = page.evaluate("window.__tones")
     p1 = _post(
-        centre,
+        demo_centre,
         token,
         "/incidents",
         {"type": "kebakaran", "priority": 1, "location": made[0]["location"], "address": "Pasar"},
@@ -134,7 +135,7 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
     expect(toggle).to_have_class(re.compile(r"\bdanger\b"))
     muted_at = page.evaluate("window.__tones")
     again = _post(
-        centre,
+        demo_centre,
         token,
         "/incidents",
         {"type": "kebakaran", "priority": 1, "location": made[1]["location"], "address": "Masjid"},
@@ -148,8 +149,8 @@ def test_twenty_open_incidents_and_everything_to_act_on_is_in_view(
 
 
 def test_an_incident_selected_while_the_map_zooms_is_where_the_map_goes(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     """Leaflet drops a setView asked for during a zoom animation: the console waits for the zoom to end.
@@ -161,7 +162,7 @@ def test_an_incident_selected_while_the_map_zooms_is_where_the_map_goes(
     db.session.remove()
     made = [
         _post(
-            centre,
+            demo_centre,
             token,
             "/incidents",
             {"type": "medis", "priority": 3, "location": {"lat": base[0] + 0.004 * n, "lon": base[1] - 0.003 * n}},
@@ -169,7 +170,9 @@ def test_an_incident_selected_while_the_map_zooms_is_where_the_map_goes(
         for n in range(3)
     ]
     errors: list[str] = []
-    page = console(browser, centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True)
+    page = console(
+        browser, demo_centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT}, bypass_csp=True
+    )
     page.wait_for_selector("body[data-loaded] #live:not([hidden])")
     expect(page.locator("#queue tbody tr")).to_have_count(3)
     for target in (made[2], made[0]):

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import factories as f
 import pytest
+from console_session import login
+from factories import person
 from flask import Flask
 from flask.testing import FlaskClient
-from test_consoles import login, person
-from test_reports import URL, build_city, needs_poppler
+from report_city import URL, build_city
+from requirements import needs_poppler
 
 from cad import clock
 from cad.models import Role

@@ -16,7 +16,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from live import LiveCentre, running, serve
+from live import LiveCentre, running
 from requirements import need_file
 
 from cad.app import create_app
@@ -177,17 +177,12 @@ def test_without_an_extract_the_layer_is_empty(client: FlaskClient) -> None:
         assert response.status_code == 200 and response.get_json() == {"type": "FeatureCollection", "features": []}
 
 
-@pytest.fixture
-def live_centre(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
-    yield from serve(app, tmp_path)
-
-
-def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(live_centre: LiveCentre) -> None:
+def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(served_app: LiveCentre) -> None:
     assert EVENT_STREAM not in COMPRESSED_TYPES
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
     stream = requests.get(
-        live_centre.url + "/api/v1/events",
+        served_app.url + "/api/v1/events",
         headers={**headers, "Accept-Encoding": "gzip, deflate, br, zstd"},
         stream=True,
         timeout=(5, 10),  # a compressor holding an event back would time the read out
@@ -202,7 +197,7 @@ def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(liv
             incident = {"type": "medis", "priority": 2, "address": f"Jalan Satu {n}"}
             maker = threading.Thread(
                 target=lambda made=made, incident=incident: made.append(
-                    live_centre.post("/api/v1/incidents", token, json=incident)
+                    served_app.post("/api/v1/incidents", token, json=incident)
                 )
             )
             maker.start()
