@@ -1,6 +1,7 @@
 """Recommendations through the API: the best five by default and every capable unit with
-`limit=all` (`total` says how many there are), each one dispatchable; units ranked from their station say so; a closed road at the scene ranks units to
-where they can stop, with the walk and the reason, and the crew's route says the same."""
+`limit=all` (`total` says how many there are), each one dispatchable; units ranked from their
+station say so; a closed road at the scene ranks units to where they can stop, with the walk and
+the reason, and the crew's route says the same."""
 
 from __future__ import annotations
 
