@@ -21,7 +21,7 @@ lint: $(TEST_STAMP) $(LEAFLET)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config setup.cfg
-	$(BIN)/mypy --strict routing dispatch reports simulator/city.py telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py telephony/pool.py telephony/replies.py telephony/redeliver.py telephony/turned_away.py cad/events.py cad/blocking.py
+	$(BIN)/mypy --strict routing dispatch reports timeline simulator/city.py telephony/pidf_lo.py telephony/aml.py telephony/sip_message.py telephony/screening.py telephony/journal.py telephony/pool.py telephony/replies.py telephony/redeliver.py telephony/turned_away.py cad/events.py cad/blocking.py
 
 unit: $(TEST_STAMP) $(LEAFLET)
 	$(BIN)/pytest tests/unit

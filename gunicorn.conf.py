@@ -25,8 +25,9 @@ timeout = 120
 
 #: What each worker builds before it takes its first request (WARROOM_PRELOAD, comma-separated;
 #: empty for nothing): the road graph and every vehicle profile ("roads"), the map layers the
-#: pages open with ("layers"), the address index ("places"). Porto Alegre: ~2 s, ~6 s and ~3 s
-#: of one core; Balikpapan: 0.4, 0.3 and 0.1 s. Without it the first dispatcher, map and address
+#: pages open with ("layers"), the address index ("places"); the layers and the index come from one
+#: read of the extract (cad/roads.py). All three, Porto Alegre: 8.5 s on a busy machine (15 s when each
+#: read the extract); Balikpapan: 1.0 s (1.7 s). Without it the first dispatcher, map and address
 #: search after a restart pay for them. Nothing is loaded when no extract is configured.
 warroom_preload = {p.strip() for p in os.environ.get("WARROOM_PRELOAD", "roads,layers,places").split(",") if p.strip()}
 
@@ -42,12 +43,9 @@ def post_worker_init(worker: Any) -> None:
         return
     started = time.perf_counter()
     done = []
-    if "roads" in preload and extensions["warroom.roads"].preload():
-        done.append("roads")
-    if {"layers", "places"} & preload:
-        layers = extensions["warroom.map_layers"]
-        zooms = layers.PRELOAD_ZOOMS if "layers" in preload else ()
-        if layers.preload(zooms, places="places" in preload):
-            done += sorted({"layers", "places"} & preload)
+    roads = extensions["warroom.roads"]
+    zooms = roads.PRELOAD_ZOOMS if "layers" in preload else ()
+    if roads.preload(roads="roads" in preload, zooms=zooms, places="places" in preload):
+        done += sorted({"roads", "layers", "places"} & preload)
     if done:
         worker.log.info("preloaded %s in %.1f s", ", ".join(done), time.perf_counter() - started)

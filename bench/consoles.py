@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # keyboard_path, live
 
+from reports.stats import nearest_rank
 from routing.osm import read_ways
 from routing.places import PlaceIndex, road_geojson
 
@@ -55,7 +55,7 @@ def timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+    return nearest_rank(samples, 50), nearest_rank(samples, 95)
 
 
 def resident_mb() -> float:

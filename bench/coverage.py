@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import routing
+from reports.stats import nearest_rank
 from routing import RoadGraph, Router
 from routing.coverage import CoverageEngine
 
@@ -61,7 +61,8 @@ def _bench_routing() -> ModuleType:
 
 
 def _ms(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.median(values) * 1e3, float(np.percentile(values, 95)) * 1e3
+    ordered = sorted(values)
+    return nearest_rank(ordered, 50) * 1e3, nearest_rank(ordered, 95) * 1e3
 
 
 def naive_best_gain(engine: CoverageEngine, units: list[LatLon], posts: list[LatLon]) -> float:

@@ -25,9 +25,10 @@ with WARROOM_PRELOAD= (the road graph loads on the first routed request, as befo
 as configured (each worker builds the graph, profiles and map layers before it accepts), and
 the first recommendation after /api/v1/health answers is timed for both. Then ~50 incidents
 of every type at random road positions are asked for their recommendations, sequentially
-(one dispatcher) and from `--clients` concurrent clients; the router keeps each incident's
-search, so most of these are repeat asks, and `--cold` more incidents are asked once each
-("first ask": nothing kept). The same requests are repeated with the road network switched
+(one dispatcher) and from `--clients` concurrent clients, as the dispatcher's console asks (the
+best 5 and `total`; one more phase asks `?limit=all`, the console's "All units (N)"); the
+router keeps each incident's search, so most of these are repeat asks, and `--cold` more
+incidents are asked once each ("first ask": nothing kept). The same requests are repeated with the road network switched
 off (`WARROOM_ROADS=`: geodesic ranking) to show what road routing costs inside the request,
 and the searches a request does (one per unit type, its available units) are timed on a
 Router in this process as the "same work" of bench/routing.py. GPS fixes are refreshed (one
@@ -64,7 +65,7 @@ sys.path.insert(0, str(REPO))
 from _proc import cpu_s, free_port, machine_busy_s, rss_mb  # noqa: E402
 
 import routing  # noqa: E402
-from cad.auth import hash_token, new_token  # noqa: E402
+from cad.domain.tokens import hash_token, new_token  # noqa: E402
 from cad.models import Agency, Camera, Position, Station, Unit  # noqa: E402
 from dispatch.units import UnitStatus, UnitType  # noqa: E402
 
@@ -400,6 +401,7 @@ class Phase:
     incident_ids: list[int]
     wall_s: float
     returned: list[int]
+    totals: list[int]
     ranked_from: collections.Counter[str]
     methods: collections.Counter[str]
     worker_cpu_s: dict[int, float]
@@ -419,8 +421,9 @@ def order_of(asked: list[list[int]]) -> list[int]:
     return [x for per_client in asked for x in per_client]
 
 
-def get_recommendations(session: requests.Session, url: str, incident_id: int) -> dict[str, object]:
-    response = session.get(f"{url}/api/v1/incidents/{incident_id}/recommendations", timeout=30)
+def get_recommendations(session: requests.Session, url: str, incident_id: int, query: str = "") -> dict[str, object]:
+    """As the dispatcher's console asks (the best few, and `total`); `query` "?limit=all": every one."""
+    response = session.get(f"{url}/api/v1/incidents/{incident_id}/recommendations{query}", timeout=30)
     if response.status_code != 200:
         raise RuntimeError(f"incident {incident_id}: {response.status_code} {response.text[:500]}")
     return dict(response.json())
@@ -435,6 +438,7 @@ def measure(
     clients: int,
     seed: int,
     database: str | None,
+    query: str = "",
 ) -> Phase:
     order = [incident_ids[k % len(incident_ids)] for k in range(requests_n)]
     random.Random(seed).shuffle(order)
@@ -450,7 +454,7 @@ def measure(
             barrier.wait()
             for incident_id in shares[c]:
                 start = time.perf_counter()
-                body = get_recommendations(session, centre.url, incident_id)
+                body = get_recommendations(session, centre.url, incident_id, query)
                 latencies[c].append((time.perf_counter() - start) * 1e3)
                 asked[c].append(incident_id)
                 bodies[c].append(body)
@@ -486,6 +490,7 @@ def measure(
         incident_ids=order_of(asked),
         wall_s=wall,
         returned=[len(b["recommendations"]) for b in every],  # type: ignore[arg-type]
+        totals=[int(b["total"]) for b in every],  # type: ignore[call-overload]
         ranked_from=collections.Counter(r["ranked_from"] for r in recs),
         methods=collections.Counter(r["method"] for r in recs),
         worker_cpu_s=cpu,
@@ -561,13 +566,26 @@ def row(phase: Phase, candidates: float, target: float | None) -> list[str]:
         f"{np.percentile(phase.server_ms, 95):.1f}" if phase.server_ms else "-",
         f"{len(phase.latencies_ms) / phase.wall_s:.0f}",
         f"{candidates:.0f}",
+        f"{statistics.mean(phase.totals):.1f}",
         f"{statistics.mean(phase.returned):.1f}",
         verdict,
     ]
 
 
 def print_table(rows: list[list[str]]) -> None:
-    header = ["measure", "p50 ms", "p95 ms", "p99 ms", "max ms", "srv p95", "req/s", "cand.", "ranked", "p95 target"]
+    header = [
+        "measure",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "srv p95",
+        "req/s",
+        "cand.",
+        "ranked",
+        "sent",
+        "p95 target",
+    ]
     table = [header, *rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for k, line in enumerate(table):
@@ -842,6 +860,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             refresh_fixes(engine, fleet.fresh_unit_ids, rng)
             label = "road, 1 client, first ask"
             phases.append((measure(label, road, token, cold_ids, len(cold_ids), 1, 3, dbname), TARGET_P95_MS))
+            refresh_fixes(engine, fleet.fresh_unit_ids, rng)
+            label = "road, 1 client, limit=all"  # the console's "All units (N)"
+            every_unit = measure(label, road, token, incident_ids, args.requests, 1, 1, dbname, "?limit=all")
             road.stop()
             centres.remove(road)
 
@@ -861,6 +882,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             phases.append((measure(label, geo, token, cold_ids, len(cold_ids), 1, 3, dbname), None))
             geo.stop()
             centres.remove(geo)
+            phases.append((every_unit, None))
         finally:
             for centre in centres:
                 centre.stop()
@@ -922,7 +944,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table([row(p, candidates_of(p), target) for p, target in phases])
     print(
         "  srv p95 = gunicorn's own request time (access log %(L)s); cand. = candidate units per request (mean); "
-        "ranked = recommendations returned (every capable available unit)"
+        "ranked = capable available units ranked (`total`); sent = recommendations in the answer (the console's "
+        "default, the best 5; limit=all: every one)"
     )
     print(
         f"  repeat asks: {len(incident_ids)} incidents asked in turn (the router keeps each one's searches); "

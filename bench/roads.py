@@ -5,7 +5,7 @@
 For Porto Alegre and Balikpapan (in $WARROOM_DATA_DIR, default <repo>/../shared/data): the whole
 layer as every console downloaded it before (uncompressed, and gzipped), against the light layer of
 each zoom level, uncompressed, gzip and brotli as the app sends them (Flask-Compress at its levels:
-gzip 6, brotli 4). Cold: reading the extract and building the level in a fresh MapLayers. Warm: one
+gzip 6, brotli 4). Cold: reading the extract and building the level in a fresh RoadNetwork. Warm: one
 GET through the app's test client (auth, the kept bytes, compression) and a reload with the ETag.
 """
 
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import brotli
 
 from cad.config import SHARED_DATA
-from cad.map_layers import MapLayers
+from cad.roads import RoadNetwork
 
 EXTRACTS = {"Porto Alegre": "poa_osm.pbf", "Balikpapan": "balikpapan_kota.overpass.json"}
 PHONE, CONSOLE = 15, 16  # the levels crew.js and the other consoles ask for
@@ -88,9 +89,14 @@ def serve_figures(extract: Path, zooms: list[int], runs: int) -> dict[int | None
     return figures
 
 
+def roads_of(extract: Path) -> RoadNetwork:
+    """A fresh process's roads of `extract` (its map; the graph is not loaded)."""
+    return RoadNetwork(str(extract), Path(tempfile.gettempdir()), lambda: datetime.now(UTC), 900.0)
+
+
 def extract_figures(name: str, extract: Path, zooms: list[int], runs: int) -> None:
     start = time.perf_counter()
-    whole = MapLayers(str(extract)).roads().body
+    whole = roads_of(extract).road_layer().body
     whole_s = time.perf_counter() - start
     served = serve_figures(extract, zooms, runs)
     gz = len(gzip.compress(whole, 6))
@@ -100,12 +106,12 @@ def extract_figures(name: str, extract: Path, zooms: list[int], runs: int) -> No
         f"served gzip {served[None][0]:.1f} ms / br {served[None][1]:.1f} ms warm, 304 {served[None][2]:.1f} ms"
     )
     for zoom in zooms:
-        layers = MapLayers(str(extract))  # cold: reads the extract, then builds the level
+        layers = roads_of(extract)  # cold: reads the extract (its lines, labels, places), then builds the level
         start = time.perf_counter()
-        body = layers.roads(zoom).body
+        body = layers.road_layer(zoom).body
         cold_s = time.perf_counter() - start
         start = time.perf_counter()
-        layers.roads(zoom + 1 if zoom < 17 else zoom - 1)
+        layers.road_layer(zoom + 1 if zoom < 17 else zoom - 1)
         next_s = time.perf_counter() - start
         who = " (crew phone)" if zoom == PHONE else " (consoles)" if zoom == CONSOLE else ""
         get_gz, get_br, reload = served[zoom]

@@ -46,6 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import routing
+from reports.stats import nearest_rank
 from routing import RoadGraph, Router
 from routing.geo import haversine_m
 from routing.search import Links, search_to
@@ -90,7 +91,7 @@ def _ms(seconds: float) -> str:
 
 
 def _p95(values: Sequence[float]) -> float:
-    return float(np.percentile(values, 95))
+    return nearest_rank(sorted(values), 95)
 
 
 def timed(fn: Callable[[], object], runs: int, clock: Callable[[], float] = time.perf_counter) -> list[float]:

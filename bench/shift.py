@@ -70,12 +70,13 @@ from live import DisposablePostgres  # noqa: E402
 from surge import ROADS, wait_until_ready  # noqa: E402
 
 from cad.app import close_app, create_app  # noqa: E402
-from cad.auth import hash_token, new_token  # noqa: E402
 from cad.config import Settings  # noqa: E402
 from cad.db import db  # noqa: E402
 from cad.demo import road_points, seed_demo  # noqa: E402
+from cad.domain.tokens import hash_token, new_token  # noqa: E402
 from cad.models import Role, Unit, User  # noqa: E402
 from cad.services.simulation import issue_simulator_keys  # noqa: E402
+from reports.stats import nearest_rank  # noqa: E402
 from simulator.centre import Access, Centre  # noqa: E402
 
 LOAD = Path(__file__).with_name("_shift_load.py")
@@ -515,8 +516,8 @@ def report_log(outcome: Outcome, logs: list[Path]) -> None:
         print("  the centre's log: no errors")
 
 
-def percentile_ms(samples: Any, q: float) -> float:
-    return float(np.percentile(samples, q)) * 1e3 if len(samples) else float("nan")
+def percentile_ms(samples: Any, q: int) -> float:
+    return nearest_rank(sorted(samples), q) * 1e3 if len(samples) else float("nan")
 
 
 def report_requests(outcome: Outcome, *results: dict[str, Any]) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from _proc import cpu_s, free_block, rss_mb
 from sip import ROUTED, TARGET_HELD, TARGET_P95_MS, TARGET_RATE, Centre, Console, all_calls, sipp_command
 
+from reports.stats import nearest_rank
+
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
 
@@ -116,9 +118,7 @@ def latencies_ms(calls: list[dict[str, object]], console: Console, phone: str) -
 
 
 def pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100)[q - 1]
+    return nearest_rank(sorted(values), q) if values else 0.0
 
 
 def deaths(supervisor_log: str, pool_dir: Path, after: float) -> list[tuple[str, float | None]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from cad.compression import init_compression
 from cad.config import REPO_ROOT, Settings
 from cad.db import db
 from cad.errors import register_error_handlers
-from cad.events import bus
+from cad.events import EventBus
 from cad.rate_limits import shared_limits
 from telephony.sms_sender import sms_sender
 
@@ -41,7 +40,6 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     app.config["WARROOM"] = settings = _settings_with(app, settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
@@ -50,43 +48,43 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies)  # type: ignore[method-assign]
     # the road graph's and the recommendation's modules (numpy, scipy, shapely: a second of imports)
     # come with the app, not with every import of cad.app
-    from cad.map_layers import MapLayers
     from cad.roads import RoadNetwork
     from dispatch.runcards import RUN_CARDS, parse_run_cards
 
+    app.extensions["warroom.bus"] = bus = EventBus()  # this app's consoles: never another app's
     with app.app_context():
         bus.attach(db.engine)
         app.extensions["warroom.limits"] = shared_limits(db.engine, settings.redis_url)
     app.extensions["warroom.roads"] = RoadNetwork(
         settings.roads_path, settings.instance_path / "roads", clock.now, settings.congestion_ttl_s
     )
-    app.extensions["warroom.map_layers"] = MapLayers(settings.roads_path)
     app.extensions["warroom.sms"] = sms_sender(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, settings.twilio_api_url or None
     )
 
-    import telephony.sms_webhook
-    from cad.api import api
+    from cad.api import api_blueprint
     from cad.api.gps import gps, gps_api
+    from cad.api.sip_agents import sip_agents
+    from cad.api.sms import sms
     from cad.scheduler import AckTimers
     from cad.web.crew_link import crew_pages
     from cad.web.i18n import init_i18n
     from cad.web.pages import pages
     from cad.web.security import init_security
-    from telephony.agent_api import telephony
 
-    app.register_blueprint(api)
-    app.register_blueprint(crew_pages)
-    app.register_blueprint(pages)
+    app.register_blueprint(pages)  # the consoles' pages: /, /login, /dispatcher, …
+    app.register_blueprint(crew_pages)  # a crew's phone page, opened from its dispatch SMS: /c/<code>
+    app.register_blueprint(api_blueprint())  # the JSON API: /api/v1/… (incidents, calls, units, …)
+    app.register_blueprint(gps)  # GPS devices, OsmAnd/Traccar protocol: /gps/osmand
+    app.register_blueprint(gps_api)  # GPS devices, JSON batches: /api/v1/positions
+    app.register_blueprint(sip_agents)  # the SIP agents' journal entries and outbox: /telephony/sip/…
+    app.register_blueprint(sms)  # Twilio's inbound-SMS webhook: /telephony/twilio/sms
     init_security(app)
     init_i18n(app)
     app.extensions["warroom.timers"] = AckTimers(app)
     app.extensions["warroom.run_cards"] = (
         parse_run_cards(Path(settings.run_cards_path).read_text()) if settings.run_cards_path else RUN_CARDS
     )
-    app.register_blueprint(telephony)
-    app.register_blueprint(gps)
-    app.register_blueprint(gps_api)
     register_error_handlers(app)
     init_compression(app)
     # the vehicles' GPS endpoints are answered in front of Flask's request handling (issue 20)
@@ -107,6 +105,6 @@ def close_app(app: Flask) -> None:
     """Stop what the app runs in the background and release its database connections."""
     app.extensions["warroom.timers"].shutdown()
     with app.app_context():
-        bus.detach(db.engine)
+        app.extensions["warroom.bus"].detach(db.engine)
         db.session.remove()
         db.engine.dispose()

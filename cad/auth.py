@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 
 from flask import g, request
 from sqlalchemy import select
 
 from cad.db import db
+from cad.domain.tokens import hash_token
 from cad.errors import Forbidden, Unauthorized
 from cad.models import Role, Unit, User
-
-
-def new_token(prefix: str) -> str:
-    """A fresh secret, shown once; only its hash is stored."""
-    return f"{prefix}_{secrets.token_urlsafe(24)}"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _bearer() -> str:
@@ -61,8 +51,3 @@ def authenticate_device(token: str | None) -> Unit:
     if unit is None:
         raise Unauthorized("the device token is not valid", "token")
     return unit
-
-
-def actor_of(user: User | None) -> str:
-    """How the timeline names who did something."""
-    return f"user:{user.username}" if user is not None else "system"

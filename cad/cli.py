@@ -99,6 +99,9 @@ TAKE_GROUP_ALONG = "WARROOM_TAKE_GROUP_ALONG"
 @click.group(cls=WarroomGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """War Room 112: computer-aided dispatch for a 112 centre."""
+    from cad.logs import configure_logging
+
+    configure_logging()  # `warroom serve` then sends the INFO lines to files (cad.serve_output)
     if os.environ.get(TAKE_GROUP_ALONG) == "1" and os.getpgrp() == os.getpid():
         signal.signal(signal.SIGTERM, _take_group_along)
 
@@ -170,7 +173,6 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
         click.echo(_seed_line(seeded, settings.roads_path))
     started = time.perf_counter()  # loaded now, not by the first dispatcher (gunicorn: post_worker_init)
     if current_app.extensions["warroom.roads"].preload():
-        current_app.extensions["warroom.map_layers"].preload()
         click.echo(f"road graph, map layers and address index loaded in {time.perf_counter() - started:.1f} s")
     server = make_server(host, port, current_app._get_current_object(), threaded=True)
     stop = threading.Event()
@@ -507,21 +509,18 @@ def scheduler() -> None:
 @with_appcontext
 def report(start: str, end: str, fmt: str, table: str, output: str | None, lang: str) -> None:
     """Write the response-time report (the API's /reports/response-times) to a file or stdout."""
-    from cad.api.reports import report_config, report_window
-    from cad.errors import ApiError
-    from reports.generate import response_times
+    from cad.domain.errors import DomainError
+    from cad.services.reports import report_window, response_time_report
     from reports.render import report_csv, report_json_bytes, report_pdf
     from reports.report import report_dict
 
     settings = current_app.config["WARROOM"]
+    detail = fmt == "csv" and table == "measurements"
     try:
         window = report_window(start, end, settings.timezone)
-        config = report_config(settings)
-    except ApiError as error:
+        made = response_time_report(db.engine, window, settings, clock.now(), detail=detail)
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
-    detail = fmt == "csv" and table == "measurements"
-    with db.engine.connect() as conn:
-        made = response_times(conn, *window, config, now=clock.now(), detail=detail)
     if fmt == "pdf":
         content = report_pdf(made, lang)
     elif fmt == "csv":
@@ -610,8 +609,8 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
-    from cad.auth import hash_token, new_token
     from cad.models import Role, Unit, User
+    from cad.services.tokens import give_api_token
 
     if db.session.scalar(select(User).where(User.username == name)) is not None:
         raise click.ClickException(f"user {name!r} exists; 'warroom users token {name}' gives a new token")
@@ -621,18 +620,16 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
         if unit is None:
             raise click.ClickException(f"no unit {callsign!r}")
         unit_id = unit.id
-    token = new_token("wr")
-    db.session.add(
-        User(
-            username=name,
-            display_name=display_name or name,
-            role=Role(role),
-            password_hash=generate_password_hash(password) if password else None,
-            api_token_hash=hash_token(token),
-            unit_id=unit_id,
-            created_at=clock.now(),
-        )
+    user = User(
+        username=name,
+        display_name=display_name or name,
+        role=Role(role),
+        password_hash=generate_password_hash(password) if password else None,
+        unit_id=unit_id,
+        created_at=clock.now(),
     )
+    token = give_api_token(user)
+    db.session.add(user)
     db.session.commit()
     click.echo(token)
 
@@ -642,18 +639,12 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
 @with_appcontext
 def users_token(name: str) -> None:
     """Give a user a new API token (the old one stops working) and print it."""
-    from sqlalchemy import select
+    from cad.services.tokens import UnknownHolder, rotate_api_token
 
-    from cad.auth import hash_token, new_token
-    from cad.models import User
-
-    user = db.session.scalar(select(User).where(User.username == name))
-    if user is None:
-        raise click.ClickException(f"no user {name!r}")
-    token = new_token("wr")
-    user.api_token_hash = hash_token(token)
-    db.session.commit()
-    click.echo(token)
+    try:
+        click.echo(rotate_api_token(db.session, name))
+    except UnknownHolder as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -666,18 +657,12 @@ def units() -> None:
 @with_appcontext
 def units_token(callsign: str) -> None:
     """Give a unit's GPS device a new token and print it."""
-    from sqlalchemy import select
+    from cad.services.tokens import UnknownHolder, rotate_device_token
 
-    from cad.auth import hash_token, new_token
-    from cad.models import Unit
-
-    unit = db.session.scalar(select(Unit).where(Unit.callsign == callsign))
-    if unit is None:
-        raise click.ClickException(f"no unit {callsign!r}")
-    token = new_token("dev")
-    unit.device_token_hash = hash_token(token)
-    db.session.commit()
-    click.echo(token)
+    try:
+        click.echo(rotate_device_token(db.session, callsign))
+    except UnknownHolder as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -738,7 +723,6 @@ def simulate(
         twilio_url=settings.public_url or None,
         sip_target=f"127.0.0.1:{settings.sip_port}" if sip_target is None else sip_target or None,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()  # signals are the main thread's
     parent = os.getppid()

@@ -69,6 +69,7 @@ class Settings:
     report_archive: str = ""  # folder of the scheduled PDFs; unset: <instance>/reports
     secure_cookies: bool = False
     map_tiles: str = ""
+    geocoder_url: str = ""  # WARROOM_GEOCODER_URL: a Nominatim server for address search; unset: the extract only
     link_radius_m: float = 300.0
     link_window_s: float = 1800.0
     login_max_failures: int = 5
@@ -134,6 +135,7 @@ class Settings:
             secure_cookies=env.get("WARROOM_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes", "on")
             or env.get("WARROOM_PUBLIC_URL", "").startswith("https://"),
             map_tiles=env.get("WARROOM_MAP_TILES", "").strip(),
+            geocoder_url=env.get("WARROOM_GEOCODER_URL", "").strip(),
             link_radius_m=float(env.get("WARROOM_LINK_RADIUS_M", "300")),
             link_window_s=float(env.get("WARROOM_LINK_WINDOW_S", "1800")),
             login_max_failures=int(env.get("WARROOM_LOGIN_MAX_FAILURES", "5")),

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from cad import clock
-from cad.auth import hash_token, new_token
 from cad.models import Agency, Camera, Role, Station, Unit, User
 from cad.services.simulation import mark_demo_centre
+from cad.services.tokens import give_api_token, give_device_token
 from dispatch.units import UnitType
 from routing.osm import read_ways
 
@@ -151,25 +151,22 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
             for i in range(1, count + 1):
                 station = stations[(i - 1) % len(stations)]
                 callsign = f"{prefix}-{i:02d}"
-                token = new_token("dev")
-                device_tokens[callsign] = token
                 fresh = rng.random() < 0.85
-                session.add(
-                    Unit(
-                        callsign=callsign,
-                        type=unit_type,
-                        agency=agency,
-                        station=station,
-                        capabilities=CAPABILITIES[unit_type],
-                        crew_size=4 if unit_type is UnitType.FIRE_ENGINE else 2,
-                        device_token_hash=hash_token(token),
-                        status_changed_at=now,
-                        lat=station.lat + rng.uniform(-0.0004, 0.0004),
-                        lon=station.lon + rng.uniform(-0.0004, 0.0004),
-                        position_at=now - timedelta(seconds=rng.uniform(5, 60) if fresh else rng.uniform(900, 7200)),
-                        position_accuracy_m=rng.choice([5.0, 8.0, 12.0, 25.0]),
-                    )
+                unit = Unit(
+                    callsign=callsign,
+                    type=unit_type,
+                    agency=agency,
+                    station=station,
+                    capabilities=CAPABILITIES[unit_type],
+                    crew_size=4 if unit_type is UnitType.FIRE_ENGINE else 2,
+                    status_changed_at=now,
+                    lat=station.lat + rng.uniform(-0.0004, 0.0004),
+                    lon=station.lon + rng.uniform(-0.0004, 0.0004),
+                    position_at=now - timedelta(seconds=rng.uniform(5, 60) if fresh else rng.uniform(900, 7200)),
+                    position_accuracy_m=rng.choice([5.0, 8.0, 12.0, 25.0]),
                 )
+                device_tokens[callsign] = give_device_token(unit)
+                session.add(unit)
                 units_n += 1
     cameras = rng.sample(junctions, min(30, len(junctions)))
     if len(cameras) < 30:  # few named junctions: fill with points on main roads
@@ -190,19 +187,16 @@ def seed_demo(session: Session, roads_path: str, *, rng_seed: int = 112) -> Seed
     crew_unit = session.scalar(select(Unit).where(Unit.callsign == "DMK-01"))
     tokens = {}
     for username, display, role in DEMO_USERS:
-        token = new_token("wr")
-        tokens[username] = token
-        session.add(
-            User(
-                username=username,
-                display_name=display,
-                role=role,
-                api_token_hash=hash_token(token),
-                password_hash=generate_password_hash(DEMO_PASSWORDS[username]),
-                created_at=now,
-                unit_id=crew_unit.id if role is Role.CREW and crew_unit else None,
-            )
+        user = User(
+            username=username,
+            display_name=display,
+            role=role,
+            password_hash=generate_password_hash(DEMO_PASSWORDS[username]),
+            created_at=now,
+            unit_id=crew_unit.id if role is Role.CREW and crew_unit else None,
         )
+        tokens[username] = give_api_token(user)
+        session.add(user)
     mark_demo_centre(session, roads_path)  # the simulator runs on this database, and on no other
     session.commit()
     return SeedReport(len(AGENCIES), stations_n, units_n, len(cameras), tokens, device_tokens, dict(DEMO_PASSWORDS))

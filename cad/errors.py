@@ -1,4 +1,4 @@
-"""Domain errors of the spine and the one JSON error shape they become.
+"""The domain's named errors mapped to HTTP once, and the one JSON error shape they become.
 
 `{"error": {"code": "...", "message": "...", "field": "..."}}` for every 4xx and 5xx
 under /api/ and the other machine-facing endpoints.
@@ -15,14 +15,43 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from cad.domain.calls import IllegalCallTransition
+from cad.domain.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    Misconfigured,
+    NotFound,
+    Unauthorized,
+    UnitUnavailable,
+)
 from cad.domain.incidents import IllegalIncidentTransition
 from dispatch.units import IllegalUnitTransition
 
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "DatabaseUnavailable",
+    "DomainError",
+    "Forbidden",
+    "InvalidInput",
+    "Misconfigured",
+    "NotFound",
+    "Unauthorized",
+    "UnitUnavailable",
+    "error_answer",
+    "error_body",
+    "error_response",
+    "http_of",
+    "register_error_handlers",
+]
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error with its HTTP status, a stable code, and the field it is about."""
+    """An adapter's own HTTP answer (a request too large, a CSRF token missing): its status, a
+    stable code, and the field it is about. Use cases raise `cad.domain.errors` instead."""
 
     status = 400
     code = "bad_request"
@@ -39,42 +68,38 @@ class ApiError(Exception):
             self.status = status
 
 
-class InvalidInput(ApiError):
-    status, code = 400, "invalid"
-
-
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    status, code = 409, "conflict"
-
-
-class DatabaseUnavailable(ApiError):
-    """Raised where a database failure reached us indirectly (another thread wrote for us)."""
-
-    status, code = 503, "database_unavailable"
-
-
-class UnitUnavailable(Conflict):
-    code = "unit_unavailable"
-
-
-#: Named errors of the pure packages and the status they answer with.
-DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str | None]] = {
-    IllegalUnitTransition: (409, "illegal_transition", "status"),
-    IllegalIncidentTransition: (409, "illegal_transition", "status"),
-    IllegalCallTransition: (409, "illegal_transition", "state"),
+#: Every named error of the domain and of the pure packages: the HTTP status and code it answers
+#: with (a domain error's own `code`, when it names one, is finer and wins).
+HTTP_OF: dict[type[Exception], tuple[int, str]] = {
+    InvalidInput: (400, "invalid"),
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    UnitUnavailable: (409, "unit_unavailable"),
+    Misconfigured: (500, "misconfigured"),
+    DatabaseUnavailable: (503, "database_unavailable"),
+    IllegalUnitTransition: (409, "illegal_transition"),
+    IllegalIncidentTransition: (409, "illegal_transition"),
+    IllegalCallTransition: (409, "illegal_transition"),
 }
+#: The field the pure packages' errors are about (they carry none of their own).
+PURE_FIELDS: dict[type[Exception], str] = {
+    IllegalUnitTransition: "status",
+    IllegalIncidentTransition: "status",
+    IllegalCallTransition: "state",
+}
+
+
+def http_of(error: Exception) -> tuple[int, str, str, str | None]:
+    """(status, code, message, field) of a named error; anything unnamed is a 500."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_OF:
+            status, code = HTTP_OF[cls]
+            if isinstance(error, DomainError):
+                return status, error.code or code, error.message, error.field
+            return status, code, str(error), PURE_FIELDS.get(cls)
+    return 500, "internal_error", "internal error; it has been logged", None
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -90,8 +115,13 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def api_error_response(error: ApiError) -> Response:
-    response = error_response(error.status, error.code, error.message, error.field)
-    if isinstance(error, DatabaseUnavailable):
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+def named_error_response(error: Exception) -> Response:
+    status, code, message, field = http_of(error)
+    response = error_response(status, code, message, field)
+    if status == 503:
         response.headers["Retry-After"] = "2"
     return response
 
@@ -130,9 +160,8 @@ def error_answer(error: Exception, method: str, path: str) -> Response:
     answers outside Flask's request handling (the lean GPS path, cad/api/gps_wsgi.py)."""
     if isinstance(error, ApiError):
         return api_error_response(error)
-    for exc_type, (status, code, field) in DOMAIN_ERRORS.items():
-        if isinstance(error, exc_type):
-            return error_response(status, code, str(error), field)
+    if isinstance(error, (DomainError, *PURE_FIELDS)):
+        return named_error_response(error)
     if isinstance(error, OperationalError | InterfaceError):
         return database_down_response(error, method, path)
     if isinstance(error, PoolTimeout):
@@ -144,13 +173,9 @@ def error_answer(error: Exception, method: str, path: str) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, api_error_response)
-
-    for exc_type, (status, code, field) in DOMAIN_ERRORS.items():
-
-        def _domain(error: Exception, status: int = status, code: str = code, field: str | None = field) -> Response:
-            return error_response(status, code, str(error), field)
-
-        app.register_error_handler(exc_type, _domain)
+    app.register_error_handler(DomainError, named_error_response)
+    for exc_type in PURE_FIELDS:
+        app.register_error_handler(exc_type, named_error_response)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -1,4 +1,4 @@
-"""The one event bus.
+"""The event bus: one per app (`app.extensions["warroom.bus"]`, attached to the app's database).
 
 A change is written to `live_events` in the transaction that makes it (so it exists only if
 that commits) and, after the commit, handed at once to this process's Server-Sent-Event
@@ -34,6 +34,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -121,20 +122,25 @@ class EventBus:
         self._holes: dict[int, float] = {}  # ids skipped by the sequence, maybe still to commit
         self._start_lock = threading.Lock()
 
-    # -- the process's database --------------------------------------------------------------
+    # -- the app's database ------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
-        """Read other processes' changes from this database."""
+        """Hear the changes committed through `engine` at once, and read other processes' changes
+        from its database."""
         with self._lock:
             if engine is not self._engine:
+                if self._engine is not None:
+                    _stop_hearing(self._engine, self)
                 self._engine = engine
                 self._last_id = -1  # unknown until the follower looks
                 self._seen, self._holes = {}, {}  # ids of another database
+                _hear(engine, self)
 
     def detach(self, engine: Engine) -> None:
         """The app that owns `engine` is closing: its streams end and nothing reads from it any more."""
         with self._lock:
             if engine is not self._engine:
                 return
+            _stop_hearing(engine, self)
             self._engine = None
             listeners = self._listeners()
             self._everything, self._by_unit = set(), {}
@@ -398,7 +404,25 @@ def _close(conn: Connection | None) -> None:
         conn.engine.dispose()
 
 
-bus = EventBus()
+#: The buses attached to each database engine: those of the apps built on it (one in production;
+#: a test may attach a bus of its own beside the app's). A commit is handed to these only.
+_HEARING: weakref.WeakKeyDictionary[Engine, tuple[EventBus, ...]] = weakref.WeakKeyDictionary()
+_HEARING_LOCK = threading.Lock()
+_ENGINE = "warroom_pending_events_engine"
+
+
+def _hear(engine: Engine, bus: EventBus) -> None:
+    with _HEARING_LOCK:
+        _HEARING[engine] = (*_HEARING.get(engine, ()), bus)
+
+
+def _stop_hearing(engine: Engine, bus: EventBus) -> None:
+    with _HEARING_LOCK:
+        left = tuple(b for b in _HEARING.get(engine, ()) if b is not bus)
+        if left:
+            _HEARING[engine] = left
+        else:
+            _HEARING.pop(engine, None)
 
 
 def publish_after_commit(session: Session, kind: str, data: dict[str, Any]) -> None:
@@ -408,10 +432,12 @@ def publish_after_commit(session: Session, kind: str, data: dict[str, Any]) -> N
     session.info.setdefault(_PENDING, []).append(row)
 
 
-def publish_committed(change: Change) -> None:
-    """A change whose `live_events` row a statement of the caller's already committed (the hot
-    GPS path writes it in its one autocommit statement): this process's consoles hear it now."""
-    bus.publish(change)
+def publish_committed(engine: Engine, change: Change) -> None:
+    """A change whose `live_events` row a statement of the caller's already committed through
+    `engine` (the hot GPS path writes it in its one autocommit statement): the consoles of the
+    app on that engine hear it now."""
+    for bus in _HEARING.get(engine, ()):
+        bus.publish(change)
 
 
 @event.listens_for(Session, "before_commit")
@@ -421,15 +447,20 @@ def _number(session: Session) -> None:
         session.info[_PENDING] = [
             r if isinstance(r, Change) else Change(r.id, r.kind, r.data) for r in session.info[_PENDING]
         ]
+        session.info[_ENGINE] = session.connection().engine  # whose app's consoles hear it
 
 
 @event.listens_for(Session, "after_commit")
 def _flush(session: Session) -> None:
-    for change in session.info.pop(_PENDING, []):
-        if isinstance(change, Change):
-            bus.publish(change)
+    changes = session.info.pop(_PENDING, [])
+    engine = session.info.pop(_ENGINE, None)
+    for bus in _HEARING.get(engine, ()) if engine is not None else ():
+        for change in changes:
+            if isinstance(change, Change):
+                bus.publish(change)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_ENGINE, None)

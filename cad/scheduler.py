@@ -217,15 +217,13 @@ class AckTimers:
 
 def ack_check(assignment_id: int) -> None:
     """The job: alert if the assignment is still unacknowledged."""
-    from flask import current_app
-
     from cad.roads import travel_times
     from cad.services.dispatching import escalate_if_unacknowledged
 
     assert _app is not None, "jobs run in the scheduler process"
     with _app.app_context():
-        settings = current_app.config["WARROOM"]
-        estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
+        settings = _app.config["WARROOM"]
+        estimator = travel_times(_app.extensions["warroom.roads"], db.session)
         alert = escalate_if_unacknowledged(
             db.session, assignment_id, estimator, stale_after_s=settings.position_stale_s
         )
@@ -242,14 +240,12 @@ def ack_check(assignment_id: int) -> None:
 
 def sweep_overdue() -> None:
     """The job (every SWEEP_EVERY_S while holding the lease): alert for assignments whose timer was lost."""
-    from flask import current_app
-
     from cad.services.dispatching import overdue_unalerted
     from dispatch.timers import parse_ack_timeouts
 
     assert _app is not None, "jobs run in the scheduler process"
     with _app.app_context():
-        timeouts = parse_ack_timeouts(current_app.config["WARROOM"].ack_timeouts)
+        timeouts = parse_ack_timeouts(_app.config["WARROOM"].ack_timeouts)
         overdue = overdue_unalerted(db.session, clock.now(), timeouts, grace_s=SWEEP_EVERY_S, within_s=MISFIRE_GRACE_S)
         # a timer still in the store goes at its own time (set by the web with its timeouts, which
         # may differ from this process's): only one gone from the store is lost
@@ -266,13 +262,11 @@ def sweep_unassigned() -> None:
     """The job (every SWEEP_EVERY_S while holding the lease): alert, and alert again one level up,
     for urgent incidents nobody has sent a unit to. Kept in the timeline, so a restart or another
     scheduler taking over goes on from the last level raised; each level is raised once."""
-    from flask import current_app
-
     from cad.services.alerts import raise_unassigned_alerts
 
     assert _app is not None, "jobs run in the scheduler process"
     with _app.app_context():
-        settings = current_app.config["WARROOM"]
+        settings = _app.config["WARROOM"]
         thresholds = parse_unassigned_alert_s(settings.unassigned_alert_s)
         try:
             for alert in raise_unassigned_alerts(db.session, clock.now(), thresholds, settings.escalate_every_s):
@@ -314,17 +308,12 @@ def add_report_jobs(scheduler: BaseScheduler, tz: str) -> None:
 
 def report_job(kind: str) -> None:
     """The job: archive the PDF of the last complete period (nothing if it is there already)."""
-    from flask import current_app
-
-    from cad.api.reports import report_config
-    from reports.archive import PeriodKind, archive_report
+    from cad.services.reports import archive_period
+    from reports.archive import PeriodKind
 
     assert _app is not None, "jobs run in the scheduler process"
     with _app.app_context():
-        settings = current_app.config["WARROOM"]
-        written = archive_report(
-            db.engine, PeriodKind(kind), clock.now(), report_config(settings), settings.report_archive_path
-        )
+        written = archive_period(db.engine, PeriodKind(kind), _app.config["WARROOM"], clock.now())
         log.info("%s report %s", kind, f"archived as {written}" if written else "archived already or by another")
 
 

@@ -13,7 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from cad.logs import FORMAT
+
 #: A line of our log format at WARNING or above (every process of ours logs with FORMAT).
 LOUD = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ")
 

@@ -7,12 +7,11 @@ arrive late and out of order are judged where they belong in time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-EARTH_RADIUS_M = 6_371_008.8
+from routing.geo import great_circle_m
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,6 @@ class TrackPoint:
     accuracy_m: float | None = None
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
-
-
 def arrived_at(
     track: Sequence[TrackPoint], fence: Fence, since: datetime | None = None, *, require_entry: bool = False
 ) -> datetime | None:
@@ -63,7 +54,7 @@ def arrived_at(
     first_inside: TrackPoint | None = None
     entered = False
     for point in reversed(points):
-        if distance_m(point.lat, point.lon, fence.lat, fence.lon) > fence.radius_m:
+        if great_circle_m(point.lat, point.lon, fence.lat, fence.lon) > fence.radius_m:
             entered = True
             break
         first_inside = point

@@ -16,9 +16,9 @@ from typing import Literal, Protocol
 import numpy as np
 
 from dispatch.units import UnitType
+from routing.geo import haversine_m
 
 LatLon = tuple[float, float]
-EARTH_RADIUS_M = 6_371_008.8
 RankedFrom = Literal["position", "station"]
 T = UnitType
 
@@ -81,13 +81,8 @@ class GeodesicTravelTimes:
     def travel_times_to(self, target: LatLon, sources: Sequence[LatLon], profile: str) -> list[StraightLineEstimate]:
         if not sources:
             return []
-        points = np.radians(np.asarray(sources, dtype=np.float64))
-        lat0, lon0 = math.radians(target[0]), math.radians(target[1])
-        a = (
-            np.sin((points[:, 0] - lat0) / 2) ** 2
-            + np.cos(lat0) * np.cos(points[:, 0]) * np.sin((points[:, 1] - lon0) / 2) ** 2
-        )
-        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a)) * self.detour_factor
+        points = np.asarray(sources, dtype=np.float64)
+        metres = haversine_m(points[:, 0], points[:, 1], target[0], target[1]) * self.detour_factor
         speed_mps = self.speed_kmh / 3.6
         return [StraightLineEstimate(m / speed_mps, m) for m in metres.tolist()]
 
@@ -156,6 +151,110 @@ def capable_types(
     return tuple(table.get(incident_type, table["lainnya"]))
 
 
+class Ranking:
+    """Every reachable candidate in rank order (ETA, then distance, then callsign), each made a
+    `Ranked` only when it is asked for: a recommendation ranks hundreds of units and shows a few."""
+
+    def __init__(self, scored: list[_Scored], method: Literal["road", "geodesic"]) -> None:
+        self._scored = scored
+        self._method = method
+        self._made: dict[int, Ranked] = {}
+
+    def __len__(self) -> int:
+        return len(self._scored)
+
+    def best(self, limit: int | None = None) -> list[Ranked]:
+        """The first `limit` (None: all) in rank order."""
+        chosen = self._scored if limit is None else self._scored[:limit]
+        return [self._ranked(k, s) for k, s in enumerate(chosen)]
+
+    def best_of_each_type(self, per_type: int) -> list[Ranked]:
+        """The first `per_type` of every unit type, in rank order (what a run card's slots draw from)."""
+        seen: dict[UnitType, int] = {}
+        out = []
+        for k, s in enumerate(self._scored):
+            unit_type = s[3].unit_type
+            n = seen.get(unit_type, 0)
+            if n < per_type:
+                seen[unit_type] = n + 1
+                out.append(self._ranked(k, s))
+        return out
+
+    def _ranked(self, k: int, scored: _Scored) -> Ranked:
+        made = self._made.get(k)
+        if made is not None:
+            return made
+        eta, distance, _callsign, candidate, est, ranked_from, reason, age = scored
+        walk, closed = est.walk_m, est.closed_road
+        # Built as the frozen dataclass's __init__ would (same fields, same order) without its
+        # per-field setattr.
+        made = _new(Ranked)
+        made.__dict__.update(
+            unit_id=candidate.unit_id,
+            callsign=candidate.callsign,
+            type=candidate.unit_type,
+            agency=candidate.agency,
+            eta_s=eta,
+            distance_m=distance,
+            position_age_s=None if age is None else round(age, 1),
+            ranked_from=ranked_from,
+            reason=reason,
+            method=self._method,
+            walk_m=round(walk, 1),
+            closed_road=closed,
+            walk_reason=walk_reason(walk, closed) if walk > 0 or closed else None,
+            stop=est.stop if walk > 0 or closed else None,
+        )
+        self._made[k] = made
+        return made
+
+
+#: (eta_s, distance_m rounded as shown, callsign: the sort key; then what a `Ranked` is made of)
+_Scored = tuple[float, float, str, Candidate, TravelEstimate, RankedFrom, str | None, float | None]
+
+
+def rank(
+    target: LatLon,
+    candidates: Sequence[Candidate],
+    estimator: TravelTimes,
+    *,
+    now: datetime,
+    stale_after_s: float,
+) -> Ranking:
+    """Candidates by ETA (then distance, then callsign); units with no origin or no road are left
+    out. One search per unit type."""
+    by_type: dict[UnitType, list[tuple[Candidate, LatLon, RankedFrom, str | None, float | None]]] = {}
+    for candidate in candidates:
+        origin, ranked_from, reason, age = origin_of(candidate, now, stale_after_s)
+        if origin is not None:
+            by_type.setdefault(candidate.unit_type, []).append((candidate, origin, ranked_from, reason, age))
+    scored: list[_Scored] = []
+    isfinite = math.isfinite
+    for unit_type, group in by_type.items():
+        estimates = estimator.travel_times_to(target, [g[1] for g in group], str(unit_type))
+        for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates, strict=True):
+            eta = est.eta_s
+            if est.reachable and isfinite(eta):
+                scored.append(
+                    (
+                        round(eta, 1),
+                        round(est.distance_m, 1),
+                        candidate.callsign,
+                        candidate,
+                        est,
+                        ranked_from,
+                        reason,
+                        age,
+                    )
+                )
+    scored.sort(key=_sort_key)
+    return Ranking(scored, estimator.method)
+
+
+def _sort_key(scored: _Scored) -> tuple[float, float, str]:
+    return scored[0], scored[1], scored[2]
+
+
 def rank_candidates(
     target: LatLon,
     candidates: Sequence[Candidate],
@@ -166,39 +265,4 @@ def rank_candidates(
     limit: int | None = None,
 ) -> list[Ranked]:
     """Candidates by ETA (then distance, then callsign); units with no origin or no road are left out."""
-    by_type: dict[UnitType, list[tuple[Candidate, LatLon, RankedFrom, str | None, float | None]]] = {}
-    for candidate in candidates:
-        origin, ranked_from, reason, age = origin_of(candidate, now, stale_after_s)
-        if origin is not None:
-            by_type.setdefault(candidate.unit_type, []).append((candidate, origin, ranked_from, reason, age))
-    ranked: list[Ranked] = []
-    method = estimator.method
-    for unit_type, group in by_type.items():
-        estimates = estimator.travel_times_to(target, [g[1] for g in group], str(unit_type))
-        for (candidate, _origin, ranked_from, reason, age), est in zip(group, estimates, strict=True):
-            eta = est.eta_s
-            if not est.reachable or not math.isfinite(eta):
-                continue
-            walk, closed = est.walk_m, est.closed_road
-            # Built as the frozen dataclass's __init__ would (same fields, same order) without its
-            # per-field setattr: hundreds of units per recommendation.
-            result = _new(Ranked)
-            result.__dict__.update(
-                unit_id=candidate.unit_id,
-                callsign=candidate.callsign,
-                type=candidate.unit_type,
-                agency=candidate.agency,
-                eta_s=round(eta, 1),
-                distance_m=round(est.distance_m, 1),
-                position_age_s=None if age is None else round(age, 1),
-                ranked_from=ranked_from,
-                reason=reason,
-                method=method,
-                walk_m=round(walk, 1),
-                closed_road=closed,
-                walk_reason=walk_reason(walk, closed) if walk > 0 or closed else None,
-                stop=est.stop if walk > 0 or closed else None,
-            )
-            ranked.append(result)
-    ranked.sort(key=lambda r: (r.eta_s, r.distance_m, r.callsign))
-    return ranked if limit is None else ranked[:limit]
+    return rank(target, candidates, estimator, now=now, stale_after_s=stale_after_s).best(limit)

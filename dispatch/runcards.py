@@ -56,7 +56,20 @@ def card_unit_types(slots: Sequence[Slot]) -> tuple[UnitType, ...]:
     return tuple(seen)
 
 
-def fill(slots: Sequence[Slot], ranked: Sequence[Ranked], candidates_per_slot: int = 5) -> list[SlotProposal]:
+#: How many candidates each slot of a run card lists.
+CANDIDATES_PER_SLOT = 5
+
+
+def reach(slots: Sequence[Slot], candidates_per_slot: int = CANDIDATES_PER_SLOT) -> int:
+    """How far down each unit type's ranking `fill` can look: a slot lists its first
+    `candidates_per_slot` fitting units and proposes the first `count` not proposed by an earlier
+    slot, so it never passes more than that many units of one type."""
+    return max(candidates_per_slot, sum(slot.count for slot in slots))
+
+
+def fill(
+    slots: Sequence[Slot], ranked: Sequence[Ranked], candidates_per_slot: int = CANDIDATES_PER_SLOT
+) -> list[SlotProposal]:
     """Each slot's candidates in ETA order, and a proposal that uses each unit once."""
     used: set[int] = set()
     proposals = []

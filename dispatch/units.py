@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from timeline.kinds import EventKind
+
 
 class UnitType(StrEnum):
     FIRE_ENGINE = "fire_engine"
@@ -102,12 +104,12 @@ STATUS_AFTER_DECLINE: dict[DeclineReason, UnitStatus] = {
 }
 
 #: The timeline event recorded when a unit reaches a status while on an incident.
-TIMELINE_EVENT_FOR_STATUS: dict[UnitStatus, str] = {
-    S.ASSIGNED: "unit_assigned",
-    S.ACKNOWLEDGED: "unit_acknowledged",
-    S.EN_ROUTE: "unit_en_route",
-    S.ON_SCENE: "unit_on_scene",
-    S.TRANSPORTING: "unit_transporting",
-    S.AT_HOSPITAL: "unit_at_hospital",
-    S.AVAILABLE: "unit_cleared",
+TIMELINE_EVENT_FOR_STATUS: dict[UnitStatus, EventKind] = {
+    S.ASSIGNED: EventKind.UNIT_ASSIGNED,
+    S.ACKNOWLEDGED: EventKind.UNIT_ACKNOWLEDGED,
+    S.EN_ROUTE: EventKind.UNIT_EN_ROUTE,
+    S.ON_SCENE: EventKind.UNIT_ON_SCENE,
+    S.TRANSPORTING: EventKind.UNIT_TRANSPORTING,
+    S.AT_HOSPITAL: EventKind.UNIT_AT_HOSPITAL,
+    S.AVAILABLE: EventKind.UNIT_CLEARED,
 }

@@ -16,21 +16,24 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from reports.intervals import INCIDENT_INTERVALS, UNIT_INTERVALS, Finding, Interval, Level, Problem
+from reports.intervals import (
+    INCIDENT_INTERVALS,
+    INCIDENT_KINDS,
+    STAMP_KINDS,
+    UNIT_INTERVALS,
+    UNIT_KINDS,
+    Finding,
+    Interval,
+    Level,
+    Problem,
+)
 from reports.stats import PERCENTILES, Aggregate, Compliance, ReportRules, shift_of
+from timeline.kinds import EventKind
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LAST_MINUTE = 20  # the same as reports.report.LAST_MINUTE (the last bucket of the distribution)
 MISSING = np.iinfo(np.int64).min + 1  # a stamp that was never recorded
-ROW_KINDS = (
-    "call_received",
-    "call_answered",
-    "incident_closed",
-    "unit_notified",
-    "unit_en_route",
-    "unit_on_scene",
-    "unit_cleared",
-)
+ROW_KINDS = STAMP_KINDS
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -74,36 +77,38 @@ def _incident_stamps(data: TimelineArrays) -> tuple[Ints, dict[str, _Stamp], Int
     where = order[np.searchsorted(data.incident_id, data.row_incident, sorter=order)]
     own = data.row_unit == 0
     stamps: dict[str, _Stamp] = {}
-    for kind in ("call_received", "call_answered", "incident_closed"):
+    for kind in INCIDENT_KINDS:
         us = np.full(n, MISSING, dtype=np.int64)
         us[where[own]] = data.row_stamps[kind][own]
         stamps[kind] = _Stamp(us, us != MISSING)
     unit_rows = np.flatnonzero(~own)
     unit_at = where[unit_rows]
-    unit = {k: data.row_stamps[k][unit_rows] for k in ROW_KINDS[3:]}
-    notified = unit["unit_notified"]
+    unit: dict[str, Ints] = {k: data.row_stamps[k][unit_rows] for k in UNIT_KINDS}
+    notified = unit[EventKind.UNIT_NOTIFIED]
     first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     has = notified != MISSING
     np.minimum.at(first, unit_at[has], notified[has])
     stamps["first_notified"] = _Stamp(
         np.where(first == np.iinfo(np.int64).max, MISSING, first), first != np.iinfo(np.int64).max
     )
-    arrived = unit["unit_on_scene"] != MISSING
+    arrived = unit[EventKind.UNIT_ON_SCENE] != MISSING
     candidates = np.flatnonzero(arrived)
     ranked = candidates[
-        np.lexsort((data.row_unit[unit_rows][candidates], unit["unit_on_scene"][candidates], unit_at[candidates]))
+        np.lexsort(
+            (data.row_unit[unit_rows][candidates], unit[EventKind.UNIT_ON_SCENE][candidates], unit_at[candidates])
+        )
     ]
     _, firsts = np.unique(unit_at[ranked], return_index=True)
     chosen = ranked[firsts]
     for name, kind in (
-        ("first_arriving_notified", "unit_notified"),
-        ("first_arriving_en_route", "unit_en_route"),
-        ("first_on_scene", "unit_on_scene"),
+        ("first_arriving_notified", EventKind.UNIT_NOTIFIED),
+        ("first_arriving_en_route", EventKind.UNIT_EN_ROUTE),
+        ("first_on_scene", EventKind.UNIT_ON_SCENE),
     ):
         us = np.full(n, MISSING, dtype=np.int64)
         us[unit_at[chosen]] = unit[kind][chosen]
         stamps[name] = _Stamp(us, us != MISSING)
-    cleared = unit["unit_cleared"]
+    cleared = unit[EventKind.UNIT_CLEARED]
     uncleared = np.zeros(n, dtype=bool)
     np.logical_or.at(uncleared, unit_at[arrived & (cleared == MISSING)], True)
     last = np.full(n, MISSING, dtype=np.int64)
@@ -113,7 +118,7 @@ def _incident_stamps(data: TimelineArrays) -> tuple[Ints, dict[str, _Stamp], Int
     any_arrived[unit_at[arrived]] = True
     last_present = any_arrived & ~uncleared
     stamps["last_cleared"] = _Stamp(np.where(last_present, last, MISSING), last_present)
-    unit_stamps = {k: _Stamp(v, v != MISSING) for k, v in unit.items()}
+    unit_stamps: dict[str, _Stamp] = {k: _Stamp(v, v != MISSING) for k, v in unit.items()}
     return unit_rows, unit_stamps, unit_at, stamps
 
 

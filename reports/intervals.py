@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from timeline.kinds import EventKind
+
 
 class Interval(StrEnum):
     ANSWERING = "answering"  # call received → answered (NENA call answering)
@@ -46,22 +48,29 @@ INTERVAL_LABELS: dict[Interval, str] = {
     Interval.TO_CLOSE: "Time to close (received → closed)",
 }
 
+#: The timeline events a response is timed by: the incident's own, each responding unit's, and
+#: those recorded on a call before it was linked to its incident.
+INCIDENT_KINDS = (EventKind.CALL_RECEIVED, EventKind.CALL_ANSWERED, EventKind.INCIDENT_CLOSED)
+UNIT_KINDS = (EventKind.UNIT_NOTIFIED, EventKind.UNIT_EN_ROUTE, EventKind.UNIT_ON_SCENE, EventKind.UNIT_CLEARED)
+CALL_KINDS = (EventKind.CALL_RECEIVED, EventKind.CALL_ANSWERED)
+STAMP_KINDS = INCIDENT_KINDS + UNIT_KINDS
+
 #: Incident-level intervals: (interval, start stamp, end stamp) over the derived incident stamps.
 INCIDENT_INTERVALS: tuple[tuple[Interval, str, str], ...] = (
-    (Interval.ANSWERING, "call_received", "call_answered"),
-    (Interval.PROCESSING, "call_answered", "first_notified"),
+    (Interval.ANSWERING, EventKind.CALL_RECEIVED, EventKind.CALL_ANSWERED),
+    (Interval.PROCESSING, EventKind.CALL_ANSWERED, "first_notified"),
     (Interval.TURNOUT, "first_arriving_notified", "first_arriving_en_route"),
     (Interval.TRAVEL, "first_arriving_en_route", "first_on_scene"),
-    (Interval.RESPONSE, "call_received", "first_on_scene"),
+    (Interval.RESPONSE, EventKind.CALL_RECEIVED, "first_on_scene"),
     (Interval.ON_SCENE, "first_on_scene", "last_cleared"),
-    (Interval.TO_CLOSE, "call_received", "incident_closed"),
+    (Interval.TO_CLOSE, EventKind.CALL_RECEIVED, EventKind.INCIDENT_CLOSED),
 )
 
 #: Unit-level intervals over one unit's stamps on one incident.
 UNIT_INTERVALS: tuple[tuple[Interval, str, str], ...] = (
-    (Interval.TURNOUT, "unit_notified", "unit_en_route"),
-    (Interval.TRAVEL, "unit_en_route", "unit_on_scene"),
-    (Interval.ON_SCENE, "unit_on_scene", "unit_cleared"),
+    (Interval.TURNOUT, EventKind.UNIT_NOTIFIED, EventKind.UNIT_EN_ROUTE),
+    (Interval.TRAVEL, EventKind.UNIT_EN_ROUTE, EventKind.UNIT_ON_SCENE),
+    (Interval.ON_SCENE, EventKind.UNIT_ON_SCENE, EventKind.UNIT_CLEARED),
 )
 
 
@@ -135,9 +144,9 @@ def derived_stamps(incident: IncidentStamps) -> dict[str, datetime | None]:
     first = arrived[0] if arrived else None
     cleared = [u.unit_cleared for u in arrived]
     return {
-        "call_received": incident.call_received,
-        "call_answered": incident.call_answered,
-        "incident_closed": incident.incident_closed,
+        EventKind.CALL_RECEIVED: incident.call_received,
+        EventKind.CALL_ANSWERED: incident.call_answered,
+        EventKind.INCIDENT_CLOSED: incident.incident_closed,
         "first_notified": min(notified) if notified else None,
         "first_arriving_notified": first.unit_notified if first else None,
         "first_arriving_en_route": first.unit_en_route if first else None,
@@ -178,11 +187,11 @@ def measure(incidents: Iterable[IncidentStamps], medical_types: Sequence[str] = 
                 findings,
             )
         for unit in incident.units:
-            unit_stamps = {
-                "unit_notified": unit.unit_notified,
-                "unit_en_route": unit.unit_en_route,
-                "unit_on_scene": unit.unit_on_scene,
-                "unit_cleared": unit.unit_cleared,
+            unit_stamps: dict[str, datetime | None] = {
+                EventKind.UNIT_NOTIFIED: unit.unit_notified,
+                EventKind.UNIT_EN_ROUTE: unit.unit_en_route,
+                EventKind.UNIT_ON_SCENE: unit.unit_on_scene,
+                EventKind.UNIT_CLEARED: unit.unit_cleared,
             }
             for interval, start_name, end_name in UNIT_INTERVALS:
                 _one(

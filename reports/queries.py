@@ -19,8 +19,12 @@ from sqlalchemy.engine import Connection
 
 from cad.models import Agency, Incident, TimelineEvent, Unit
 from reports.intervals import (
+    CALL_KINDS,
     INCIDENT_INTERVALS,
+    INCIDENT_KINDS,
+    STAMP_KINDS,
     UNIT_INTERVALS,
+    UNIT_KINDS,
     Finding,
     IncidentStamps,
     Interval,
@@ -30,15 +34,12 @@ from reports.intervals import (
 )
 from reports.report import LAST_MINUTE
 from reports.stats import Aggregate, Compliance, ReportRules, shift_name
+from timeline.kinds import EventKind
 
 INCIDENTS = Incident.__table__
 EVENTS = TimelineEvent.__table__
 UNITS = Unit.__table__
 AGENCIES = Agency.__table__
-
-INCIDENT_KINDS = ("call_received", "call_answered", "incident_closed")
-UNIT_KINDS = ("unit_notified", "unit_en_route", "unit_on_scene", "unit_cleared")
-CALL_KINDS = ("call_received", "call_answered")
 
 
 def _events(start: datetime, end: datetime) -> sa.CTE:
@@ -47,7 +48,7 @@ def _events(start: datetime, end: datetime) -> sa.CTE:
     window = sa.select(INCIDENTS.c.id).where(INCIDENTS.c.created_at >= start, INCIDENTS.c.created_at < end)
     links = (
         sa.select(EVENTS.c.call_id, EVENTS.c.incident_id)
-        .where(EVENTS.c.kind == "call_linked", EVENTS.c.call_id.is_not(None), EVENTS.c.incident_id.in_(window))
+        .where(EVENTS.c.kind == EventKind.CALL_LINKED, EVENTS.c.call_id.is_not(None), EVENTS.c.incident_id.in_(window))
         .distinct()
         .cte("links")
     )
@@ -64,6 +65,20 @@ def _events(start: datetime, end: datetime) -> sa.CTE:
 
 def _first(ev: sa.CTE, kind: str, fn: Any = sa.func.min) -> Any:
     return fn(ev.c.at).filter(ev.c.kind == kind).label(kind)
+
+
+def _listed(kinds: Sequence[EventKind]) -> str:
+    """Event kinds as an SQL list (our own enumeration's values, never input)."""
+    return ", ".join(f"'{kind}'" for kind in kinds)
+
+
+def _first_or_last(kind: EventKind) -> str:
+    """A unit's clearance is its last (withdrawn and sent again, it clears once more); every other stamp its first."""
+    return "max" if kind is EventKind.UNIT_CLEARED else "min"
+
+
+def _firsts(kinds: Sequence[EventKind]) -> str:
+    return ",\n         ".join(f"{_first_or_last(k)}(at) FILTER (WHERE kind = '{k}') AS {k}" for k in kinds)
 
 
 def fetch_stamps(conn: Connection, start: datetime, end: datetime) -> list[IncidentStamps]:
@@ -94,7 +109,7 @@ def fetch_stamps(conn: Connection, start: datetime, end: datetime) -> list[Incid
             ev.c.incident_id,
             ev.c.unit_id,
             *(_first(ev, k) for k in UNIT_KINDS[:-1]),
-            _first(ev, "unit_cleared", sa.func.max),
+            _first(ev, EventKind.UNIT_CLEARED, sa.func.max),
         )
         .where(ev.c.unit_id.is_not(None), ev.c.kind.in_(UNIT_KINDS))
         .group_by(ev.c.incident_id, ev.c.unit_id)
@@ -161,22 +176,18 @@ WITH inc AS MATERIALIZED (
 ),
 links AS (
   SELECT DISTINCT e.call_id, e.incident_id FROM timeline_events e JOIN inc ON inc.id = e.incident_id
-  WHERE e.kind = 'call_linked' AND e.call_id IS NOT NULL
+  WHERE e.kind = '{EventKind.CALL_LINKED}' AND e.call_id IS NOT NULL
 ),
 ev AS MATERIALIZED (
   SELECT e.incident_id, e.unit_id, e.kind, e.at FROM timeline_events e JOIN inc ON inc.id = e.incident_id
-  WHERE e.kind IN ('call_received', 'call_answered', 'incident_closed',
-                   'unit_notified', 'unit_en_route', 'unit_on_scene', 'unit_cleared')
+  WHERE e.kind IN ({_listed(STAMP_KINDS)})
   UNION ALL
   SELECT l.incident_id, NULL, e.kind, e.at FROM timeline_events e JOIN links l ON l.call_id = e.call_id
-  WHERE e.incident_id IS NULL AND e.kind IN ('call_received', 'call_answered')
+  WHERE e.incident_id IS NULL AND e.kind IN ({_listed(CALL_KINDS)})
 ),
 ustamps AS MATERIALIZED (
   SELECT incident_id, unit_id,
-         min(at) FILTER (WHERE kind = 'unit_notified') AS unit_notified,
-         min(at) FILTER (WHERE kind = 'unit_en_route') AS unit_en_route,
-         min(at) FILTER (WHERE kind = 'unit_on_scene') AS unit_on_scene,
-         max(at) FILTER (WHERE kind = 'unit_cleared') AS unit_cleared
+         {_firsts(UNIT_KINDS)}
   FROM ev WHERE unit_id IS NOT NULL AND kind LIKE 'unit%' GROUP BY incident_id, unit_id
 ),
 first_arriving AS (
@@ -191,10 +202,8 @@ unit_summary AS (
 ),
 istamps AS (
   SELECT incident_id,
-         min(at) FILTER (WHERE kind = 'call_received') AS call_received,
-         min(at) FILTER (WHERE kind = 'call_answered') AS call_answered,
-         min(at) FILTER (WHERE kind = 'incident_closed') AS incident_closed
-  FROM ev WHERE kind IN ('call_received', 'call_answered', 'incident_closed') GROUP BY incident_id
+         {_firsts(INCIDENT_KINDS)}
+  FROM ev WHERE kind IN ({_listed(INCIDENT_KINDS)}) GROUP BY incident_id
 ),
 iwide AS (
   SELECT inc.id AS incident_id, inc.number, inc.type, inc.district, inc.category,
@@ -337,27 +346,17 @@ def _finding(
 
 #: A missing stamp travels as this number (no real stamp is 292,000 years before 1970).
 MISSING_US = -(2**63) + 1
-_ROW_KINDS = (
-    "call_received",
-    "call_answered",
-    "incident_closed",
-    "unit_notified",
-    "unit_en_route",
-    "unit_on_scene",
-    "unit_cleared",
-)
 
 
 def _arrays_sql() -> str:
     """Everything travels as a few long texts (string_agg) that numpy parses in C: a year's
     430,000 rows as Python tuples would cost more than all the arithmetic."""
     stamps = ",\n         ".join(
-        f"{'max' if kind == 'unit_cleared' else 'min'}((extract(epoch FROM at) * 1000000)::bigint) "
-        f"FILTER (WHERE kind = '{kind}') AS {kind}"
-        for kind in _ROW_KINDS
+        f"{_first_or_last(kind)}((extract(epoch FROM at) * 1000000)::bigint) FILTER (WHERE kind = '{kind}') AS {kind}"
+        for kind in STAMP_KINDS
     )
-    texts = ", ".join(f"string_agg(COALESCE({kind}, {MISSING_US})::text, ',')" for kind in _ROW_KINDS)
-    blanks = ", NULL" * len(_ROW_KINDS)
+    texts = ", ".join(f"string_agg(COALESCE({kind}, {MISSING_US})::text, ',')" for kind in STAMP_KINDS)
+    blanks = ", NULL" * len(STAMP_KINDS)
     return f"""
 WITH inc AS MATERIALIZED (
   SELECT id, type, COALESCE(district, '(none)') AS district, (created_at AT TIME ZONE :tz) AS local_at
@@ -365,16 +364,16 @@ WITH inc AS MATERIALIZED (
 ),
 links AS (
   SELECT DISTINCT e.call_id, e.incident_id FROM timeline_events e JOIN inc ON inc.id = e.incident_id
-  WHERE e.kind = 'call_linked' AND e.call_id IS NOT NULL
+  WHERE e.kind = '{EventKind.CALL_LINKED}' AND e.call_id IS NOT NULL
 ),
 ev AS (
   SELECT e.incident_id, COALESCE(e.unit_id, 0) AS unit_id, e.kind, e.at FROM timeline_events e
   WHERE e.incident_id IN (SELECT id FROM incidents WHERE created_at >= :start AND created_at < :end)
-    AND (e.kind IN ('call_received', 'call_answered', 'incident_closed') AND e.unit_id IS NULL
-         OR e.kind IN ('unit_notified', 'unit_en_route', 'unit_on_scene', 'unit_cleared') AND e.unit_id IS NOT NULL)
+    AND (e.kind IN ({_listed(INCIDENT_KINDS)}) AND e.unit_id IS NULL
+         OR e.kind IN ({_listed(UNIT_KINDS)}) AND e.unit_id IS NOT NULL)
   UNION ALL
   SELECT l.incident_id, 0, e.kind, e.at FROM timeline_events e JOIN links l ON l.call_id = e.call_id
-  WHERE e.incident_id IS NULL AND e.kind IN ('call_received', 'call_answered')
+  WHERE e.incident_id IS NULL AND e.kind IN ({_listed(CALL_KINDS)})
 ),
 stamps AS (
   SELECT incident_id, unit_id,
@@ -428,7 +427,7 @@ def fetch_arrays(conn: Connection, start: datetime, end: datetime, tz: str) -> A
         hour=_numbers(i[5]),
         row_incident=_numbers(s[1]),
         row_unit=_numbers(s[5]),
-        row_stamps={kind: _numbers(text) for kind, text in zip(_ROW_KINDS, s[6:], strict=True)},
+        row_stamps={kind: _numbers(text) for kind, text in zip(STAMP_KINDS, s[6:], strict=True)},
         units=units,
     )
 

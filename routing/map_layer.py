@@ -78,24 +78,37 @@ class RoadLines:
 
     @classmethod
     def from_ways(cls, ways: Iterable[RawWay]) -> RoadLines:
-        lines_by_class: dict[str, list[shapely.LineString]] = {}
-        lat_sum, lat_count = 0.0, 0
+        builder = RoadLinesBuilder()
         for way in ways:
-            road = road_class(way)
-            if road is None:
-                continue
-            points = [
-                (lon, lat)
-                for lat, lon in zip(way.lats, way.lons, strict=True)
-                if not (math.isnan(lat) or math.isnan(lon))
-            ]
-            if len(points) < 2:
-                continue
-            lines_by_class.setdefault(road, []).append(shapely.LineString(points))
-            lat_sum += points[0][1]
-            lat_count += 1
-        merged = {road: shapely.line_merge(shapely.MultiLineString(lines)) for road, lines in lines_by_class.items()}
-        return cls(merged, lat_sum / lat_count if lat_count else 0.0)
+            builder.add(way)
+        return builder.build()
+
+
+class RoadLinesBuilder:
+    """:class:`RoadLines` gathered while the ways stream by (the ways are not kept)."""
+
+    def __init__(self) -> None:
+        self._lines_by_class: dict[str, list[shapely.LineString]] = {}
+        self._lat_sum, self._lat_count = 0.0, 0
+
+    def add(self, way: RawWay) -> None:
+        road = road_class(way)
+        if road is None:
+            return
+        points = [
+            (lon, lat) for lat, lon in zip(way.lats, way.lons, strict=True) if not (math.isnan(lat) or math.isnan(lon))
+        ]
+        if len(points) < 2:
+            return
+        self._lines_by_class.setdefault(road, []).append(shapely.LineString(points))
+        self._lat_sum += points[0][1]
+        self._lat_count += 1
+
+    def build(self) -> RoadLines:
+        merged = {
+            road: shapely.line_merge(shapely.MultiLineString(lines)) for road, lines in self._lines_by_class.items()
+        }
+        return RoadLines(merged, self._lat_sum / self._lat_count if self._lat_count else 0.0)
 
 
 def light_road_layer(roads: RoadLines | Iterable[RawWay], zoom: int) -> dict[str, Any]:
@@ -143,21 +156,36 @@ def street_labels(ways: Iterable[RawWay], precision: int = 5) -> dict[str, Any]:
     enough to carry its name, one per `LABEL_SPACING_M` of the same name), each with the road's
     bearing there, so the name is drawn along it. GeoJSON points: `name`, `major`, `angle`
     (degrees clockwise from east, -90…90 so text never reads upside down)."""
-    placed: dict[str, list[tuple[float, float]]] = {}
-    features: list[dict[str, Any]] = []
-    cos = math.cos
+    labels = StreetLabels(precision)
     for way in ways:
+        labels.add(way)
+    return labels.layer()
+
+
+class StreetLabels:
+    """:func:`street_labels` gathered while the ways stream by."""
+
+    def __init__(self, precision: int = 5) -> None:
+        self.precision = precision
+        self._placed: dict[str, list[tuple[float, float]]] = {}
+        self._features: list[dict[str, Any]] = []
+
+    def layer(self) -> dict[str, Any]:
+        return {"type": "FeatureCollection", "features": list(self._features)}
+
+    def add(self, way: RawWay) -> None:
+        cos = math.cos
         name, road = way.tags.get("name", "").strip(), way.tags.get("highway", "")
         if not name or road in HIDDEN_ROADS:
-            continue
+            return
         points = [(la, lo) for la, lo in zip(way.lats, way.lons, strict=True) if la == la and lo == lo]  # no NaN
         if len(points) < 2:
-            continue
+            return
         scale = cos(math.radians(points[0][0]))
         steps = [111_195.0 * math.hypot(b[0] - a[0], (b[1] - a[1]) * scale) for a, b in itertools.pairwise(points)]
         length = sum(steps)
         if length < LABEL_MIN_M:
-            continue
+            return
         half, run = length / 2, 0.0
         for (a, b), step in zip(itertools.pairwise(points), steps, strict=True):
             if run + step >= half and step > 0:
@@ -168,16 +196,16 @@ def street_labels(ways: Iterable[RawWay], precision: int = 5) -> dict[str, Any]:
                 break
             run += step
         else:  # pragma: no cover - a positive length always reaches its middle
-            continue
-        near = placed.setdefault(name, [])
+            return
+        near = self._placed.setdefault(name, [])
         if any(111_195.0 * math.hypot(lat - p[0], (lon - p[1]) * scale) < LABEL_SPACING_M for p in near):
-            continue
+            return
         near.append((lat, lon))
-        features.append(
+        precision = self.precision
+        self._features.append(
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [round(lon, precision), round(lat, precision)]},
                 "properties": {"name": name, "major": road.removesuffix("_link") in MAJOR_ROADS, "angle": round(angle)},
             }
         )
-    return {"type": "FeatureCollection", "features": features}

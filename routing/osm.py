@@ -2,13 +2,15 @@
 
 Both yield the same plain :class:`RawWay` records (every way with a `highway` tag, with
 its nodes' coordinates), so the graph builder does not care where the data came from; and
-:class:`RawFeature` records (named or numbered nodes and buildings) for the address search.
+:class:`RawFeature` records (named or numbered nodes and buildings) for the address search;
+:func:`read_records` gives both from one read of the file.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import json
 import lzma
 import math
@@ -63,24 +65,34 @@ def read_osmium(path: Path | str) -> Iterator[RawWay]:
     )
     try:
         for obj in processor:
-            if not isinstance(obj, osmium.osm.Way):
-                continue
-            ids: list[int] = []
-            lats: list[float] = []
-            lons: list[float] = []
-            for node in obj.nodes:
-                ids.append(node.ref)
-                location = node.location
-                if location.valid():
-                    lats.append(location.lat)
-                    lons.append(location.lon)
-                else:
-                    lats.append(math.nan)
-                    lons.append(math.nan)
-            tags = {tag.k: tag.v for tag in obj.tags}
-            yield RawWay(obj.id, tuple(ids), tuple(lats), tuple(lons), tags)
+            if isinstance(obj, osmium.osm.Way):
+                yield _raw_way(obj, {tag.k: tag.v for tag in obj.tags})
     except RuntimeError as exc:
         raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
+
+
+def _raw_way(way: Any, tags: dict[str, str]) -> RawWay:
+    """A pyosmium way (node locations resolved) as a RawWay."""
+    ids: list[int] = []
+    lats: list[float] = []
+    lons: list[float] = []
+    for node in way.nodes:
+        ids.append(node.ref)
+        location = node.location
+        if location.valid():
+            lats.append(location.lat)
+            lons.append(location.lon)
+        else:
+            lats.append(math.nan)
+            lons.append(math.nan)
+    return RawWay(way.id, tuple(ids), tuple(lats), tuple(lons), tags)
+
+
+def _way_feature(way: Any, tags: dict[str, str]) -> RawFeature | None:
+    """A pyosmium way that is a feature (a building, an area) at the mean of its nodes."""
+    points = [(n.location.lat, n.location.lon) for n in way.nodes if n.location.valid()]
+    centre = _mean(points, closed=len(way.nodes) > 2 and way.nodes[0].ref == way.nodes[-1].ref)
+    return RawFeature("way", way.id, centre[0], centre[1], tags) if centre else None
 
 
 def read_overpass_json(path: Path | str) -> Iterator[RawWay]:
@@ -172,6 +184,43 @@ def read_features(path: Path | str) -> Iterator[RawFeature]:
     return features_from_overpass(load_overpass_json(path))
 
 
+def read_records(path: Path | str) -> Iterator[RawWay | RawFeature]:
+    """Every highway way (:func:`read_ways`) and every named or numbered feature
+    (:func:`read_features`) of an extract, in one read of the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"road extract not found: {path}")
+    if path.name.lower().endswith(OSMIUM_SUFFIXES):
+        return _records_osmium(path)
+    document = load_overpass_json(path)
+    return itertools.chain(ways_from_overpass(document), features_from_overpass(document))
+
+
+def _records_osmium(path: Path) -> Iterator[RawWay | RawFeature]:
+    import osmium
+
+    processor = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.KeyFilter("highway", *FEATURE_KEYS))
+    )
+    try:
+        for obj in processor:
+            tags = {tag.k: tag.v for tag in obj.tags}
+            if isinstance(obj, osmium.osm.Node):
+                if obj.location.valid() and _wanted(tags, "node"):
+                    yield RawFeature("node", obj.id, obj.location.lat, obj.location.lon, tags)
+            elif isinstance(obj, osmium.osm.Way):
+                if "highway" in tags:
+                    yield _raw_way(obj, tags)
+                elif _wanted(tags, "way"):
+                    feature = _way_feature(obj, tags)
+                    if feature:
+                        yield feature
+    except RuntimeError as exc:
+        raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
+
+
 def _features_osmium(path: Path) -> Iterator[RawFeature]:
     import osmium
 
@@ -187,10 +236,9 @@ def _features_osmium(path: Path) -> Iterator[RawFeature]:
                 if obj.location.valid() and _wanted(tags, "node"):
                     yield RawFeature("node", obj.id, obj.location.lat, obj.location.lon, tags)
             elif isinstance(obj, osmium.osm.Way) and _wanted(tags, "way"):
-                points = [(n.location.lat, n.location.lon) for n in obj.nodes if n.location.valid()]
-                centre = _mean(points, closed=len(obj.nodes) > 2 and obj.nodes[0].ref == obj.nodes[-1].ref)
-                if centre:
-                    yield RawFeature("way", obj.id, centre[0], centre[1], tags)
+                feature = _way_feature(obj, tags)
+                if feature:
+                    yield feature
     except RuntimeError as exc:
         raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
 

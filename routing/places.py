@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from routing.osm import RawFeature, RawWay, read_features, read_ways
+from routing.osm import RawFeature, RawWay, read_records
 
 #: Road classes drawn thicker on the map.
 MAJOR_ROADS = frozenset({"motorway", "trunk", "primary", "secondary", "tertiary"})
@@ -383,11 +383,30 @@ class PlaceIndex:
 
     @classmethod
     def from_extract(cls, path: Path | str) -> PlaceIndex:
-        finder = JunctionFinder()
-        found = list(streets(finder.watch(read_ways(path))))
-        for feature in read_features(path):
-            found += [*named_places([feature]), *addresses([feature])]
-        return cls(found, finder.junctions())
+        builder = PlaceIndexBuilder()
+        for record in read_records(path):
+            builder.add(record)
+        return builder.build()
+
+
+class PlaceIndexBuilder:
+    """A :class:`PlaceIndex` gathered while an extract's ways and features stream by (see
+    `routing.osm.read_records`); only the places are kept."""
+
+    def __init__(self) -> None:
+        self._junctions = JunctionFinder()
+        self._streets = Streets()
+        self._found: list[Place] = []
+
+    def add(self, record: RawWay | RawFeature) -> None:
+        if isinstance(record, RawWay):
+            self._junctions.add(record)
+            self._streets.add(record)
+        else:
+            self._found += [*named_places([record]), *addresses([record])]
+
+    def build(self) -> PlaceIndex:
+        return PlaceIndex([*self._streets.places(), *self._found], self._junctions.junctions())
 
 
 class _Haystack:
@@ -462,15 +481,13 @@ class JunctionFinder:
         self._names_at: dict[int, set[str]] = {}
         self._where: dict[int, tuple[float, float]] = {}
 
-    def watch(self, ways: Iterable[RawWay]) -> Iterator[RawWay]:
-        for way in ways:
-            name = way.tags.get("name", "").strip()
-            if name and way.tags.get("highway", "") not in HIDDEN_ROADS:
-                for node, lat, lon in zip(way.node_ids, way.lats, way.lons, strict=True):
-                    if not (math.isnan(lat) or math.isnan(lon)):
-                        self._names_at.setdefault(node, set()).add(name)
-                        self._where[node] = (lat, lon)
-            yield way
+    def add(self, way: RawWay) -> None:
+        name = way.tags.get("name", "").strip()
+        if name and way.tags.get("highway", "") not in HIDDEN_ROADS:
+            for node, lat, lon in zip(way.node_ids, way.lats, way.lons, strict=True):
+                if not (math.isnan(lat) or math.isnan(lon)):
+                    self._names_at.setdefault(node, set()).add(name)
+                    self._where[node] = (lat, lon)
 
     def junctions(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
         """street → other street → the nodes they share (both ways round)."""
@@ -491,18 +508,31 @@ def _points(way: RawWay) -> list[tuple[float, float]]:
 
 def streets(ways: Iterable[RawWay]) -> Iterator[Place]:
     """One place per street name: the road node nearest the middle of all the street's nodes."""
-    by_name: dict[str, list[tuple[float, float]]] = {}
+    found = Streets()
     for way in ways:
+        found.add(way)
+    return found.places()
+
+
+class Streets:
+    """:func:`streets` gathered while the ways stream by."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, list[tuple[float, float]]] = {}
+
+    def add(self, way: RawWay) -> None:
         name = way.tags.get("name", "").strip()
         if name and way.tags.get("highway", "") not in HIDDEN_ROADS:
-            by_name.setdefault(name, []).extend(_points(way))
-    for name, points in by_name.items():
-        if not points:
-            continue
-        lat_c = sum(p[0] for p in points) / len(points)
-        lon_c = sum(p[1] for p in points) / len(points)
-        lat, lon = min(points, key=lambda p: (p[0] - lat_c) ** 2 + (p[1] - lon_c) ** 2)
-        yield Place(name, "street", lat, lon, "street")
+            self._by_name.setdefault(name, []).extend(_points(way))
+
+    def places(self) -> Iterator[Place]:
+        for name, points in self._by_name.items():
+            if not points:
+                continue
+            lat_c = sum(p[0] for p in points) / len(points)
+            lon_c = sum(p[1] for p in points) / len(points)
+            lat, lon = min(points, key=lambda p: (p[0] - lat_c) ** 2 + (p[1] - lon_c) ** 2)
+            yield Place(name, "street", lat, lon, "street")
 
 
 def road_geojson(ways: Iterable[RawWay], precision: int = 5) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from routing.congestion import CongestionModel, CongestionState, utc_now
 from routing.errors import OutsideRoadNetwork, RoutingError
-from routing.geo import check_coordinate, haversine_m
+from routing.geo import check_coordinate, great_circle_m
 from routing.geometry import line_string, road_slice
 from routing.graph import RoadGraph
 from routing.profiles import DEFAULT_PROFILES, VehicleProfile, get_profile
@@ -507,7 +507,7 @@ class Router:
             f = float(near.fraction[0])
             stop = (float(near.lat[0]), float(near.lon[0]))
             node = int(self.graph.road_start[r] if f < 0.5 else self.graph.road_end[r])
-            walk_m = float(haversine_m(point[0], point[1], stop[0], stop[1]))
+            walk_m = great_circle_m(point[0], point[1], stop[0], stop[1])
         g = self.graph
         return _Target(road, frac, dist, point, node, walk_m, (float(g.node_lat[node]), float(g.node_lon[node])))
 

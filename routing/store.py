@@ -92,17 +92,32 @@ def load_graph(
     else built and written; given an extract and no `cache_dir`, the graph is built in
     memory and nothing is written.
     """
+    graph, cache = cached_graph(path, cache_dir=cache_dir, options=options)
+    if graph is not None:
+        return graph
+    graph = build_from_extract(path, options)
+    if cache is not None:
+        graph.save(cache)
+    return graph
+
+
+def cached_graph(
+    path: Path | str,
+    *,
+    cache_dir: Path | str | None = None,
+    options: ImportOptions | None = None,
+) -> tuple[RoadGraph | None, Path | None]:
+    """The graph of a cache file, or of an extract's valid cache in `cache_dir` (None when it has
+    none yet); and the cache file an extract's graph belongs in (None without `cache_dir`)."""
     path = Path(path)
     if path.suffix == CACHE_SUFFIX:
-        return RoadGraph.load(path)
+        return RoadGraph.load(path), None
     if cache_dir is None:
-        return build_from_extract(path, options)
+        return None, None
     cached = cache_path_for(path, cache_dir, options)
     if cached.exists():
         try:
-            return RoadGraph.load(cached)
+            return RoadGraph.load(cached), cached
         except BadRoadData:
             logger.warning("road cache %s is unreadable; rebuilding it", cached)
-    graph = build_from_extract(path, options)
-    graph.save(cached)
-    return graph
+    return None, cached

@@ -13,6 +13,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from geopy.distance import great_circle
+
 #: Relative 112 call volume by WITA hour: quiet at night, peaks at the morning and evening rush.
 _CALLS_BY_HOUR = (
     0.45, 0.35, 0.30, 0.30, 0.35, 0.55, 0.85, 1.20, 1.30, 1.15, 1.05, 1.05,
@@ -151,10 +153,8 @@ class Track:
 
 
 def metres_between(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance in metres (haversine)."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, h)))
+    """Great-circle distance in metres (geopy's; the simulator imports nothing of the centre's code)."""
+    return float(great_circle(a, b).meters)
 
 
 def bearing_deg(a: tuple[float, float], b: tuple[float, float]) -> float:

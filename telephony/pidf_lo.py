@@ -20,8 +20,9 @@ Choices:
   (angles in degrees, EPSG::9102, or radians, EPSG::9101, clockwise from north) the
   centroid of the annular sector and its farthest corner. Altitudes, a Prism's height
   and an Ellipsoid's vertical axis do not change where to send a crew and are not read;
-- distances are on the WGS 84 ellipsoid, through a tangent plane at the shape (exact to
-  well under a metre for shapes of tens of kilometres);
+- distances are geodesics on the WGS 84 ellipsoid (geopy); areas and centroids are taken
+  (with shapely) on the plane tangent to the ellipsoid at the shape, exact to well under a
+  metre for shapes of tens of kilometres;
 - other geodetic shapes are skipped; no usable shape and no civic address raises
   ``MalformedLocation``.
 """
@@ -36,9 +37,10 @@ from datetime import UTC, datetime
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+from geopy.distance import geodesic
+from shapely.geometry import Polygon
 
 MAX_PIDF_BYTES = 64 * 1024
-EARTH_RADIUS_M = 6_371_008.8
 WGS84_A_M = 6_378_137.0
 WGS84_F = 1 / 298.257223563
 _E2 = WGS84_F * (2 - WGS84_F)
@@ -367,23 +369,16 @@ def _centroid(vertices: list[tuple[float, float]]) -> tuple[float, float]:
     corners = [_ecef(lat, lon) for lat, lon in vertices]
     plane = _Plane(*_geodetic_of(*(sum(axis) / len(corners) for axis in zip(*corners, strict=True))))
     points = [plane.local(lat, lon) for lat, lon in vertices]
-    area2 = cx = cy = 0.0
-    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True):
-        cross = x1 * y2 - x2 * y1
-        area2 += cross
-        cx += (x1 + x2) * cross
-        cy += (y1 + y2) * cross
-    if abs(area2) < 1e-6:  # degenerate ring (under a square millimetre): mean of the vertices
-        cx, cy = sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
-    else:
-        cx, cy = cx / (3.0 * area2), cy / (3.0 * area2)
-    return plane.geodetic(cx, cy)
+    ring = Polygon(points)
+    if ring.area < 5e-7:  # degenerate ring (under a square millimetre): mean of the vertices
+        return plane.geodetic(sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points))
+    centre = ring.centroid  # shapely's area centroid (a self-crossing ring's too, as the shoelace formula gives it)
+    return plane.geodetic(float(centre.x), float(centre.y))
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Along the ground: the straight line through the ellipsoid, lengthened to the arc above it."""
-    chord = math.dist(_ecef(lat1, lon1), _ecef(lat2, lon2))
-    return chord + chord**3 / (24 * EARTH_RADIUS_M**2)
+    """Along the ground: the geodesic on WGS 84 (geopy; the parsers may not import `routing.geo`)."""
+    return float(geodesic((lat1, lon1), (lat2, lon2)).meters)
 
 
 def _ecef(lat: float, lon: float) -> tuple[float, float, float]:

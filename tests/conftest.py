@@ -4,6 +4,9 @@ The schema comes from the migrations (run once per session per backend); each te
 gets a copy of the SQLite file or a truncated PostgreSQL database. PostgreSQL tests skip
 with the reason when no server answers, and fail instead when CI=true (tests/requirements.py); a server
 without the database WARROOM_TEST_POSTGRES_URL names (`test`) gets it created.
+
+The factories (tests/factories.py) flush; the app's test client commits the test's session before each
+request, and `committing_factories` makes them commit for code that reads through its own connections.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cad.db import db
 
 if TYPE_CHECKING:
     from fake_twilio import FakeTwilio
+    from live import LiveCentre
 
 PG_ADMIN_URL = os.environ.get("WARROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -139,7 +143,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    from live import CommittingClient
+
     application = create_app({"TESTING": True}, settings=_settings(database_url, tmp_path))
+    application.test_client_class = CommittingClient
     with application.app_context():
         yield application
     close_app(application)
@@ -152,9 +159,31 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
+def committing_factories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row a factory makes is committed as it is made, not only flushed (tests/factories.py):
+    for tests whose code under test reads through connections of its own (another thread or
+    process, the GPS hot path's own connection)."""
+    import factories
+
+    monkeypatch.setattr(factories, "persist", factories.commit)
+
+
+@pytest.fixture
+def served_app(app: Flask, tmp_path: Path, committing_factories: None) -> Iterator[LiveCentre]:
+    """The test's own app over real HTTP on a free port, for what only a socket shows (a stream's
+    pace, compression). It serves from another thread, through its own connections: the factories
+    commit each row while it runs."""
+    from live import serve
+
+    yield from serve(app, tmp_path)
+
+
+@pytest.fixture
 def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Makes more workers of the same centre: apps of their own (own engine, own process state)
     on the test's database, with extra environment settings (`WARROOM_PROXIES="1"`, …)."""
+    from live import CommittingClient
+
     made: list[Flask] = []
 
     def make(**env: str) -> Flask:
@@ -162,11 +191,22 @@ def other_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Fl
             {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path / f"worker{len(made)}"), **env}
         )
         made.append(create_app({"TESTING": True}, settings=replace(settings, roads_path="")))
+        made[-1].test_client_class = CommittingClient
         return made[-1]
 
     yield make
     for worker in made:
         close_app(worker)
+
+
+@pytest.fixture
+def sms_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
+    """A test client of a centre that takes Twilio's webhook posts (`fake_twilio.sms`), on its own app."""
+    from fake_twilio import PUBLIC, TWILIO_AUTH_TOKEN
+    from live import client_with
+
+    env = {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": ""}
+    yield from client_with({**env, "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN, "WARROOM_PUBLIC_URL": PUBLIC})
 
 
 @pytest.fixture

@@ -1,4 +1,17 @@
-"""Small factories for test data; each returns what a test needs and commits."""
+"""Small factories for test data; each returns what a test needs, added and flushed (ids given), not
+committed (STYLE.md). Each test has a database of its own (tests/conftest.py), so nothing needs
+rolling back; what matters is who else must see the rows:
+
+- the app asked through Flask's test client: `live.CommittingClient` commits the test's session
+  before each request, as a client elsewhere would find the rows committed (the app's own audit
+  rolls back whatever a refused request left open, factory rows included);
+- code that reads through connections of its own (a centre served from another thread or process,
+  as in every end-to-end test and `served_app`; the GPS hot path): the `committing_factories`
+  fixture (tests/conftest.py) switches `persist` to commit, every factory row committed as made;
+- anything else on another connection (a test's own threads, a worker app's context), and code
+  called directly that rolls back the session it is given (a refused command): the test commits
+  explicitly, and says so.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +20,27 @@ from datetime import datetime, timedelta
 from werkzeug.security import generate_password_hash
 
 from cad import clock
-from cad.auth import hash_token, new_token
 from cad.db import db
+from cad.domain.tokens import new_token
 from cad.models import Agency, Role, Station, Unit, User
+from cad.services.tokens import give_api_token, give_device_token
 from dispatch.units import UnitStatus, UnitType
+
+
+def flush() -> None:
+    db.session.flush()
+
+
+def commit() -> None:
+    db.session.commit()
+
+
+#: How a factory makes its rows exist for the test: flushed into the test's transaction (the
+#: default), or committed (the end-to-end tests, whose centre reads through its own connections).
+persist = flush
+
+#: The password of a `person` (tests/console_session.py logs in with it).
+PASSWORD = "correct horse 112"
 
 
 def user(
@@ -18,19 +48,32 @@ def user(
 ) -> tuple[User, dict[str, str]]:
     """A user of `role` and the headers that authenticate them; with `password`, they can log in to a console."""
     role = Role(role)
-    token = new_token("wr")
     row = User(
         username=name or f"{role}-{new_token('u')[-6:]}",
         display_name=name or str(role),
         role=role,
-        api_token_hash=hash_token(token),
         password_hash=generate_password_hash(password) if password else None,
         unit_id=unit.id if unit else None,
         created_at=clock.now(),
     )
+    token = give_api_token(row)
     db.session.add(row)
-    db.session.commit()
+    persist()
     return row, {"Authorization": f"Bearer {token}"}
+
+
+def api_token(role: Role | str, name: str | None = None, unit: Unit | None = None) -> str:
+    """A user of `role` and the bearer token alone, for a client that sets its own headers."""
+    _, headers = user(role, name, unit)
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+def person(role: Role | str, name: str, unit_id: int | None = None) -> User:
+    """A user who logs in to the consoles with `PASSWORD`."""
+    row, _ = user(role, name, password=PASSWORD)
+    row.unit_id = unit_id
+    persist()
+    return row
 
 
 def agency(code: str = "damkar") -> Agency:
@@ -38,7 +81,7 @@ def agency(code: str = "damkar") -> Agency:
     if row is None:
         row = Agency(code=code, name=code.title())
         db.session.add(row)
-        db.session.commit()
+        persist()
     return row
 
 
@@ -47,7 +90,7 @@ def station(
 ) -> Station:
     row = Station(agency=agency(agency_code), name=name, lat=lat, lon=lon)
     db.session.add(row)
-    db.session.commit()
+    persist()
     return row
 
 
@@ -75,14 +118,13 @@ def unit(
         position_at=None if fix_age_s is None else now - timedelta(seconds=fix_age_s),
     )
     db.session.add(row)
-    db.session.commit()
+    persist()
     return row
 
 
 def device_token(row: Unit) -> str:
-    token = new_token("dev")
-    row.device_token_hash = hash_token(token)
-    db.session.commit()
+    token = give_device_token(row)
+    persist()
     return token
 
 

@@ -1,5 +1,6 @@
-"""A local HTTP server that speaks the part of Twilio's REST API we use (Messages.json),
-so the real `twilio.rest.Client` is exercised without the internet."""
+"""Twilio, both ways, without the internet: a local HTTP server that speaks the part of Twilio's REST
+API we use (Messages.json), so the real `twilio.rest.Client` is exercised; and a text posted to the
+centre's webhook as Twilio posts it, signed with Twilio's own validator."""
 
 from __future__ import annotations
 
@@ -9,11 +10,48 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode
+
+from twilio.request_validator import RequestValidator
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 #: The auth token of the Twilio account the SMS tests use (signatures and the REST API).
 TWILIO_AUTH_TOKEN = "twilio-test-auth-token"
+#: The centre's public address, the one Twilio signs its webhook posts for (WARROOM_PUBLIC_URL).
+PUBLIC = "https://warroom.example.id"
+SMS_PATH = "/telephony/twilio/sms"
+
+
+def sms(
+    client: FlaskClient,
+    body: str,
+    sid: str,
+    sender: str = "+6281234567890",
+    *,
+    sign_with: str = TWILIO_AUTH_TOKEN,
+    url: str = PUBLIC + SMS_PATH,
+    extra: dict[str, str] | None = None,
+) -> TestResponse:
+    """A text from `sender` posted to the centre's SMS webhook as Twilio posts it, signed for `url`."""
+    form = {
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "To": "+62112",
+        "Body": body,
+        "NumMedia": "0",
+        **(extra or {}),
+    }
+    signature = RequestValidator(sign_with).compute_signature(url, form)
+    return client.post(
+        SMS_PATH,
+        data=urlencode(form),
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 @dataclass

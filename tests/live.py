@@ -533,15 +533,42 @@ def _answers(url: str) -> bool:
         return False
 
 
+class CommittingClient(FlaskClient):
+    """Flask's test client, committing the test's session before each request: the rows the test
+    built (factories flush) are committed when the app is asked, as a client elsewhere would find
+    them, and a refused request (whose audit rolls back what it left open) cannot take them along.
+    A client in a thread of the test's own (no app context there) has no session to commit: the test
+    commits before it starts such threads."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask import has_app_context
+
+        from cad.db import db
+
+        if has_app_context():
+            db.session.commit()
+        return super().open(*args, **kwargs)
+
+
 def running(app: Flask) -> Iterator[FlaskClient]:
-    """A test client inside the app's context; the app's background parts stop afterwards."""
+    """A test client (committing, as above) inside the app's context; the app's background parts stop
+    afterwards."""
     from cad.app import close_app
 
+    app.test_client_class = CommittingClient
     try:
         with app.app_context():
             yield app.test_client()
     finally:
         close_app(app)
+
+
+def client_with(env: dict[str, str]) -> Iterator[FlaskClient]:
+    """A test client of a centre made from the settings `env` alone, inside its app context."""
+    from cad.app import create_app
+    from cad.config import Settings
+
+    yield from running(create_app({"TESTING": True}, settings=Settings.from_env(env)))
 
 
 def serve_centre(database_url: str, instance: Path, **extra: str) -> Iterator[LiveCentre]:

@@ -54,3 +54,7 @@ def need_tool(name: str) -> str:
 
 def needs_tool(name: str) -> pytest.MarkDecorator:
     return needs(shutil.which(name) is not None, f"{name} is not installed")
+
+
+#: pdftotext (poppler-utils), to read back the PDFs the reports make.
+needs_poppler = needs_tool("pdftotext")

@@ -9,8 +9,8 @@ from flask import current_app
 from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
-from cad.auth import actor_of
 from cad.db import db
+from cad.domain.actors import actor_of
 from cad.domain.calls import Channel
 from cad.models import Role, User
 from cad.services import calls, intake, intake_failures

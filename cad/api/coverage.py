@@ -10,6 +10,7 @@ from flask import current_app
 from cad import clock
 from cad.api import api
 from cad.api import schemas as s
+from cad.api.roads import loaded_router
 from cad.api.spec import operation
 from cad.db import db
 from cad.errors import ApiError
@@ -45,14 +46,9 @@ def service() -> CoverageService:
 )
 def coverage(user: User, query: s.CoverageQuery) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
-    router = current_app.extensions["warroom.roads"].router(db.session)
-    if router is None:
-        raise ApiError(
-            "no road network is loaded: set WARROOM_ROADS to an OSM extract", None, code="no_road_network", status=503
-        )
     return service().report(
         db.session,
-        router,
+        loaded_router(),
         now=clock.now(),
         stale_after_s=settings.position_stale_s,
         targets=targets(settings.coverage_targets),

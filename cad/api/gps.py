@@ -258,7 +258,7 @@ def _json_body(request: Request) -> Any:
 
 def _batch_items(request: Request, batch_max: int) -> list[Any]:
     if request.mimetype != "application/json":
-        raise InvalidInput(
+        raise ApiError(
             "send the body as JSON with 'Content-Type: application/json'",
             "body",
             code="unsupported_media_type",
@@ -271,9 +271,7 @@ def _batch_items(request: Request, batch_max: int) -> list[Any]:
     if not isinstance(items, list) or not items:
         raise InvalidInput("positions: a non-empty list of positions is required", "positions")
     if len(items) > batch_max:
-        raise InvalidInput(
-            f"positions: at most {batch_max} per request", "positions", code="batch_too_large", status=413
-        )
+        raise ApiError(f"positions: at most {batch_max} per request", "positions", code="batch_too_large", status=413)
     return items
 
 

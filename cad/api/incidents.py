@@ -8,8 +8,8 @@ from flask import Response, current_app
 
 from cad.api import api, render
 from cad.api import schemas as s
+from cad.api.crew import tell_crew
 from cad.api.spec import operation
-from cad.crew import tell_crew
 from cad.db import db
 from cad.domain.incidents import IncidentStatus
 from cad.models import Role, User
@@ -151,7 +151,7 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
     api,
     "/incidents/<int:incident_id>/recommendations",
     "GET",
-    summary="Capable available units ranked by travel time",
+    summary="Capable available units ranked by travel time (the best 5 unless `limit` says otherwise)",
     roles=(Role.CALL_TAKER, *DISPATCHERS),
     query=s.RecommendationQuery,
     response=s.RecommendationList,
@@ -160,7 +160,7 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
 def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> Response:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
-    incident, types, ranked, (card, slots) = dispatching.recommend_run_card(
+    r = dispatching.recommend(
         db.session,
         incident_id,
         estimator,
@@ -169,26 +169,27 @@ def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) 
         run_cards=current_app.extensions["warroom.run_cards"],
     )
     # Sent as the operation would after validating against RecommendationList (same keys and
-    # values, the same JSON provider), without that pass over hundreds of units: every value
-    # here is already a plain JSON type (tests/integration/test_recommend_all_units.py checks
-    # the body against the schema).
+    # values, the same JSON provider), without that pass: every value here is already a plain
+    # JSON type (tests/integration/test_recommend_all_units.py checks the body against the schema).
+    recommendation = render.recommendation
     body = {
-        "incident_id": incident.id,
-        "unit_types": [str(t) for t in types],
-        "recommendations": [render.recommendation(r) for r in ranked],
+        "incident_id": r.incident.id,
+        "unit_types": [str(t) for t in r.unit_types],
+        "recommendations": [recommendation(u) for u in r.ranked],
+        "total": r.total,
         "run_card": {
-            "name": card,
+            "name": r.card,
             "slots": [
                 {
                     "role": p.slot.role,
                     "unit_types": [str(t) for t in p.slot.unit_types],
                     "count": p.slot.count,
-                    "candidates": [render.recommendation(r) for r in p.candidates],
+                    "candidates": [recommendation(u) for u in p.candidates],
                     "proposed": list(p.proposed),
                 }
-                for p in slots
+                for p in r.slots
             ],
-            "complete": all(len(p.proposed) == p.slot.count for p in slots),
+            "complete": all(len(p.proposed) == p.slot.count for p in r.slots),
         },
     }
     return current_app.json.response(body)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from cad.api import api
 from cad.api.spec import openapi_document, operation
 from cad.db import db
-from cad.events import Audience, bus
+from cad.events import Audience
 from cad.models import Role, User
 
 
@@ -35,7 +35,7 @@ def events(user: User) -> Response:
     # pool now, not when the stream ends hours later (one per open console would drain it).
     db.session.remove()
     return Response(
-        bus.stream(audience, last_event_id),
+        current_app.extensions["warroom.bus"].stream(audience, last_event_id),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

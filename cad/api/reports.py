@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, send_file, url_for
 from pydantic import BaseModel, Field
@@ -15,20 +13,16 @@ from cad.api import api
 from cad.api.schemas import Query
 from cad.api.spec import operation
 from cad.blocking import off_the_loop
-from cad.config import Settings
 from cad.db import db
-from cad.errors import ApiError, InvalidInput, NotFound
+from cad.errors import NotFound
 from cad.models import Role, User
+from cad.services import reports as reporting
 from cad.web.i18n import current_language
 from reports.archive import archived_file, list_archive
-from reports.generate import ReportConfig, response_times
 from reports.render import report_csv, report_pdf
 from reports.report import report_dict
-from reports.stats import BadReportConfig
 
 READERS = (Role.MANAGER, Role.ADMIN, Role.DISPATCHER)
-MAX_RANGE = timedelta(days=732)
-_DAY = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 
 
 class ReportQuery(Query):
@@ -60,40 +54,6 @@ class ArchivedReportOut(BaseModel):
     url: str
 
 
-def parse_instant(raw: str, field: str, tz: str) -> datetime:
-    """An aware UTC instant from `2026-11-01T08:00:00+08:00` / `…Z`, or a local day `2026-11-01`."""
-    text = raw.strip()
-    try:
-        if _DAY.match(text):
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{field}: not an ISO 8601 time or day: {raw[:40]!r}", field) from None
-    if value.tzinfo is None:
-        raise InvalidInput(f"{field}: give the time's offset (e.g. +08:00 or Z), or a day YYYY-MM-DD", field)
-    return value.astimezone(UTC)
-
-
-def report_window(start_raw: str, end_raw: str, tz: str) -> tuple[datetime, datetime]:
-    start, end = parse_instant(start_raw, "from", tz), parse_instant(end_raw, "to", tz)
-    if end <= start:
-        raise InvalidInput("to: must be after from", "to")
-    if end - start > MAX_RANGE:
-        raise InvalidInput(f"to: a report covers at most {MAX_RANGE.days} days", "to")
-    return start, end
-
-
-def report_config(settings: Settings) -> ReportConfig:
-    """The targets and shifts of the settings; a broken targets file is the centre's fault (500), named."""
-    try:
-        return ReportConfig.load(settings.timezone, settings.report_shifts, settings.report_targets)
-    except (BadReportConfig, OSError) as error:
-        raise ApiError(
-            f"WARROOM_REPORT_TARGETS/WARROOM_REPORT_SHIFTS: {error}", None, code="misconfigured", status=500
-        ) from None
-
-
 @operation(
     api,
     "/reports/response-times",
@@ -104,14 +64,11 @@ def report_config(settings: Settings) -> ReportConfig:
 )
 def response_time_report(user: User, query: ReportQuery) -> Any:
     settings = current_app.config["WARROOM"]
-    start, end = report_window(query.from_, query.to, settings.timezone)
-    if query.engine in ("sql", "numpy") and db.engine.dialect.name != "postgresql":
-        raise InvalidInput(f"engine: '{query.engine}' needs PostgreSQL; use auto or python", "engine")
+    start, end = reporting.report_window(query.from_, query.to, settings.timezone)
     detail = query.detail or (query.format == "csv" and query.table == "measurements")
-    with db.engine.connect() as conn:
-        report = response_times(
-            conn, start, end, report_config(settings), now=clock.now(), engine=query.engine, detail=detail
-        )
+    report = reporting.response_time_report(
+        db.engine, (start, end), settings, clock.now(), engine_name=query.engine, detail=detail
+    )
     stem = f"response-times-{start:%Y%m%dT%H%MZ}-{end:%Y%m%dT%H%MZ}"
     lang = query.lang or current_language()
     if query.format == "csv":

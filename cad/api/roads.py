@@ -11,14 +11,14 @@ from sqlalchemy import select
 from cad import clock
 from cad.api import api
 from cad.api import schemas as s
+from cad.api.crew import reroute_moving_units
 from cad.api.spec import operation
-from cad.crew import reroute_moving_units
 from cad.db import db
 from cad.errors import ApiError, InvalidInput
 from cad.models import Camera, CongestionReading, Role, User
 from cad.roads import RoadNetwork
 from cad.services.congestion import latest_readings, record_reading
-from routing import NoRoute, OutsideRoadNetwork, RoutingError
+from routing import NoRoute, OutsideRoadNetwork, Router, RoutingError
 
 CAMERA_FEEDS = (Role.DISPATCHER, Role.ADMIN)
 
@@ -31,8 +31,9 @@ def _point(value: str, name: str) -> tuple[float, float]:
     return lat, lon
 
 
-def _router() -> Any:
-    router = current_app.extensions["warroom.roads"].router(db.session)
+def loaded_router() -> Router:
+    """The process's router, caught up; 503 when no extract is configured."""
+    router: Router | None = current_app.extensions["warroom.roads"].router(db.session)
     if router is None:
         raise ApiError(
             "no road network is loaded: set WARROOM_ROADS to an OSM extract", None, code="no_road_network", status=503
@@ -51,9 +52,9 @@ def _router() -> Any:
 )
 def route(user: User, query: s.RouteQuery) -> dict[str, Any]:
     origin, destination = _point(query.from_, "from"), _point(query.to, "to")
-    router = _router()
+    router = loaded_router()
     try:
-        return router.route(origin, destination, str(query.profile)).as_dict()  # type: ignore[no-any-return]
+        return router.route(origin, destination, str(query.profile)).as_dict()
     except OutsideRoadNetwork as error:
         field = "from" if str(error).startswith("origin") else "to"
         raise InvalidInput(f"{field}: {error}", field, code="outside_road_network") from None

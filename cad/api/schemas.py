@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from cad.domain.calls import CallDisposition, CallState, Channel
 from cad.domain.incidents import Disposition, IncidentStatus, IncidentType
@@ -231,8 +231,28 @@ class Recommendation(Reply):
     stop: dict[str, float] | None = Field(default=None, description="where the vehicle stops when the crew walks on")
 
 
+#: Recommendations sent when the query names no `limit`: the best few the dispatcher's console
+#: shows first (its "All units (N)" asks for `limit=all`).
+RECOMMENDATIONS_SHOWN = 5
+
+
+def _all_is_none(value: Any) -> Any:
+    return None if value == "all" else value
+
+
 class RecommendationQuery(Query):
-    limit: int | None = Field(default=None, ge=1, le=10_000, description="the best N only (default: every one)")
+    limit: Annotated[
+        int | None,
+        BeforeValidator(_all_is_none),
+        WithJsonSchema(
+            {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 10_000}, {"type": "string", "const": "all"}]}
+        ),
+    ] = Field(
+        default=RECOMMENDATIONS_SHOWN,
+        ge=1,
+        le=10_000,
+        description="the best N (1–10000), or `all` for every capable available unit (`total` says how many)",
+    )
 
 
 class RunCardSlot(Reply):
@@ -252,7 +272,8 @@ class RunCard(Reply):
 class RecommendationList(Reply):
     incident_id: int
     unit_types: list[UnitType]
-    recommendations: list[Recommendation]
+    recommendations: list[Recommendation] = Field(description="the best `limit` by arrival time")
+    total: int = Field(description="capable available units ranked, of which `recommendations` are the best")
     run_card: RunCard
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cad.auth import authenticate_user
-from cad.errors import InvalidInput, error_body
+from cad.errors import ApiError, InvalidInput, error_body
 from cad.models import Role
 
 ALL_STAFF = frozenset(Role)
@@ -101,7 +101,7 @@ def operation(
 def parse_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)
     if not request.mimetype == "application/json":
-        raise InvalidInput(
+        raise ApiError(
             "send the body as JSON with 'Content-Type: application/json'",
             "body",
             code="unsupported_media_type",
@@ -144,11 +144,14 @@ _STATUS_TEXT = {
 
 
 def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter is absent rather than null: drop the null branch and a null default."""
+    """A query parameter is absent rather than null: drop the null branch and a null default
+    (a choice of two kinds, a number or `all`, stays a choice)."""
     schema = {k: v for k, v in prop.items() if k not in ("anyOf", "default", "title")}
-    for branch in prop.get("anyOf", []):
-        if branch.get("type") != "null":
-            schema = {**branch, **schema}
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) > 1:
+        schema["anyOf"] = branches
+    for branch in branches if len(branches) == 1 else []:
+        schema = {**branch, **schema}
     if prop.get("default") is not None:
         schema["default"] = prop["default"]
     return schema

@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.incidents import OPEN_STATUSES, IncidentStatus
 from cad.domain.timeline import EventKind
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Assignment, Incident, TimelineEvent, User
+from cad.models import Assignment, Incident, TimelineEvent
 from cad.timeline import record_event
 from dispatch.alerts import AlertState, is_open, next_alert
 
@@ -235,7 +235,7 @@ def open_alerts(session: Session, now: datetime) -> list[dict[str, Any]]:
     return alerts
 
 
-def acknowledge_alert(session: Session, alert_id: str, user: User, now: datetime) -> dict[str, Any]:
+def acknowledge_alert(session: Session, alert_id: str, user: Person, now: datetime) -> dict[str, Any]:
     """A dispatcher takes the alert in hand: `alert_acknowledged` on the incident's timeline with who,
     and every console drops it. A second acknowledgement is a Conflict naming who was first."""
     kind, number = parse_alert_id(alert_id)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
 from cad.domain.calls import (
     FLAGGING_DISPOSITIONS,
     CallDisposition,
@@ -20,10 +20,10 @@ from cad.domain.calls import (
     end_state,
     normalise_phone,
 )
+from cad.domain.errors import InvalidInput, NotFound
 from cad.domain.timeline import EventKind
-from cad.errors import InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Call, Caller, CallerFlag, Incident, User
+from cad.models import Call, Caller, CallerFlag, Incident
 from cad.timeline import record_event
 
 #: The network withheld the number: the call has no caller record.
@@ -129,14 +129,14 @@ def get_call(session: Session, call_id: int, field: str = "call_id") -> Call:
     return call
 
 
-def answer_call(session: Session, call_id: int, user: User) -> Call:
+def answer_call(session: Session, call_id: int, user: Person) -> Call:
     call = get_call(session, call_id)
     take_call(session, call, user)
     session.commit()
     return call
 
 
-def take_call(session: Session, call: Call, user: User) -> None:
+def take_call(session: Session, call: Call, user: Person) -> None:
     """`user` has the call now: answered, on its timeline, and every console told (it stops
     ringing on all of them). Not committed: the caller's use case commits."""
     call.state = change_call_state(call.state, CallState.ANSWERED)
@@ -157,7 +157,9 @@ def end_call(session: Session, call_id: int, actor: str) -> Call:
     return call
 
 
-def set_disposition(session: Session, call_id: int, disposition: CallDisposition, note: str | None, user: User) -> Call:
+def set_disposition(
+    session: Session, call_id: int, disposition: CallDisposition, note: str | None, user: Person
+) -> Call:
     """Say what the call was; prank and ghost calls flag the caller's number for next time."""
     call = get_call(session, call_id)
     if disposition is CallDisposition.INCIDENT and call.incident_id is None:

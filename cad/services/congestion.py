@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cad import clock
-from cad.errors import InvalidInput, NotFound
+from cad.domain.errors import InvalidInput, NotFound
 from cad.events import publish_after_commit
 from cad.models import Camera, CongestionReading
 from routing import DEFAULT_LEVELS

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
+from cad.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.domain.incidents import (
     OPEN_STATUSES,
     IncidentStatus,
@@ -21,14 +22,13 @@ from cad.domain.incidents import (
     status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
-from cad.errors import Conflict, Forbidden, InvalidInput, NotFound, UnitUnavailable
 from cad.events import publish_after_commit
-from cad.models import Agency, Assignment, Incident, Role, Station, Unit, User
+from cad.models import Agency, Assignment, Incident, Role, Station, Unit
 from cad.services.incidents import after_withdrawal, get_incident, lock_incident, withdraw_unit
 from cad.services.notify import crew_code
 from cad.timeline import record_event
-from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank_candidates
-from dispatch.runcards import RUN_CARDS, Slot, SlotProposal, card_name, card_unit_types, fill
+from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank, rank_candidates
+from dispatch.runcards import RUN_CARDS, Slot, SlotProposal, card_name, card_unit_types, fill, reach
 from dispatch.timers import ack_deadline
 from dispatch.units import (
     PREEMPTABLE,
@@ -72,6 +72,48 @@ def active_assignments(session: Session, unit_ids: list[int]) -> dict[int, Assig
     return {a.unit_id: a for a in rows}
 
 
+@dataclass(frozen=True)
+class Recommendation:
+    """The best `limit` capable available units by arrival time out of `total`, and the incident's
+    run card filled with candidates and a proposal."""
+
+    incident: Incident
+    unit_types: tuple[UnitType, ...]
+    ranked: list[Ranked]
+    total: int
+    card: str
+    slots: list[SlotProposal]
+
+
+def recommend(
+    session: Session,
+    incident_id: int,
+    estimator: TravelTimes,
+    *,
+    stale_after_s: float,
+    now: datetime | None = None,
+    limit: int | None = None,
+    run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
+) -> Recommendation:
+    """Every capable available unit is ranked (one search per vehicle profile serves the list and
+    the run card); only the best `limit` (None: all) and the run card's candidates are made into
+    `Ranked` rows."""
+    incident = get_incident(session, incident_id)
+    if incident.status not in OPEN_STATUSES:
+        raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
+    if incident.lat is None or incident.lon is None:
+        raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
+    card = card_name(str(incident.type), incident.priority, run_cards)
+    slots = run_cards[card]
+    types = tuple(dict.fromkeys((*capable_types(str(incident.type)), *card_unit_types(slots))))
+    candidates = _candidates(session, types, (UnitStatus.AVAILABLE,))
+    ranking = rank(
+        (incident.lat, incident.lon), candidates, estimator, now=now or clock.now(), stale_after_s=stale_after_s
+    )
+    proposals = fill(slots, ranking.best_of_each_type(reach(slots)))
+    return Recommendation(incident, types, ranking.best(limit), len(ranking), card, proposals)
+
+
 def recommend_run_card(
     session: Session,
     incident_id: int,
@@ -82,26 +124,12 @@ def recommend_run_card(
     limit: int | None = None,
     run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
 ) -> tuple[Incident, tuple[UnitType, ...], list[Ranked], tuple[str, list[SlotProposal]]]:
-    """Every capable available unit by arrival time (or the best `limit`), and the incident's run
-    card filled with candidates and a proposal (one search per vehicle profile serves both)."""
-    incident = get_incident(session, incident_id)
-    if incident.status not in OPEN_STATUSES:
-        raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
-    if incident.lat is None or incident.lon is None:
-        raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
-    card = card_name(str(incident.type), incident.priority, run_cards)
-    slots = run_cards[card]
-    types = tuple(dict.fromkeys((*capable_types(str(incident.type)), *card_unit_types(slots))))
-    candidates = _candidates(session, types, (UnitStatus.AVAILABLE,))
-    ranked = rank_candidates(
-        (incident.lat, incident.lon),
-        candidates,
-        estimator,
-        now=now or clock.now(),
-        stale_after_s=stale_after_s,
-        limit=len(candidates),
+    """`recommend` as a tuple: the incident, the unit types ranked, the ranked units (the best
+    `limit`, None: all), and the run card's name and slots."""
+    r = recommend(
+        session, incident_id, estimator, stale_after_s=stale_after_s, now=now, limit=limit, run_cards=run_cards
     )
-    return incident, types, ranked if limit is None else ranked[:limit], (card, fill(slots, ranked))
+    return r.incident, r.unit_types, r.ranked, (r.card, r.slots)
 
 
 def _candidates(
@@ -197,7 +225,7 @@ def preemptable_units(
     return [Preemptable(r, statuses[r.unit_id], *held[r.unit_id]) for r in ranked]
 
 
-def assign_unit(session: Session, incident_id: int, unit_id: int, user: User, *, preempt: bool = False) -> Assignment:
+def assign_unit(session: Session, incident_id: int, unit_id: int, user: Person, *, preempt: bool = False) -> Assignment:
     """Send a unit. Exactly one of two dispatchers racing for the same unit wins: the unit row
     moves `available → assigned` in one conditional UPDATE, and a partial unique index allows
     one active assignment per unit. `preempt`: the dispatcher confirmed taking the unit from a
@@ -206,7 +234,7 @@ def assign_unit(session: Session, incident_id: int, unit_id: int, user: User, *,
 
 
 def assign_units(
-    session: Session, incident_id: int, unit_ids: Sequence[int], user: User, *, preempt: bool = False
+    session: Session, incident_id: int, unit_ids: Sequence[int], user: Person, *, preempt: bool = False
 ) -> list[Assignment]:
     """Send several units (a run card) in one action: all of them, or none and a 409 that names
     every unit no longer available. The incident's row is taken first, so a close racing this
@@ -325,7 +353,7 @@ def _preempt(session: Session, unit_id: int, incident: Incident, actor: str, now
 
 
 def release_unit(
-    session: Session, incident_id: int, unit_id: int, reason: str, user: User, *, to_station: bool = False
+    session: Session, incident_id: int, unit_id: int, reason: str, user: Person, *, to_station: bool = False
 ) -> Incident:
     """The dispatcher takes a unit back from an incident (wrong unit, not needed, needed
     elsewhere): it becomes available, the crew's phone shows it, the incident goes back to the
@@ -363,7 +391,7 @@ def decline_assignment(
     unit_id: int,
     reason: DeclineReason,
     note: str | None,
-    user: User | None,
+    user: Person | None,
     estimator: TravelTimes,
     *,
     stale_after_s: float,
@@ -447,7 +475,7 @@ def set_unit_status(
     session: Session,
     unit_id: int,
     requested: UnitStatus,
-    user: User | None,
+    user: Person | None,
     reason: str | None = None,
     *,
     actor: str | None = None,

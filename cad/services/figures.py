@@ -3,7 +3,6 @@ incidents by type, response times (from the timeline)."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -16,6 +15,7 @@ from cad.domain.calls import CallDisposition, CallState
 from cad.domain.timeline import EventKind
 from cad.models import Call, Incident, TimelineEvent
 from reports.archive import PeriodKind, period_of
+from reports.stats import nearest_rank
 
 #: The longest range of days the manager's page shows at once (the report API's limit is longer).
 MAX_RANGE_DAYS = 366
@@ -49,15 +49,6 @@ def local_day(now: datetime, tz: str) -> tuple[datetime, datetime]:
     local = now.astimezone(zone)
     midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
     return midnight.astimezone(ZoneInfo("UTC")), (midnight + timedelta(days=1)).astimezone(ZoneInfo("UTC"))
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (`q` in 0..100) of `values`, None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 def period_window(
@@ -116,7 +107,7 @@ def for_window(session: Session, start: datetime, end: datetime) -> Today:
         .join(first_on_scene, first_on_scene.c.incident_id == Incident.id)
         .where(*incident_day)
     ).all()
-    seconds = [max(0.0, (arrived - created).total_seconds()) for created, arrived in rows if arrived is not None]
+    seconds = sorted(max(0.0, (arrived - created).total_seconds()) for created, arrived in rows if arrived is not None)
     return Today(
         start=start,
         end=end,
@@ -127,6 +118,7 @@ def for_window(session: Session, start: datetime, end: datetime) -> Today:
         incidents_open=open_now,
         by_type=by_type,
         responses=len(seconds),
-        response_median_s=statistics.median(seconds) if seconds else None,
-        response_p90_s=percentile(seconds, 90),
+        # nearest-rank, as every report (README "Reports"): the median of an even count is the lower middle one
+        response_median_s=nearest_rank(seconds, 50) if seconds else None,
+        response_p90_s=nearest_rank(seconds, 90) if seconds else None,
     )

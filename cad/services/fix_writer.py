@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from cad.errors import DatabaseUnavailable
+from cad.domain.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

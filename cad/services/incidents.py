@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cad import clock
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
 from cad.domain.calls import CallDisposition
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.incidents import (
     OPEN_STATUSES,
     Disposition,
@@ -32,9 +33,8 @@ from cad.domain.incidents import (
     status_after_unit_released,
 )
 from cad.domain.timeline import EventKind, incident_status_event
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Assignment, Call, Camera, Incident, IncidentSequence, TimelineEvent, Unit, User
+from cad.models import Assignment, Call, Camera, Incident, IncidentSequence, TimelineEvent, Unit
 from cad.services.calls import Fix, caller_for, phone_or_error
 from cad.timeline import record_event
 from dispatch.units import COMMITTED, UnitStatus
@@ -71,7 +71,7 @@ def next_incident_number(session: Session, prefix: str, day: date) -> str:
 def create_incident(
     session: Session,
     new: NewIncident,
-    user: User | None,
+    user: Person | None,
     *,
     prefix: str,
     tz: str,
@@ -257,7 +257,7 @@ class IncidentEdit:
     version: int | None = None  # the version the editor saw: a later change makes this a 409
 
 
-def edit_incident(session: Session, incident_id: int, edit: IncidentEdit, user: User) -> tuple[Incident, dict]:
+def edit_incident(session: Session, incident_id: int, edit: IncidentEdit, user: Person) -> tuple[Incident, dict]:
     """Correct an open incident; every changed field goes on the timeline with its old and new
     value. Returns the incident and the changes ({} when nothing differed)."""
     for name in edit.given:
@@ -331,7 +331,7 @@ def finish_incident(
     incident_id: int,
     requested: IncidentStatus,
     reason: str | None,
-    user: User,
+    user: Person,
     *,
     disposition: Disposition | None = None,
     release_units: bool = False,
@@ -376,7 +376,7 @@ def finish_incident(
     return incident
 
 
-def merge_incident(session: Session, duplicate_id: int, into_id: int, user: User) -> Incident:
+def merge_incident(session: Session, duplicate_id: int, into_id: int, user: Person) -> Incident:
     """A second incident about the same emergency joins the first: its calls and its committed
     units move there, its timeline is shown with the first's, and it is closed as `ganda`.
     Returns the incident that lives on."""

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cad import clock
+from cad.domain.actors import Person
 from cad.domain.calls import (
     AGENT_DIED,
     OPEN_CALL_STATES,
@@ -26,10 +27,10 @@ from cad.domain.calls import (
     change_call_state,
     end_state,
 )
+from cad.domain.errors import Conflict, InvalidInput, NotFound
 from cad.domain.timeline import EventKind
-from cad.errors import Conflict, InvalidInput, NotFound
 from cad.events import publish_after_commit
-from cad.models import Call, Caller, Incident, Message, TimelineEvent, User
+from cad.models import Call, Caller, Incident, Message, TimelineEvent
 from cad.services.calls import ANONYMOUS, Fix, caller_for, get_call, register_call, take_call
 from cad.timeline import record_event
 
@@ -423,7 +424,7 @@ def handset_located(
     return call, False
 
 
-def reply(session: Session, call_id: int, body: str, user: User) -> Message:
+def reply(session: Session, call_id: int, body: str, user: Person) -> Message:
     """A call-taker's answer in a text conversation, queued for the channel it came on."""
     call = get_call(session, call_id)
     if call.channel not in (Channel.SMS, Channel.SIP_MESSAGE):

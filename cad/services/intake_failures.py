@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cad import clock
 from cad.domain.calls import fitted
-from cad.errors import NotFound
+from cad.domain.errors import NotFound
 from cad.events import publish_after_commit
 from cad.models import IntakeFailure
 

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from cad.auth import actor_of
+from cad.domain.actors import Person, actor_of
+from cad.domain.errors import Conflict, InvalidInput
 from cad.domain.incidents import OPEN_STATUSES, IncidentType
-from cad.errors import Conflict, InvalidInput
 from cad.events import publish_after_commit
-from cad.models import Assignment, Call, Incident, User
+from cad.models import Assignment, Call, Incident
 from cad.services.calls import get_call
 from cad.services.incidents import _link_call, get_incident
-from routing.geo import haversine_m
+from routing.geo import distance_m
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def nearby_incidents(
     )
     found = []
     for incident in session.scalars(query):
-        distance = float(haversine_m(lat, lon, incident.lat, incident.lon))
+        distance = distance_m(lat, lon, incident.lat, incident.lon)
         if distance <= radius_m:
             found.append(
                 Nearby(incident, round(distance, 1), round((at - incident.created_at).total_seconds() / 60, 1))
@@ -64,7 +64,7 @@ def nearby_incidents(
     return found[:limit]
 
 
-def link_call(session: Session, call_id: int, incident_id: int, user: User) -> Call:
+def link_call(session: Session, call_id: int, incident_id: int, user: Person) -> Call:
     """The call joins an open incident: its stamps go on that incident's timeline."""
     call = get_call(session, call_id)
     incident = get_incident(session, incident_id, "incident_id")

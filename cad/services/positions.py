@@ -29,9 +29,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cad.auth import hash_token
 from cad.config import Settings
-from cad.errors import Conflict, Unauthorized
+from cad.domain.errors import Conflict, Unauthorized
+from cad.domain.tokens import hash_token
 from cad.events import Change, publish_after_commit, publish_committed
 from cad.models import Assignment, DeviceReport, Incident, Position, Station, Unit
 from cad.rate_limits import SharedLimits, per_seconds
@@ -426,7 +426,7 @@ def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: dateti
         raise Unauthorized("the device token belongs to no unit", "token")
     moved = row.moved_status is not None
     if moved:  # committed already: tell this process's consoles now
-        publish_committed(Change(row.event_id, "unit", json.loads(event_json)))
+        publish_committed(engine, Change(row.event_id, "unit", json.loads(event_json)))
         recorded = Recorded(1, 0, 0, here, UnitStatus(row.moved_status))
         changed = _apply_geofence(
             session, unit_id, UnitStatus(row.moved_status), row.status_changed_at, row.station_id, rules

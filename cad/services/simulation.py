@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cad import clock
-from cad.auth import hash_token, new_token
 from cad.domain.simulator_lease import LEASE_S, LeaseHeld, Verdict, verdict
 from cad.models import CentreMark, Role, SimulatorLease, Unit, User
+from cad.services.tokens import give_api_token, give_device_token
 
 DEMO_MARK = "demo_seeded"
 LEASE = "city"
@@ -150,8 +150,7 @@ def issue_simulator_keys(session: Session, holder: str | None = None) -> Simulat
     devices: dict[int, str] = {}
     crews: dict[int, str] = {}
     for unit in session.scalars(sa.select(Unit).order_by(Unit.id)):
-        devices[unit.id] = new_token("dev")
-        unit.device_token_hash = hash_token(devices[unit.id])
+        devices[unit.id] = give_device_token(unit)
         crews[unit.id] = _user(
             session, f"sim-{unit.callsign.lower()}", Role.CREW, f"Kru {unit.callsign} (simulasi)", unit.id
         )
@@ -167,9 +166,7 @@ def _user(session: Session, username: str, role: Role, display_name: str, unit_i
         session.add(user)
     elif user.role is not role or user.unit_id != unit_id:
         raise ValueError(f"user {username!r} exists with another role or unit; the simulator will not take it over")
-    token = new_token("wr")
-    user.api_token_hash = hash_token(token)
-    return token
+    return give_api_token(user)
 
 
 def _database_now(session: Session) -> datetime:

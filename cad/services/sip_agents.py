@@ -25,7 +25,7 @@ from cad import clock
 from cad.domain.calls import AGENT_DIED, OPEN_CALL_STATES, CallState, change_call_state
 from cad.domain.sip_agents import AgentHeard, dead_agents, heard_since
 from cad.domain.timeline import EventKind
-from cad.events import Audience, Change, bus, publish_after_commit
+from cad.events import Audience, Change, EventBus, publish_after_commit
 from cad.models import Call, Message, SipAgentSeen
 from cad.services.intake import claim_sip_outbox
 from cad.timeline import record_event
@@ -108,13 +108,18 @@ RECHECK_S = 2.0
 
 
 def claim_outbox_waiting(
-    session: Session, hold_s: float, *, sweep_silent_s: float | None = None, recheck_s: float = RECHECK_S
+    session: Session,
+    hold_s: float,
+    bus: EventBus,
+    *,
+    sweep_silent_s: float | None = None,
+    recheck_s: float = RECHECK_S,
 ) -> list[Message]:
     """The replies waiting to go out as SIP MESSAGE, each claimed for this poll only; when there are
     none, wait up to `hold_s` for one to be queued (a long poll: the agent asks again at once, so an idle
-    agent costs a request every `hold_s`, not one a second). With `sweep_silent_s`, the calls of agents
-    silent that long are closed every `recheck_s` meanwhile, as every poll's arrival does. Holds no
-    database connection while it waits."""
+    agent costs a request every `hold_s`, not one a second; `bus`, the app's, says when). With
+    `sweep_silent_s`, the calls of agents silent that long are closed every `recheck_s` meanwhile, as
+    every poll's arrival does. Holds no database connection while it waits."""
     if hold_s <= 0:
         return claim_sip_outbox(session)
     deadline = time.monotonic() + hold_s

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from cad import clock
-from cad.crew import give_route
+from cad.api.crew import give_route
 from cad.db import db
 from cad.domain.incidents import INCIDENT_TYPE_LABELS, IncidentType
 from cad.errors import ApiError

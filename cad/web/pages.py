@@ -21,12 +21,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from cad import clock
-from cad.api.reports import report_config
 from cad.api.schemas import MAX_ID
 from cad.db import db
 from cad.domain.incidents import DISPOSITION_LABELS, INCIDENT_TYPE_LABELS, Disposition, IncidentType
 from cad.models import AuditEntry, Role, Unit, User
 from cad.services import figures
+from cad.services.reports import response_time_report
 from cad.web.coverage_labels import coverage_labels
 from cad.web.i18n import LANGUAGES, current_language, zone_name
 from cad.web.security import (
@@ -41,7 +41,6 @@ from cad.web.security import (
 from dispatch.timers import parse_ack_timeouts
 from dispatch.units import UnitStatus
 from reports.archive import list_archive
-from reports.generate import response_times
 from reports.render import report_charts
 
 pages = Blueprint(
@@ -445,8 +444,7 @@ def manager() -> Any:
         message = _("%(field)s: not a valid choice or day (%(value)s)", field=field, value=value[:20] or "—")
         return render_template("manager.html", error=message, error_field=field, **context), 400
     period = figures.for_window(db.session, start, end)
-    with db.engine.connect() as conn:
-        made = response_times(conn, start, end, report_config(settings), now=now)
+    made = response_time_report(db.engine, (start, end), settings, now)
     lang = current_language()
     window = {"from": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "to": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "lang": lang}
     return render_template(

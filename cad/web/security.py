@@ -31,7 +31,7 @@ from cad.rate_limits import SharedLimits, per_seconds
 log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Blueprints whose endpoints authenticate with credentials of their own, never a session cookie.
-MACHINE_BLUEPRINTS = frozenset({"gps", "gps_api", "telephony"})
+MACHINE_BLUEPRINTS = frozenset({"gps", "gps_api", "sip_agents", "sms"})
 CSRF_KEY = "csrf_token"
 
 login_manager = LoginManager()

@@ -1,14 +1,16 @@
-"""End-to-end fixtures: the centre served over real HTTP, the SIP agent as its own process, two centre
-nodes behind HAProxy."""
+"""End-to-end fixtures: the centre served over real HTTP (bare, or the demo city), the SIP agent as its
+own process, two centre nodes behind HAProxy, a Chromium for the browser tests."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from browser_consoles import CHROMIUM_ARGS, TWILIO_TOKEN
 from cluster import Cluster, running_cluster
 from live import (
     INTAKE_TOKEN,
@@ -21,6 +23,9 @@ from live import (
     serve_centre,
     start_agent,
 )
+from live import (
+    demo_centre as serve_demo_centre,
+)
 from requirements import need, need_tool
 
 from cad.app import create_app
@@ -28,9 +33,34 @@ from cad.config import Settings
 from cad.db import db
 
 
+@pytest.fixture(autouse=True)
+def _factories_commit(committing_factories: None) -> None:
+    """The centre here runs in another thread or process, reading through its own connections: the
+    factories commit every row they make (tests/conftest.py's `committing_factories`)."""
+
+
 @pytest.fixture
 def live_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
     yield from serve_centre(database_url, tmp_path)
+
+
+@pytest.fixture
+def demo_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
+    """The demo city (its users log in with `cad.demo.DEMO_PASSWORDS`) on the Balikpapan extract, over
+    real HTTP, taking Twilio's webhooks signed with `browser_consoles.TWILIO_TOKEN`."""
+    yield from serve_demo_centre(database_url, tmp_path, {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
+    need_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

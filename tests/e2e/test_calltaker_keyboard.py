@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from browser_consoles import ROADS, artefacts, console, sip_invite, sms
 from keyboard_path import (
     ADDRESS_QUERY,
     INCIDENT_TO_DISPATCHED,
@@ -24,7 +25,6 @@ from keyboard_path import (
 from live import LiveCentre
 from playwright.sync_api import expect
 from requirements import needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console, sip_invite, sms  # noqa: F401
 
 from cad.db import db
 from cad.models import Call, Incident, Unit
@@ -59,17 +59,17 @@ def created_number(page: Any) -> str:
 
 
 def test_ring_to_dispatched_incident_by_keyboard_alone(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     spot = a_spot()
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors, **VIEW)
-    dispatcher = console(browser, centre, "dispatcher", errors, **VIEW)
+    taker = console(browser, demo_centre, "operator", errors, **VIEW)
+    dispatcher = console(browser, demo_centre, "dispatcher", errors, **VIEW)
     expect(taker.locator("#keys kbd", has_text="Ctrl+Enter")).to_have_count(1)  # the keys are on screen
     install_counters(taker)
-    call_id = sip_invite(centre, *spot)
+    call_id = sip_invite(demo_centre, *spot)
 
     play(taker, RING_TO_INCIDENT[:-1])  # everything but Ctrl+Enter: look at the form first
     expect(taker.locator("#type")).to_have_value(TYPE)
@@ -125,16 +125,16 @@ def test_ring_to_dispatched_incident_by_keyboard_alone(
 
 
 def test_enter_never_creates_no_type_is_chosen_for_the_call_taker_and_the_address_point_only_on_request(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     spot = a_spot()
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors, **VIEW)
+    taker = console(browser, demo_centre, "operator", errors, **VIEW)
     install_counters(taker)
     posts = incident_posts(taker)
-    sip_invite(centre, *spot)
+    sip_invite(demo_centre, *spot)
     play(taker, RING_TO_INCIDENT[:3])  # ring, A: the form is focused on the type
     expect(taker.locator("#type")).to_have_value("")  # nothing pre-selected
     taker.keyboard.press("Enter")  # on the type: on to the priority (no list opens, nothing is sent)
@@ -178,13 +178,13 @@ def test_enter_never_creates_no_type_is_chosen_for_the_call_taker_and_the_addres
     assert errors == []
 
 
-def test_the_call_taker_ends_the_call_by_key(centre: LiveCentre, browser: Any, backend: str) -> None:  # noqa: F811
+def test_the_call_taker_ends_the_call_by_key(demo_centre: LiveCentre, browser: Any, backend: str) -> None:
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors, **VIEW)
+    taker = console(browser, demo_centre, "operator", errors, **VIEW)
     install_counters(taker)
     ends: list[str] = []
     taker.on("request", lambda r: r.method == "POST" and r.url.endswith("/end") and ends.append(r.url))
-    call_id = sip_invite(centre, *a_spot())
+    call_id = sip_invite(demo_centre, *a_spot())
     play(taker, RING_TO_INCIDENT[:3])
     taker.locator("#end-call:not([hidden])").wait_for()  # answered: End (E) is offered
     taker.keyboard.press("e")  # in the type field: a type's letter, never the end of the call
@@ -202,15 +202,15 @@ def test_the_call_taker_ends_the_call_by_key(centre: LiveCentre, browser: Any, b
 
 
 def test_a_text_stops_ringing_everywhere_once_taken_and_the_next_call_shows_no_old_messages(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     errors: list[str] = []
-    first = console(browser, centre, "operator", errors, **VIEW)
-    second = console(browser, centre, "operator", errors, **VIEW)
+    first = console(browser, demo_centre, "operator", errors, **VIEW)
+    second = console(browser, demo_centre, "operator", errors, **VIEW)
     install_counters(first)
-    sms(centre, "Tolong, ada yang tenggelam di pantai")
+    sms(demo_centre, "Tolong, ada yang tenggelam di pantai")
     row = "#calls tbody tr[data-phone='+6285299990000']"
     for page in (first, second):
         page.locator(f"{row}.ringing").wait_for()
@@ -220,7 +220,7 @@ def test_a_text_stops_ringing_everywhere_once_taken_and_the_next_call_shows_no_o
     expect(second.locator("#calls tbody tr.ringing")).to_have_count(0)
 
     # the next call opens: the conversation goes at once, it does not wait for the new call's data
-    sip_invite(centre, *a_spot())
+    sip_invite(demo_centre, *a_spot())
     first.locator("#calls tbody tr.ringing").wait_for()
     first.keyboard.press("Escape")
     first.keyboard.press("a")

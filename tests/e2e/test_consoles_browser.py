@@ -6,40 +6,22 @@ Screenshots of each console go to $WARROOM_TEST_ARTIFACTS (default tests/artifac
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 import requests
-from live import INTAKE_TOKEN, LiveCentre, demo_centre
+from browser_consoles import ROADS, artefacts, console, sip_invite, sms
+from live import INTAKE_TOKEN, LiveCentre
 from playwright.sync_api import expect
-from requirements import need_tool, needs_file
-from twilio.request_validator import RequestValidator
+from requirements import needs_file
 
-from cad.config import SHARED_DATA
 from cad.db import db
-from cad.demo import DEMO_PASSWORDS
 from cad.models import Unit
 
-ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
-TWILIO_TOKEN = "browser-test-twilio"
-XSS_NAME = "Budi <img src=x onerror=window.__xss=1>"
 XSS_NOTES = "Asap tebal <script>window.__xss=2</script><img src=x onerror=window.__xss=3>"
 XSS_SMS = "Tolong <img src=x onerror=window.__xss=4><script>window.__xss=5</script>"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True),
@@ -47,116 +29,23 @@ pytestmark = [
 ]
 
 
-def artefacts() -> Path:
-    folder = Path(os.environ.get("WARROOM_TEST_ARTIFACTS") or Path(__file__).parent.parent / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    yield from demo_centre(database_url, tmp_path, {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    need_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def failed(response: Any) -> bool:
-    """A request the page should not have had refused. A route asked for just as the job ends is
-    404 (no active assignment): a race the crew page expects and handles."""
-    return response.status >= 400 and not (response.status == 404 and response.url.endswith("/route"))
-
-
-def console(
-    browser: Any, centre: LiveCentre, username: str, errors: list[str], script: str | None = None, **context: Any
-) -> Any:
-    page = browser.new_context(**context).new_page()
-    if script is not None:
-        page.add_init_script(script)  # runs before the page's own scripts
-    page.set_default_timeout(TIMEOUT_MS)
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-    page.on("dialog", lambda dialog: errors.append(f"{username}: dialog {dialog.message}"))
-    page.on(  # failed requests are judged by `failed` above; every other console error counts
-        "console",
-        lambda m: (
-            m.type == "error"
-            and not m.text.startswith("Failed to load resource")
-            and errors.append(f"{username}: {m.text}")
-        ),
-    )
-    page.on("response", lambda r: failed(r) and errors.append(f"{username}: {r.status} {r.url}"))
-    page.goto(centre.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORDS[username])
-    page.click("main.login button")
-    page.wait_for_url(lambda url: "/login" not in url)
-    if username != "manajer":  # the manager's pages are drawn by the server; the consoles by their scripts
-        page.wait_for_selector("body[data-loaded] #live:not([hidden])")  # first looks answered, stream open
-    page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
-    return page
-
-
-def sip_invite(centre: LiveCentre, lat: float, lon: float) -> int:
-    now = datetime.now(UTC).isoformat()
-    event = {
-        "id": "browser-e1",
-        "kind": "invite",
-        "sip_call_id": "browser-call@10.0.0.1",
-        "phone": "+6281234567890",
-        "name": XSS_NAME,
-        "received_at": now,
-        "contact": "<sip:0812@10.0.0.1:5062>",
-        "location": {"lat": lat, "lon": lon, "accuracy_m": 25, "address": None},
-    }
-    response = requests.post(
-        centre.url + "/telephony/sip/events",
-        json=event,
-        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return int(response.json()["call_id"])
-
-
-def sms(centre: LiveCentre, body: str) -> None:
-    url = centre.url + "/telephony/twilio/sms"
-    form = {"MessageSid": "SMbrowser1", "AccountSid": "AC" + "0" * 32, "From": "+6285299990000", "To": "+62112"}
-    form |= {"Body": body, "NumMedia": "0"}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
-    response = requests.post(
-        url,
-        data=urlencode(form),
-        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-
-
-def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any, backend: str) -> None:
+def test_a_whole_incident_through_the_consoles(demo_centre: LiveCentre, browser: Any, backend: str) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     spot = (unit.lat + 0.0008, unit.lon + 0.0008)  # the call comes from beside DMK-01: it is the nearest
     db.session.remove()
     errors: list[str] = []
     shots = artefacts() / backend
     shots.mkdir(exist_ok=True)
-    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
-    dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
+    taker = console(browser, demo_centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    dispatcher = console(browser, demo_centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
     crew = console(
-        browser, centre, "kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        browser, demo_centre, "kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
     assert crew.url.endswith("/crew")
     expect(crew.locator("#no-job")).to_be_visible()  # drawn from /crew/job's answer, never before it
 
     # a 112 call rings: the call-taker sees it live, with its caller shown as text
-    sip_invite(centre, *spot)
+    sip_invite(demo_centre, *spot)
     row = taker.locator("#calls tbody tr", has_text="Budi")
     expect(row).to_contain_text("<img src=x onerror=window.__xss=1>")
     row.click()
@@ -217,7 +106,7 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     queued.wait_for(state="detached")
 
     # an SMS with markup in it reaches the call-taker as text
-    sms(centre, XSS_SMS)
+    sms(demo_centre, XSS_SMS)
     sms_row = taker.locator("#calls tbody tr", has_text="+6285299990000")
     sms_row.wait_for()
     sms_row.click()
@@ -227,7 +116,7 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
     taker.click("#reply button")
     taker.locator("#chat p.out", has_text="Petugas segera datang <b>sekarang</b>").wait_for()
 
-    manager = console(browser, centre, "manajer", errors, viewport={"width": 1200, "height": 900})
+    manager = console(browser, demo_centre, "manajer", errors, viewport={"width": 1200, "height": 900})
     expect(manager.locator("h1", has_text="Hari ini")).to_have_count(1)
     expect(manager.locator("#fig-incidents b")).to_have_text("2")  # the phone call's incident and the SMS's
     expect(manager.locator("#fig-open b")).to_have_text("1")  # the SMS's is still open
@@ -245,13 +134,13 @@ def test_a_whole_incident_through_the_consoles(centre: LiveCentre, browser: Any,
 
 
 def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
-    centre: LiveCentre, browser: Any, backend: str
+    demo_centre: LiveCentre, browser: Any, backend: str
 ) -> None:
     """The agent reports an entry the centre refused: the call-taker and the dispatcher see it at once
     (no reload), with the number and the WITA time, and one click marks it handled on both."""
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors)
-    dispatcher = console(browser, centre, "dispatcher", errors)
+    taker = console(browser, demo_centre, "operator", errors)
+    dispatcher = console(browser, demo_centre, "dispatcher", errors)
     refused = {
         "id": "lost-1",
         "seq": 7,
@@ -261,7 +150,7 @@ def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
     }
     aside = {"id": "aside-1", "kind": "set_aside", "entry": refused, "reason_text": "400 something the centre refused"}
     answer = requests.post(
-        centre.url + "/telephony/sip/events",
+        demo_centre.url + "/telephony/sip/events",
         json=aside,
         headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
         timeout=10,
@@ -276,7 +165,9 @@ def test_a_call_that_could_not_be_recorded_alerts_both_desks_until_handled(
         page.locator("#intake-failures .intake-failure").wait_for(state="detached")
 
 
-def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, browser: Any, backend: str) -> None:
+def test_a_sip_reply_nobody_received_shows_as_not_delivered(
+    demo_centre: LiveCentre, browser: Any, backend: str
+) -> None:
     """The agent reports the phone refused the reply: the call-taker sees it, in Indonesian, without reloading."""
     agent = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
     event = {
@@ -288,10 +179,10 @@ def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, 
         "received_at": datetime.now(UTC).isoformat(),
         "contact": "sip:085211112222@10.0.0.7:35090",
     }
-    stored = requests.post(centre.url + "/telephony/sip/events", json=event, headers=agent, timeout=10)
+    stored = requests.post(demo_centre.url + "/telephony/sip/events", json=event, headers=agent, timeout=10)
     assert stored.status_code == 200, stored.text
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    taker = console(browser, demo_centre, "operator", errors, viewport={"width": 1400, "height": 900})
     taker.locator("#calls tbody tr", has_text="+6285211112222").click()
     taker.locator("#chat p", has_text="Saya tidak bisa bicara").wait_for()
     taker.fill("#reply-text", "Petugas menuju lokasi")
@@ -299,17 +190,17 @@ def test_a_sip_reply_nobody_received_shows_as_not_delivered(centre: LiveCentre, 
     reply = taker.locator("#chat p.out", has_text="Petugas menuju lokasi")
     reply.wait_for()
     expect(reply.locator(".failed")).to_have_count(0)  # queued: not judged yet
-    claimed = requests.post(centre.url + "/telephony/sip/outbox/claim", headers=agent, timeout=10).json()
+    claimed = requests.post(demo_centre.url + "/telephony/sip/outbox/claim", headers=agent, timeout=10).json()
     assert [m["to"] for m in claimed] == ["sip:085211112222@10.0.0.7:35090"]
     outcome = {"status": "failed", "error": "480 Temporarily Unavailable"}
-    requests.post(f"{centre.url}/telephony/sip/outbox/{claimed[0]['id']}", json=outcome, headers=agent, timeout=10)
+    requests.post(f"{demo_centre.url}/telephony/sip/outbox/{claimed[0]['id']}", json=outcome, headers=agent, timeout=10)
     taker.locator("#chat p.out[data-status=failed] .failed", has_text="tidak terkirim").wait_for()
     assert taker.evaluate("window.__sameDocument") is True
     assert errors == []
 
 
 def test_a_call_cut_off_when_its_sip_agent_died_tells_the_call_taker_to_call_back(
-    centre: LiveCentre, browser: Any, backend: str
+    demo_centre: LiveCentre, browser: Any, backend: str
 ) -> None:
     """The call-taker is talking to a caller when the SIP agent holding the call dies: the open call
     says, in Indonesian and without a reload, that it was cut off and the caller should be called back."""
@@ -322,10 +213,10 @@ def test_a_call_cut_off_when_its_sip_agent_died_tells_the_call_taker_to_call_bac
         "received_at": datetime.now(UTC).isoformat(),
         "agent": "node-b:5071",
     }
-    stored = requests.post(centre.url + "/telephony/sip/events", json=invite, headers=agent, timeout=10)
+    stored = requests.post(demo_centre.url + "/telephony/sip/events", json=invite, headers=agent, timeout=10)
     assert stored.status_code == 200, stored.text
     errors: list[str] = []
-    taker = console(browser, centre, "operator", errors, viewport={"width": 1400, "height": 900})
+    taker = console(browser, demo_centre, "operator", errors, viewport={"width": 1400, "height": 900})
     taker.locator("#calls tbody tr", has_text="+6281377778888").click()
     taker.click("#answer")
     taker.locator("#call-info p", has_text="dijawab").wait_for()
@@ -338,7 +229,7 @@ def test_a_call_cut_off_when_its_sip_agent_died_tells_the_call_taker_to_call_bac
         "ended_at": datetime.now(UTC).isoformat(),
         "reason": "agent_died",
     }
-    ended = requests.post(centre.url + "/telephony/sip/events", json=died, headers=agent, timeout=10)
+    ended = requests.post(demo_centre.url + "/telephony/sip/events", json=died, headers=agent, timeout=10)
     assert ended.json()["state"] == "dropped"
     taker.locator("#call-info p", has_text="terputus (agen SIP mati): telepon balik").wait_for()
     expect(taker.locator("#calls tbody tr", has_text="+6281377778888")).to_have_count(0)  # no longer active
@@ -369,7 +260,7 @@ def _dispatcher_headers() -> dict[str, str]:
 
 
 def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_acknowledges(
-    centre: LiveCentre, browser: Any, backend: str, request: pytest.FixtureRequest
+    demo_centre: LiveCentre, browser: Any, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """A red banner with the incident, its type, the wait and the level appears on both dispatchers'
     consoles without reloading, with a beep that repeats (until muted); acknowledging on one console
@@ -381,11 +272,11 @@ def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_ack
     from dispatch.alerts import DEFAULT_UNASSIGNED_ALERT_S
 
     errors: list[str] = []
-    first = console(browser, centre, "dispatcher", errors, AUDIO_SPY)
-    second = console(browser, centre, "admin", errors, AUDIO_SPY)
+    first = console(browser, demo_centre, "dispatcher", errors, AUDIO_SPY)
+    second = console(browser, demo_centre, "admin", errors, AUDIO_SPY)
     headers = _dispatcher_headers()
     incident = requests.post(
-        centre.url + "/api/v1/incidents",
+        demo_centre.url + "/api/v1/incidents",
         json={"type": "kebakaran", "priority": 1, "address": "Jalan Jenderal Sudirman 12"},
         headers=headers,
         timeout=10,
@@ -425,14 +316,14 @@ def test_an_incident_nobody_sent_a_unit_to_alerts_every_dispatcher_until_one_ack
     # beep's interval (BEEP_EVERY_MS, 2.5 s, in alerts.js) without a tone
     second.wait_for_timeout(3000)
     assert second.evaluate("window.__tones") == beeps  # nothing open: silence
-    timeline = requests.get(f"{centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
+    timeline = requests.get(f"{demo_centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
     [ack] = [e for e in timeline["timeline"] if e["kind"] == "alert_acknowledged"]
     assert ack["actor"] == "user:admin" and ack["data"]["alert"] == "unassigned"
     assert errors == []
 
 
 def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
-    centre: LiveCentre, browser: Any, backend: str
+    demo_centre: LiveCentre, browser: Any, backend: str
 ) -> None:
     """The crew of DMK-01 has not acknowledged: the banner offers the next unit with its arrival time;
     that unit is taken meanwhile, so the click offers the one after it instead; its click sends it."""
@@ -443,17 +334,17 @@ def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
     spot = {"lat": unit.lat + 0.0008, "lon": unit.lon + 0.0008}
     db.session.remove()
     errors: list[str] = []
-    page = console(browser, centre, "dispatcher", errors)
+    page = console(browser, demo_centre, "dispatcher", errors)
     headers = _dispatcher_headers()
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = requests.post(centre.url + "/api/v1" + path, json=body, headers=headers, timeout=10)
+        answer = requests.post(demo_centre.url + "/api/v1" + path, json=body, headers=headers, timeout=10)
         assert answer.status_code == 201, answer.text
         return dict(answer.json())
 
     incident = post("/incidents", {"type": "kebakaran", "priority": 1, "location": spot})
     assignment = post(f"/incidents/{incident['id']}/assignments", {"unit_id": unit.id})
-    estimator = travel_times(centre.app.extensions["warroom.roads"], db.session)
+    estimator = travel_times(demo_centre.app.extensions["warroom.roads"], db.session)
     alert = escalate_if_unacknowledged(db.session, assignment["id"], estimator, stale_after_s=120)
     assert alert is not None and alert["next_callsign"], alert
     offered = str(alert["next_callsign"])
@@ -473,7 +364,7 @@ def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
     assert callsign and callsign != offered
     instead.click()
     banner.wait_for(state="detached")
-    detail = requests.get(f"{centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
+    detail = requests.get(f"{demo_centre.url}/api/v1/incidents/{incident['id']}", headers=headers, timeout=10).json()
     assert {a["callsign"] for a in detail["assignments"] if a["active"]} == {"DMK-01", callsign}
     [ack] = [e for e in detail["timeline"] if e["kind"] == "alert_acknowledged"]
     assert ack["actor"] == "user:dispatcher" and ack["data"]["assignment_id"] == assignment["id"]
@@ -483,7 +374,7 @@ def test_an_overdue_acknowledgement_sends_the_next_unit_in_one_click(
 
 
 def test_the_dispatcher_sees_fire_engine_coverage_fall_when_engines_are_sent(
-    centre: LiveCentre, browser: Any, backend: str
+    demo_centre: LiveCentre, browser: Any, backend: str
 ) -> None:
     """The coverage panel shows the fire engines' share of the roads within 240 s and the best
     move-up, the roads out of reach are a layer on the map that can be switched off, and the figure
@@ -493,7 +384,7 @@ def test_the_dispatcher_sees_fire_engine_coverage_fall_when_engines_are_sent(
     engines = [u.id for u in db.session.query(Unit).filter_by(station_id=first.station_id, type="fire_engine")]
     db.session.remove()
     errors: list[str] = []
-    dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
+    dispatcher = console(browser, demo_centre, "dispatcher", errors, viewport={"width": 1400, "height": 900})
     figure = dispatcher.locator("#coverage-figure")
     expect(figure).to_have_text(re.compile(r"^Cakupan damkar 240 dtk: \d+(\.\d)? %"))
     expect(figure).to_have_attribute("data-share", re.compile(r"^0\.\d+"))

@@ -18,10 +18,10 @@ from typing import Any
 import factories as f
 import pytest
 import requests
+from browser_consoles import ROADS, artefacts, console
 from live import LiveCentre
 from playwright.sync_api import expect
 from requirements import need_tool, needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
 from cad.domain.incidents import IncidentStatus, IncidentType
@@ -80,19 +80,18 @@ def box(page: Any, selector: str) -> dict[str, float]:
 
 
 def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
 ) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     dmk, spot = unit.id, {"lat": unit.lat + 0.004, "lon": unit.lon + 0.004}
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     db.session.remove()
     shots = artefacts() / backend
     shots.mkdir(exist_ok=True)
     errors: list[str] = []
-    crew = console(browser, centre, "kru", errors, **PHONE)
+    crew = console(browser, demo_centre, "kru", errors, **PHONE)
     expect(crew.locator("#no-job")).to_be_visible()
     sound = crew.locator("#sound-toggle")
     expect(sound).to_be_visible()
@@ -106,7 +105,7 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
 
     # a job arrives: the phone vibrates and beeps without the crew touching it
     incident = _api(
-        centre,
+        demo_centre,
         token,
         "POST",
         "/incidents",
@@ -118,7 +117,7 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
             "description": "Asap tebal dari lantai dua ruko, dua orang masih di dalam, pintu belakang terkunci. " * 3,
         },
     )
-    _api(centre, token, "POST", f"/incidents/{incident['id']}/assignments", {"unit_id": dmk})
+    _api(demo_centre, token, "POST", f"/incidents/{incident['id']}/assignments", {"unit_id": dmk})
     crew.locator("#job-title", has_text=incident["number"]).wait_for()
     crew.wait_for_function("() => window.__vibrations.length === 1 && window.__tones === 3")
     assert crew.evaluate("window.__vibrations") == [[400, 150, 400, 150, 400]]
@@ -165,7 +164,7 @@ def test_the_crew_phone_shows_the_job_above_the_fold_and_alerts_a_new_job(
     crew.click("#moves button.move[data-status='available']")
     crew.locator("#no-job").wait_for()
 
-    small = console(browser, centre, "kru", errors, viewport={"width": 360, "height": 740}, is_mobile=True)
+    small = console(browser, demo_centre, "kru", errors, viewport={"width": 360, "height": 740}, is_mobile=True)
     small.screenshot(path=str(shots / "crew-360x740-no-job.png"))
     assert errors == []
 
@@ -199,22 +198,21 @@ def _pdf_text(page: Any, href: str, tmp_path: Path) -> str:
 
 
 def test_the_manager_picks_a_period_and_finds_the_archived_reports(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
     tmp_path: Path,
 ) -> None:
     need_tool("pdftotext")
-    from cad.api.reports import report_config
+    from cad.services.reports import report_config
     from reports.archive import PeriodKind, archive_report, last_complete
 
     unit = db.session.query(Unit).filter_by(callsign="DMK-02").one()
     _old_incident(datetime(2025, 6, 15, 2, 0, tzinfo=UTC), unit.id)  # 15 June 2025, 10:00 WITA
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     for n in range(2):
-        _api(centre, token, "POST", "/incidents", {"type": "medis", "priority": 3, "address": f"Gang Mawar {n}"})
-    settings = centre.app.config["WARROOM"]
+        _api(demo_centre, token, "POST", "/incidents", {"type": "medis", "priority": 3, "address": f"Gang Mawar {n}"})
+    settings = demo_centre.app.config["WARROOM"]
     now = datetime.now(UTC)
     archived = archive_report(db.engine, PeriodKind.WEEKLY, now, report_config(settings), settings.report_archive_path)
     assert archived is not None and archived.name == last_complete(PeriodKind.WEEKLY, now, settings.timezone).filename
@@ -222,7 +220,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     shots = artefacts() / backend
     shots.mkdir(exist_ok=True)
     errors: list[str] = []
-    manager = console(browser, centre, "manajer", errors, viewport={"width": 1280, "height": 900})
+    manager = console(browser, demo_centre, "manajer", errors, viewport={"width": 1280, "height": 900})
 
     # today: the two incidents of the day; the charts of the PDF drawn on the page
     manager.locator("h1", has_text="Hari ini").wait_for()
@@ -254,14 +252,14 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     assert "from=2025-06-14T16%3A00%3A00Z" in pdf_href and "to=2025-06-15T16%3A00%3A00Z" in pdf_href
     text = _pdf_text(manager, pdf_href, tmp_path)
     assert "Waktu respons" in text and "1 kejadian" in text and "Response times" not in text
-    csv = manager.request.get(centre.url + manager.locator("#report-csv").get_attribute("href")).text()
+    csv = manager.request.get(demo_centre.url + manager.locator("#report-csv").get_attribute("href")).text()
     assert csv.startswith("dimensi,kunci,tingkat,") and "all,all,incident,response,1,420.0," in csv
     manager.select_option("header select[name=lang]", "en")
     manager.locator("h1", has_text="Date range").wait_for()
     expect(manager.locator("#charts svg title").first).to_have_text(re.compile(r"^Distribution: Total response"))
     text = _pdf_text(manager, manager.locator("#report-pdf").get_attribute("href"), tmp_path)
     assert "Response times" in text and "1 incidents" in text and "Waktu respons" not in text
-    english_csv = manager.request.get(centre.url + manager.locator("#report-csv").get_attribute("href")).text()
+    english_csv = manager.request.get(demo_centre.url + manager.locator("#report-csv").get_attribute("href")).text()
     assert english_csv.startswith("dimension,key,level,")
     manager.select_option("header select[name=lang]", "id")
     manager.locator("h1", has_text="Rentang tanggal").wait_for()
@@ -275,7 +273,7 @@ def test_the_manager_picks_a_period_and_finds_the_archived_reports(
     assert Path(download.value.path()).read_bytes() == archived.read_bytes()
     manager.screenshot(path=str(shots / "manager-1280x900-archive.png"), full_page=True)
 
-    phone = console(browser, centre, "manajer", errors, **PHONE)
+    phone = console(browser, demo_centre, "manajer", errors, **PHONE)
     phone.locator("h1", has_text="Hari ini").wait_for()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 412  # the charts shrink to the phone
     phone.screenshot(path=str(shots / "manager-412x915-today.png"), full_page=True)

@@ -12,10 +12,10 @@ from typing import Any
 import factories as f
 import pytest
 import requests
+from browser_consoles import ROADS, artefacts, console
 from live import LiveCentre
 from playwright.sync_api import expect
 from requirements import needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.db import db
 from cad.models import Role, Unit
@@ -34,17 +34,16 @@ def _api(at: LiveCentre, token: str, method: str, path: str, body: dict[str, Any
     return answer.json()
 
 
-def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, browser: Any, backend: str) -> None:  # noqa: F811
+def test_a_shift_of_dispatch_operations_in_the_consoles(demo_centre: LiveCentre, browser: Any, backend: str) -> None:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     dmk = unit.id
     spot = {"lat": unit.lat + 0.0008, "lon": unit.lon + 0.0008}
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     db.session.remove()
     errors: list[str] = []
-    dispatcher = console(browser, centre, "dispatcher", errors, viewport={"width": 1600, "height": 900})
+    dispatcher = console(browser, demo_centre, "dispatcher", errors, viewport={"width": 1600, "height": 900})
     crew = console(
-        browser, centre, "kru", errors, viewport={"width": 412, "height": 915}, is_mobile=True, has_touch=True
+        browser, demo_centre, "kru", errors, viewport={"width": 412, "height": 915}, is_mobile=True, has_touch=True
     )
 
     def row(incident: dict[str, Any]) -> Any:
@@ -52,7 +51,7 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
 
     # an SMS report arrives as "other", P3: the dispatcher corrects it to a P1 fire
     sms = _api(
-        centre,
+        demo_centre,
         token,
         "POST",
         "/incidents",
@@ -65,22 +64,24 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     dispatcher.click("#edit-form button[type=submit]")
     row(sms).filter(has_text="P1").filter(has_text="Kebakaran").wait_for()
     changes = [
-        e for e in _api(centre, token, "GET", f"/incidents/{sms['id']}")["timeline"] if e["kind"] == "incident_updated"
+        e
+        for e in _api(demo_centre, token, "GET", f"/incidents/{sms['id']}")["timeline"]
+        if e["kind"] == "incident_updated"
     ]
     assert changes[-1]["data"]["changes"]["type"] == ["lainnya", "kebakaran"]
 
     # someone else changes it while the form is open: the form stays, the stale edit is refused in
     # Indonesian (no English server text on an Indonesian page), and nothing is overwritten
     dispatcher.click("#edit-incident")
-    _api(centre, token, "PATCH", f"/incidents/{sms['id']}", {"description": "Diubah di meja lain"})
+    _api(demo_centre, token, "PATCH", f"/incidents/{sms['id']}", {"description": "Diubah di meja lain"})
     dispatcher.fill("#edit-description", "Versi saya")
     dispatcher.click("#edit-form button[type=submit]")
     refused = dispatcher.locator(
         "#alerts .error", has_text="Sudah berubah: periksa lagi lalu ulangi (diubah orang lain)"
     )
     refused.wait_for()
-    assert _api(centre, token, "GET", f"/incidents/{sms['id']}")["description"] == "Diubah di meja lain"
-    assert errors == [f"dispatcher: 409 {centre.url}/api/v1/incidents/{sms['id']}"]  # the refusal, expected
+    assert _api(demo_centre, token, "GET", f"/incidents/{sms['id']}")["description"] == "Diubah di meja lain"
+    assert errors == [f"dispatcher: 409 {demo_centre.url}/api/v1/incidents/{sms['id']}"]  # the refusal, expected
     errors.clear()
 
     # DMK-01 is sent; its crew cannot go: the dispatcher hears it at once, with the next unit
@@ -93,7 +94,7 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     expect(alert).to_contain_text(re.compile(r"tidak bisa berangkat \(Kendaraan rusak\) → \S+"))
     crew.locator("#no-job").wait_for()
     row(sms).locator("[data-unit='DMK-01']").wait_for(state="detached")
-    _api(centre, token, "POST", f"/units/{dmk}/status", {"status": "available"})  # repaired
+    _api(demo_centre, token, "POST", f"/units/{dmk}/status", {"status": "available"})  # repaired
 
     # sent again, then taken back: the crew's phone says why
     row(sms).click()
@@ -109,11 +110,19 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
 
     # DMK-01 on its way to a P3; a P1 next door takes it, after a confirmation on the page
     low = _api(
-        centre, token, "POST", "/incidents", {"type": "kebakaran", "priority": 3, "location": spot, "address": "Gudang"}
+        demo_centre,
+        token,
+        "POST",
+        "/incidents",
+        {"type": "kebakaran", "priority": 3, "location": spot, "address": "Gudang"},
     )
-    _api(centre, token, "POST", f"/incidents/{low['id']}/assignments", {"unit_id": dmk})
+    _api(demo_centre, token, "POST", f"/incidents/{low['id']}/assignments", {"unit_id": dmk})
     high = _api(
-        centre, token, "POST", "/incidents", {"type": "kebakaran", "priority": 1, "location": spot, "address": "Rumah"}
+        demo_centre,
+        token,
+        "POST",
+        "/incidents",
+        {"type": "kebakaran", "priority": 1, "location": spot, "address": "Rumah"},
     )
     row(high).click()
     dispatcher.click("#preempt-unit")
@@ -129,14 +138,14 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
 
     # a second incident for the same fire is merged into the first
     duplicate = _api(
-        centre, token, "POST", "/incidents", {"type": "medis", "priority": 2, "location": spot, "address": "Rumah"}
+        demo_centre, token, "POST", "/incidents", {"type": "medis", "priority": 2, "location": spot, "address": "Rumah"}
     )
     row(duplicate).click()
     dispatcher.click("#merge-incident")
     dispatcher.select_option("#merge-into", str(high["id"]))
     dispatcher.click("#merge-submit")
     row(duplicate).wait_for(state="detached")
-    merged = _api(centre, token, "GET", f"/incidents/{duplicate['id']}")
+    merged = _api(demo_centre, token, "GET", f"/incidents/{duplicate['id']}")
     assert (merged["disposition"], merged["merged_into_id"]) == ("ganda", high["id"])
 
     # the P1 turns out to be nothing; DMK-01 never acknowledged: closed with its outcome, unit released
@@ -149,6 +158,6 @@ def test_a_shift_of_dispatch_operations_in_the_consoles(centre: LiveCentre, brow
     dispatcher.check("#close-release")
     dispatcher.click("#close-submit")
     row(high).wait_for(state="detached")
-    assert _api(centre, token, "GET", f"/units/{dmk}")["status"] == "available"
+    assert _api(demo_centre, token, "GET", f"/units/{dmk}")["status"] == "available"
     crew.locator("#no-job").wait_for()
     assert errors == []

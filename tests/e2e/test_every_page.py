@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
+from browser_consoles import ROADS, artefacts, console
 from live import LiveCentre
 from requirements import needs_file
-from test_consoles_browser import ROADS, artefacts, browser, centre, console  # noqa: F401  (fixtures)
 
 from cad.config import REPO_ROOT
 from cad.db import db
@@ -98,7 +98,7 @@ def _unreadable(text: str, lang: str) -> list[str]:
 
 
 @pytest.fixture
-def dmk01(centre: LiveCentre) -> Iterator[int]:  # noqa: F811
+def dmk01(demo_centre: LiveCentre) -> Iterator[int]:
     unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
     yield unit.id
     db.session.remove()
@@ -106,22 +106,22 @@ def dmk01(centre: LiveCentre) -> Iterator[int]:  # noqa: F811
 
 @pytest.mark.parametrize("username", sorted(PAGES))
 def test_every_page_speaks_the_readers_language_and_passes_axe(
-    centre: LiveCentre,  # noqa: F811
-    browser: Any,  # noqa: F811
+    demo_centre: LiveCentre,
+    browser: Any,
     backend: str,
     dmk01: int,
     username: str,
 ) -> None:
     assert AXE.exists(), "axe-core missing: `npm ci` installs it (package.json devDependencies)"
     errors: list[str] = []
-    page = console(browser, centre, username, errors, viewport={"width": 1600, "height": 900}, bypass_csp=True)
+    page = console(browser, demo_centre, username, errors, viewport={"width": 1600, "height": 900}, bypass_csp=True)
     problems: list[str] = []
     for lang in ("id", "en"):
         if lang == "en":
             with page.expect_navigation():
                 page.select_option("header select[name=lang]", "en")
         for path in PAGES[username]:
-            page.goto(centre.url + path.replace("{DMK-01}", str(dmk01)))
+            page.goto(demo_centre.url + path.replace("{DMK-01}", str(dmk01)))
             page.wait_for_function(LOADED)
             assert page.locator("html").get_attribute("lang") == lang
             text = page.evaluate(TEXT_OF_PAGE)

@@ -13,18 +13,13 @@ from typing import Any
 
 import factories as f
 import pytest
-from live import INTAKE_TOKEN, AgentProcess, LiveCentre, sipp
-from test_sip_intake import wait_for
+from live import INTAKE_TOKEN, AgentProcess, LiveCentre, sipp, wait_for
 
 from cad.models import Role
 from telephony.courier import Courier
 from telephony.journal import SET_ASIDE, Journal
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-
-
-def token_of(role: Role) -> str:
-    return f.user(role)[1]["Authorization"].split()[1]
 
 
 def test_a_call_with_headers_longer_than_every_column_is_answered_and_on_record(
@@ -47,7 +42,7 @@ def test_a_call_with_headers_longer_than_every_column_is_answered_and_on_record(
         extra=["-cid_str", call_id_prefix + "%u-%p@%s"],
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    token = token_of(Role.CALL_TAKER)
+    token = f.api_token(Role.CALL_TAKER)
 
     def ended() -> list[dict[str, Any]]:
         return [c for c in live_centre.get("/api/v1/calls", token).json() if c["state"] == "abandoned"]
@@ -91,7 +86,7 @@ def test_an_entry_the_centre_refuses_is_alerted_and_redelivered_by_command(
         for role in (Role.CALL_TAKER, Role.DISPATCHER):
             alerts = wait_for(
                 lambda r=role: (
-                    _alerts(live_centre, token_of(r)) if len(_alerts(live_centre, token_of(r))) == 2 else None
+                    _alerts(live_centre, f.api_token(r)) if len(_alerts(live_centre, f.api_token(r))) == 2 else None
                 )
             )
             assert {a["phone"] for a in alerts} == {"+6281211112222", "+6281233334444"}
@@ -114,7 +109,7 @@ def test_an_entry_the_centre_refuses_is_alerted_and_redelivered_by_command(
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 1, first.stdout + first.stderr  # the voicemail is still refused: said, not hidden
     assert "delivered: invite" in first.stdout and "STILL REFUSED: voicemail" in first.stdout
-    token = token_of(Role.CALL_TAKER)
+    token = f.api_token(Role.CALL_TAKER)
     calls = live_centre.get("/api/v1/calls", token).json()
     assert [(c["phone"], c["state"], c["location"]["lat"]) for c in calls] == [("+6281233334444", "abandoned", -1.2379)]
     assert [a["phone"] for a in _alerts(live_centre, token)] == ["+6281211112222"]

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 import factories as f
 import requests
 import sqlalchemy as sa
-from live import AgentProcess, DisposablePostgres, LiveCentre, free_udp_port, sipp, start_agent
-from test_sip_intake import calls_of, wait_for
+from live import AgentProcess, DisposablePostgres, LiveCentre, free_udp_port, sipp, start_agent, wait_for
+from sip_calls import calls_of
 from twilio.request_validator import RequestValidator
 
 from cad.db import db
@@ -29,8 +29,7 @@ def _pending(centre: LiveCentre, agent: AgentProcess) -> int:
 def test_calls_during_a_database_outage_are_answered_journaled_and_replayed(
     stoppable_centre: LiveCentre, disposable_postgres: DisposablePostgres
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     agent = start_agent(stoppable_centre.url, stoppable_centre.instance, free_udp_port())
     try:
         disposable_postgres.stop()
@@ -60,8 +59,7 @@ def test_calls_during_a_database_outage_are_answered_journaled_and_replayed(
 
 
 def test_an_agent_restarted_while_the_centre_was_unreachable_replays_its_journal(stoppable_centre: LiveCentre) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     port = free_udp_port()
     nowhere = f"http://127.0.0.1:{free_udp_port()}"  # no centre listens there
     agent = start_agent(nowhere, stoppable_centre.instance, port)
@@ -84,8 +82,7 @@ def test_an_agent_restarted_while_the_centre_was_unreachable_replays_its_journal
 def test_sms_during_a_database_outage_gets_503_and_the_retry_is_stored_once(
     stoppable_centre: LiveCentre, disposable_postgres: DisposablePostgres
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     form = {"MessageSid": "SMdown1", "From": "+6281277778888", "To": "+62112", "Body": "Banjir di Klandasan"}
     url = "https://centre.test/telephony/twilio/sms"
     signed = {
@@ -127,8 +124,7 @@ def test_a_gps_fix_during_a_database_outage_gets_503_and_the_retry_is_stored_onc
         disposable_postgres.start()
     for _ in range(2):  # Traccar Client resends what was not taken; a repeat is not stored twice
         assert requests.get(stoppable_centre.url + "/gps/osmand", params=fix, timeout=20).status_code == 200
-    _, headers = f.user(Role.DISPATCHER)
-    moved = stoppable_centre.get(f"/api/v1/units/{unit_id}", headers["Authorization"].split()[1]).json()
+    moved = stoppable_centre.get(f"/api/v1/units/{unit_id}", f.api_token(Role.DISPATCHER)).json()
     assert (moved["position"]["lat"], moved["position"]["lon"]) == (-1.2651, 116.8401)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).where(Position.unit_id == unit_id)) == 2

@@ -15,15 +15,12 @@ import closed_scene as town
 import factories as f
 import pytest
 import requests
-from live import LiveCentre, serve
-from test_consoles_browser import artefacts, browser  # noqa: F401  (fixture)
+from browser_consoles import artefacts, console
+from live import LiveCentre, serve_centre
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.db import db
 from cad.models import Camera, Role
 
-TIMEOUT_MS = 20_000
 ETA = re.compile(r"\d+ mnt \d+ dtk")
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
@@ -31,14 +28,8 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indire
 
 @pytest.fixture
 def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": str(town.write_extract(tmp_path)),
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    """The closed-road town (tests/closed_scene.py) over real HTTP."""
+    yield from serve_centre(database_url, tmp_path, WARROOM_ROADS=str(town.write_extract(tmp_path)))
 
 
 def expect(locator: Any) -> Any:
@@ -47,22 +38,9 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
-def login(chromium: Any, centre: LiveCentre, username: str, password: str, errors: list[str], **context: Any) -> Any:
-    page = chromium.new_context(**context).new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-    page.on("response", lambda r: r.status >= 400 and errors.append(f"{username}: {r.status} {r.url}"))
-    page.goto(centre.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("main.login button")
-    page.wait_for_selector("body[data-loaded] #live:not([hidden])")  # first looks answered, stream open
-    return page
-
-
 def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     centre: LiveCentre,
-    browser: Any,  # noqa: F811  (the fixture)
+    browser: Any,
     backend: str,
 ) -> None:
     # Eleven fire engines along Jalan Utama, nearer the junction first; the twelfth's GPS is 14
@@ -102,19 +80,20 @@ def test_any_of_twelve_units_can_be_sent_and_the_closed_road_is_on_screen(
     errors: list[str] = []
     shots = artefacts() / backend
     shots.mkdir(parents=True, exist_ok=True)
-    dispatcher = login(browser, centre, "petugas", "rahasia-dispatch", errors, viewport={"width": 1400, "height": 900})
-    crew = login(
-        browser, centre, "kru10", "rahasia-kru", errors, viewport={"width": 390, "height": 844}, is_mobile=True
+    dispatcher = console(
+        browser, centre, "petugas", errors, password="rahasia-dispatch", viewport={"width": 1400, "height": 900}
     )
+    phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True}
+    crew = console(browser, centre, "kru10", errors, password="rahasia-kru", **phone)
     dispatcher.locator(f"#queue tbody tr[data-number='{number}']").click()
     rows = dispatcher.locator("#recommendations tr[data-unit]")
     callsigns = "td:first-child b"
-    expect(rows).to_have_count(12)
     best = ["DMK-01", "DMK-02", "DMK-03", "DMK-04", "DMK-05"]
-    expect(rows.filter(visible=True).locator(callsigns)).to_have_text(best)
+    expect(rows.locator(callsigns)).to_have_text(best)  # the console asks for the best five only
     toggle = dispatcher.locator("#all-units")
-    expect(toggle).to_have_text("Semua unit (12)")
-    toggle.click()
+    expect(toggle).to_have_text("Semua unit (12)")  # of `total`
+    toggle.click()  # asks for every one (`limit=all`)
+    expect(rows).to_have_count(12)
     expect(rows.filter(visible=True)).to_have_count(12)
     expect(rows.locator(callsigns)).to_have_text([u.callsign for u in units])
     dispatcher.screenshot(path=str(shots / "dispatcher-all-units.png"), full_page=True)

@@ -16,10 +16,8 @@ from pathlib import Path
 import factories as f
 import pytest
 import sqlalchemy as sa
-from live import LiveCentre, serve, wait_for
+from live import LiveCentre, serve_centre, wait_for
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.db import db
 from cad.models import Assignment, LiveEvent, Role, TimelineEvent
 from cad.scheduler import SWEEP_EVERY_S
@@ -33,15 +31,7 @@ ACK_TIMEOUTS = "1:5,2:20"
 
 @pytest.fixture
 def timed_centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "WARROOM_ACK_TIMEOUTS": ACK_TIMEOUTS,
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    yield from serve_centre(database_url, tmp_path, WARROOM_ACK_TIMEOUTS=ACK_TIMEOUTS)
 
 
 class Scheduler:
@@ -96,8 +86,7 @@ def _holder(*schedulers: Scheduler) -> tuple[Scheduler, Scheduler]:
 
 def _assign(centre: LiveCentre, callsign: str = "DMK-01", priority: int = 1) -> int:
     """A new unit `callsign` sent to a new incident; the incident's id."""
-    _, headers = f.user(Role.DISPATCHER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.DISPATCHER)
     unit = f.unit(callsign)
     incident = centre.post(
         "/api/v1/incidents",

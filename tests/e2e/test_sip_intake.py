@@ -10,45 +10,20 @@ from pathlib import Path
 import factories as f
 import pytest
 from live import SIPP_DIR, AgentProcess, LiveCentre, free_udp_port, sipp, sipp_listener, start_agent, wait_for
+from sip_calls import PIDF_CIRCLE, calls_of, reply_outcome, target, texted_from_its_own_port
 
 from cad.models import Role
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
-PIDF_CIRCLE = """<?xml version="1.0" encoding="UTF-8"?>
-<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10"
-    xmlns:gml="http://www.opengis.net/gml" xmlns:gs="http://www.opengis.net/pidflo/1.0"
-    entity="pres:caller@example.com">
-  <tuple id="loc1">
-    <status><gp:geopriv><gp:location-info>
-      <gs:Circle srsName="urn:ogc:def:crs:EPSG::4326">
-        <gml:pos>-1.2650 116.8400</gml:pos>
-        <gs:radius uom="urn:ogc:def:uom:EPSG::9001">35</gs:radius>
-      </gs:Circle>
-    </gp:location-info><gp:usage-rules/><gp:method>GPS</gp:method></gp:geopriv></status>
-    <timestamp>2026-11-24T01:00:00Z</timestamp>
-  </tuple>
-</presence>"""
-
 PIDF_BROKEN = """<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple><status>
 <gml:pos>not a place</gml:pos></status"""
-
-
-def calls_of(centre: LiveCentre, token: str, limit: int = 100) -> list[dict]:
-    response = centre.get(f"/api/v1/calls?limit={limit}", token)
-    assert response.status_code == 200
-    return response.json()
-
-
-def target(agent: AgentProcess) -> str:
-    return f"127.0.0.1:{agent.port}"
 
 
 def test_a_plain_call_is_on_record_and_ends_abandoned_when_nobody_picked_up(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp("call.xml", target(sip_agent), keys={"phone": "081234567890", "caller_name": "Budi", "hold_ms": "300"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"])[0]
@@ -58,8 +33,7 @@ def test_a_plain_call_is_on_record_and_ends_abandoned_when_nobody_picked_up(
 
 
 def test_a_call_answered_by_a_call_taker_ends_as_ended(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     result: list[subprocess.CompletedProcess[str]] = []
     caller = threading.Thread(
         target=lambda: result.append(
@@ -78,8 +52,7 @@ def test_a_call_answered_by_a_call_taker_ends_as_ended(live_centre: LiveCentre, 
 
 
 def test_pidf_lo_circle_becomes_the_call_location(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call_pidf.xml",
         target(sip_agent),
@@ -94,8 +67,7 @@ def test_pidf_lo_circle_becomes_the_call_location(live_centre: LiveCentre, sip_a
 def test_malformed_pidf_lo_still_gets_through_without_location(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call_pidf.xml",
         target(sip_agent),
@@ -108,8 +80,7 @@ def test_malformed_pidf_lo_still_gets_through_without_location(
 
 
 def test_cancelled_while_ringing_is_abandoned(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp("cancel.xml", target(sip_agent), keys={"phone": "081377778888", "caller_name": "Tono"})
     assert run.returncode == 0, run.stdout[-2000:]
     call = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"])[0]
@@ -119,8 +90,7 @@ def test_cancelled_while_ringing_is_abandoned(live_centre: LiveCentre, sip_agent
 def test_a_burst_of_calls_is_all_on_record(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
     """120 calls reuse pjsua2's four call slots many times over (three lines, the fourth kept to
     refuse with 503); a Call wrapper kept a moment too long shows up here as 603 Decline."""
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call.xml",
         target(sip_agent),
@@ -150,9 +120,9 @@ def test_a_call_to_another_number_is_refused_404(live_centre: LiveCentre, sip_ag
     )
     assert run.returncode != 0
     assert "SIP/2.0 404" in _sipp_errors(live_centre)
-    _, headers = f.user(Role.CALL_TAKER)
+    token = f.api_token(Role.CALL_TAKER)
     time.sleep(0.3)
-    assert calls_of(live_centre, headers["Authorization"].split()[1]) == []
+    assert calls_of(live_centre, token) == []
 
 
 def test_a_source_outside_the_allow_list_is_refused_403(live_centre: LiveCentre) -> None:
@@ -171,8 +141,7 @@ def test_a_source_outside_the_allow_list_is_refused_403(live_centre: LiveCentre)
         assert "not in WARROOM_SIP_ALLOW" in agent.output()
     finally:
         assert agent.stop() == 0
-    _, headers = f.user(Role.CALL_TAKER)
-    assert calls_of(live_centre, headers["Authorization"].split()[1]) == []
+    assert calls_of(live_centre, f.api_token(Role.CALL_TAKER)) == []
 
 
 def _sipp_errors(centre: LiveCentre) -> str:
@@ -182,8 +151,7 @@ def _sipp_errors(centre: LiveCentre) -> str:
 def test_text_to_112_over_sip_is_a_conversation_answered_through_sip(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     reply_port = free_udp_port()
     listener = sipp_listener("reply_uas.xml", reply_port, live_centre.instance / "reply.log", timeout_s=30)
     try:
@@ -246,8 +214,7 @@ def test_the_agent_registers_with_a_pbx_when_one_is_configured(live_centre: Live
 
 
 def test_calls_over_tcp_work_too(live_centre: LiveCentre, sip_agent: AgentProcess) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call.xml",
         target(sip_agent),
@@ -279,48 +246,19 @@ def test_a_ringing_call_reaches_the_console_event_stream(live_centre: LiveCentre
     assert '"state": "abandoned"' in events[1]
 
 
-def _texted_from_its_own_port(
-    centre: LiveCentre, agent: AgentProcess, token: str, phone: str, extra: list[str]
-) -> dict:
-    """A phone's MESSAGE from its own port, no Contact; the conversation it opened."""
-    run = sipp(
-        "message_no_contact.xml",
-        target(agent),
-        keys={"phone": phone, "caller_name": "Tuli", "text": "Tolong, ada yang pingsan"},
-        extra=extra,
-    )
-    assert run.returncode == 0, run.stdout[-2000:]
-    return wait_for(lambda: [c for c in calls_of(centre, token) if c["phone"].endswith(phone[1:])])[0]
-
-
-def _reply_outcome(centre: LiveCentre, token: str, call_id: int, body: str) -> str:
-    sent = centre.post(f"/api/v1/calls/{call_id}/messages", token, json={"body": body})
-    assert sent.status_code == 201 and sent.json()["status"] == "queued"
-    settled = wait_for(
-        lambda: [
-            m["status"]
-            for m in centre.get(f"/api/v1/calls/{call_id}/messages", token).json()
-            if m["direction"] == "out" and m["status"] not in ("queued", "sending")
-        ],
-        timeout_s=20,
-    )
-    return str(settled[0])
-
-
 @pytest.mark.parametrize(("answer", "outcome"), [("reply_uas.xml", "sent"), ("refuse_uas.xml", "failed")])
 def test_a_reply_goes_back_to_the_port_the_message_came_from_and_is_sent_only_on_2xx(
     live_centre: LiveCentre, sip_agent: AgentProcess, answer: str, outcome: str
 ) -> None:
     """A phone that sends from an odd port with no Contact listens there, not on 5060 of its host;
     the reply is `sent` only when the phone answers 2xx."""
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     phone_port = free_udp_port()
-    call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660001", ["-p", str(phone_port)])
+    call = texted_from_its_own_port(live_centre, sip_agent, token, "081366660001", ["-p", str(phone_port)])
     phone = sipp_listener(answer, phone_port, live_centre.instance / "phone.log", timeout_s=30)
     try:
         time.sleep(0.3)  # the phone listens again on the port it sent from
-        assert _reply_outcome(live_centre, token, call["id"], "Ambulans menuju lokasi.") == outcome
+        assert reply_outcome(live_centre, token, call["id"], "Ambulans menuju lokasi.") == outcome
         output, _ = phone.communicate(timeout=30)
         assert phone.returncode == 0, output[-2000:]
         assert "REPLY:Ambulans menuju lokasi." in (live_centre.instance / "phone.log").read_text()
@@ -335,10 +273,9 @@ def test_a_reply_over_tcp_to_a_phone_no_longer_there_is_failed(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
     """A text over TCP is answered over TCP at its source; when nobody takes it, `failed`, never `sent`."""
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
-    call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-t", "t1"])
-    assert _reply_outcome(live_centre, token, call["id"], "Petugas menuju lokasi.") == "failed"
+    token = f.api_token(Role.CALL_TAKER)
+    call = texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-t", "t1"])
+    assert reply_outcome(live_centre, token, call["id"], "Petugas menuju lokasi.") == "failed"
     assert ";transport=tcp failed" in sip_agent.output()
 
 
@@ -349,8 +286,7 @@ def test_a_lone_agent_past_its_lines_answers_503_never_busy_and_the_callers_are_
     taken, pjsua2 itself would answer the next caller 486, and nobody would know of them)."""
     import re
 
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call_routed.xml",
         target(sip_agent),

@@ -14,7 +14,7 @@ import factories as f
 import pytest
 import requests
 from live import INTAKE_TOKEN, AgentProcess, LiveCentre, free_udp_port, serve_centre, sipp_listener, wait_for
-from test_sip_intake import _reply_outcome, _texted_from_its_own_port
+from sip_calls import reply_outcome, texted_from_its_own_port
 
 from cad.models import Role
 
@@ -127,15 +127,14 @@ def test_held_polls_keep_a_live_agent_heard_and_a_dead_agents_calls_are_closed_w
 def test_a_reply_reaches_the_phone_through_a_real_agent_and_is_on_record_as_sent_at_once(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     phone_port = free_udp_port()
-    call = _texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-p", str(phone_port)])
+    call = texted_from_its_own_port(live_centre, sip_agent, token, "081366660002", ["-p", str(phone_port)])
     phone = sipp_listener("reply_uas.xml", phone_port, live_centre.instance / "phone.log", timeout_s=30)
     try:
         time.sleep(6)  # the agent's poll is held when the reply comes, as it mostly is
         queued_at = time.monotonic()
-        assert _reply_outcome(live_centre, token, call["id"], "Ambulans menuju lokasi.") == "sent"
+        assert reply_outcome(live_centre, token, call["id"], "Ambulans menuju lokasi.") == "sent"
         took_s = time.monotonic() - queued_at
         phone.communicate(timeout=30)
     finally:

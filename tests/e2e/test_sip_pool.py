@@ -19,9 +19,9 @@ from pathlib import Path
 
 import factories as f
 import pytest
-from live import LiveCentre, PoolProcess, sipp, start_pool
+from live import LiveCentre, PoolProcess, sipp, start_pool, wait_for
 from requirements import need_tool
-from test_sip_intake import calls_of, wait_for
+from sip_calls import answered, calls_of, errors_of, sipp_log
 
 from cad.models import Role
 
@@ -41,28 +41,10 @@ def pool(live_centre: LiveCentre) -> Iterator[PoolProcess]:
     assert "SIP pool stopped" in running.output()
 
 
-def token_of_call_taker() -> str:
-    _, headers = f.user(Role.CALL_TAKER)
-    return headers["Authorization"].split()[1]
-
-
-def sipp_log(folder: Path) -> str:
-    """What the routed scenario logged: ANSWERED / SHED 503 / MOVED 302 lines with Call-IDs."""
-    return "".join(p.read_text(errors="replace") for p in folder.glob("call_routed_*_logs.log"))
-
-
-def errors_of(folder: Path) -> str:
-    return "".join(p.read_text(errors="replace") for p in folder.glob("call_routed_*_errors.log"))
-
-
-def answered(folder: Path) -> set[str]:
-    return set(re.findall(r"ANSWERED (\S+)", sipp_log(folder)))
-
-
 def test_twelve_calls_at_once_through_four_workers_and_a_worker_killed_mid_call(
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     folder = tmp_path / "twelve"
     folder.mkdir()
     result: list[object] = []
@@ -124,7 +106,7 @@ def _journal(centre: LiveCentre, port: int) -> str:
 def test_a_flood_is_shed_with_503_never_busy_and_every_answered_call_is_on_record(
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     folder = tmp_path / "flood"
     folder.mkdir()
     pids = pool.worker_pids()
@@ -185,7 +167,7 @@ def test_when_every_line_is_taken_the_caller_waits_ringing_in_the_queue(
 ) -> None:
     need_tool("sipp")
     need_tool("kamailio")
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     announcement = tmp_path / "mohon-tunggu.wav"
     with wave.open(str(announcement), "wb") as wav:  # stands in for "please hold, a call-taker will answer"
         wav.setnchannels(1)
@@ -229,7 +211,7 @@ def test_when_every_line_is_taken_and_an_overflow_centre_is_set_the_call_is_redi
 ) -> None:
     need_tool("sipp")
     need_tool("kamailio")
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     overflow = "sip:112@pusat-cadangan.example"
     pool = start_pool(live_centre.url, live_centre.instance, 1, extra_env={"WARROOM_SIP_OVERFLOW": overflow})
     try:
@@ -253,7 +235,7 @@ def test_a_call_kamailio_turns_away_with_every_line_taken_is_still_on_record(
     with no line at all and Kamailio answers 503 itself. That call is on record all the same."""
     need_tool("sipp")
     need_tool("kamailio")
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     pool = start_pool(live_centre.url, live_centre.instance, 1)
     try:
         time.sleep(1.5)
@@ -284,7 +266,7 @@ def test_without_a_proxy_the_pool_says_so_and_each_worker_answers_on_its_own_por
     live_centre: LiveCentre, tmp_path: Path
 ) -> None:
     need_tool("sipp")
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     pool = start_pool(live_centre.url, live_centre.instance, 2, proxy=False)
     try:
         assert "NO PROXY fronts them" in pool.output() and "behind Kamailio" not in pool.output()

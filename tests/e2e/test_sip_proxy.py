@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import factories as f
 import pytest
-from live import LiveCentre, PoolProcess, sipp, start_pool
+from live import LiveCentre, PoolProcess, sipp, start_pool, wait_for
 from requirements import need_tool
-from test_sip_intake import PIDF_CIRCLE, calls_of, wait_for
-from test_sip_pool import token_of_call_taker
+from sip_calls import PIDF_CIRCLE, calls_of
 
+from cad.models import Role
 from simulator.city import pidf_lo_polygon
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -52,7 +53,7 @@ def errors(folder: Path) -> str:
 def test_a_big_invite_through_the_pool_is_answered_and_on_record_with_its_location(
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path, size: int, transport: str
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     pidf = pidf_lo_polygon(*CENTRE, size - 700)  # the headers, SDP offer, multipart frame: ~700 bytes
     run = sipp(
         "call_routed_pidf.xml",
@@ -83,7 +84,7 @@ def test_a_big_invite_through_the_pool_is_answered_and_on_record_with_its_locati
 def test_an_invite_whose_only_body_is_its_pidf_lo_is_answered_with_an_offer_and_located(
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     run = sipp(
         "call_pidf_only.xml",
         f"127.0.0.1:{pool.port}",
@@ -109,7 +110,7 @@ def test_an_invite_whose_only_body_is_its_pidf_lo_is_answered_with_an_offer_and_
 def test_a_source_outside_the_allow_list_is_refused_403_by_the_proxy_and_nothing_is_recorded(
     live_centre: LiveCentre, pool: PoolProcess, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     outside = tmp_path / "outside"
     outside.mkdir()
     run = sipp(
@@ -170,7 +171,7 @@ def test_a_call_reaching_the_proxy_on_another_address_is_offered_to_the_agents_f
             timeout_s=15,
         )
         assert run.returncode == 0, errors(tmp_path)[-2000:] + run.stdout[-1000:]
-        token = token_of_call_taker()
+        token = f.api_token(Role.CALL_TAKER)
         calls = wait_for(lambda: [c for c in calls_of(live_centre, token) if c["state"] == "abandoned"], timeout_s=10)
         assert [c["caller_name"] for c in calls] == ["Operator"]
         assert "refused" not in pool.worker_log(0)

@@ -9,7 +9,7 @@ import re
 
 import factories as f
 import pytest
-from live import SIPP_DIR, AgentProcess, LiveCentre, sipp
+from live import SIPP_DIR, AgentProcess, LiveCentre, sipp, wait_for
 from pidf_shapes import (
     MALL,
     RFC_HEXAGON,
@@ -25,7 +25,7 @@ from pidf_shapes import (
     prism,
     sphere,
 )
-from test_sip_intake import calls_of, target, wait_for
+from sip_calls import calls_of, target
 
 from cad.models import Role
 
@@ -60,8 +60,7 @@ def invite_size(pidf: str) -> int:
 def test_each_shape_reaches_the_call_on_record_where_it_belongs(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     for phone, (name, pidf, _) in SHAPES.items():
         assert invite_size(pidf) < MAX_INVITE_BYTES, name
         run = sipp(
@@ -86,8 +85,7 @@ def test_each_shape_reaches_the_call_on_record_where_it_belongs(
 def test_a_location_by_reference_is_on_the_call_and_is_no_warning(
     live_centre: LiveCentre, sip_agent: AgentProcess
 ) -> None:
-    _, headers = f.user(Role.CALL_TAKER)
-    token = headers["Authorization"].split()[1]
+    token = f.api_token(Role.CALL_TAKER)
     reference = "https://lis.telco.example/location/8f3a2c?ttl=300"
     run = sipp(
         "call_location_ref.xml",

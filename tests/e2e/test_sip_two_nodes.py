@@ -15,17 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import factories as f
 import pytest
 import sqlalchemy as sa
-from live import INTAKE_TOKEN, LiveCentre, PoolProcess, free_udp_ports, serve, sipp, start_pool
+from live import LiveCentre, PoolProcess, free_udp_ports, serve_centre, sipp, start_pool, wait_for
 from requirements import need_tool
-from test_sip_intake import calls_of, wait_for
-from test_sip_pool import answered, errors_of, token_of_call_taker
+from sip_calls import answered, calls_of, errors_of
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.db import db
-from cad.models import TimelineEvent
+from cad.models import Role, TimelineEvent
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -57,16 +55,7 @@ class TwoNodes:
 
 @pytest.fixture
 def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-            "WARROOM_SIP_AGENT_SILENT_S": str(SILENT_S),
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    yield from serve_centre(database_url, tmp_path, WARROOM_SIP_AGENT_SILENT_S=str(SILENT_S))
 
 
 def _ports_apart() -> tuple[int, int]:
@@ -161,7 +150,7 @@ def _down_marks(log: str, since: float) -> dict[str, float]:
 def test_a_dead_nodes_agents_leave_the_rotation_within_two_seconds_and_the_other_node_answers_every_call(
     centre: LiveCentre, nodes: TwoNodes, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     before = tmp_path / "before"
     before.mkdir()
     run = sipp(
@@ -217,7 +206,7 @@ def _rtt(folder: Path) -> str:
 def test_the_calls_a_dead_node_held_are_closed_on_record_as_dropped_and_the_other_nodes_go_on(
     centre: LiveCentre, nodes: TwoNodes, tmp_path: Path
 ) -> None:
-    token = token_of_call_taker()
+    token = f.api_token(Role.CALL_TAKER)
     folder = tmp_path / "held"
     folder.mkdir()
     caller = threading.Thread(

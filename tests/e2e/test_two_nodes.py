@@ -23,8 +23,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from cluster import Cluster, Node
-from live import INTAKE_TOKEN, sse_blocks
-from test_sip_intake import wait_for
+from live import INTAKE_TOKEN, sse_blocks, wait_for
 from twilio.request_validator import RequestValidator
 
 from cad.db import db

@@ -18,10 +18,11 @@ from urllib.parse import quote
 
 import factories as f
 import pytest
+from console_session import login, token_of
+from factories import person
+from fake_twilio import sms
 from flask import Flask
 from flask.testing import FlaskClient
-from test_consoles import login, person, token_of
-from test_sms_webhook import sms, sms_client  # noqa: F401  (the fixture)
 
 from cad.api.spec import OPERATIONS, Operation
 from cad.app import close_app, create_app
@@ -432,7 +433,7 @@ def test_a_sip_agents_poll_is_never_refused_for_its_body(intake: FlaskClient) ->
     ],
 )
 def test_an_sms_webhook_with_hostile_fields_is_refused_or_taken_as_text(
-    sms_client: FlaskClient,  # noqa: F811
+    sms_client: FlaskClient,
     extra: dict[str, str],
     field: str | None,
 ) -> None:

@@ -65,4 +65,12 @@ def test_upgrade_seed_and_use_the_printed_tokens(cli_env: CliRunner, tmp_path: P
         assert -1.30 < unit["station"]["lat"] < -1.24 and 116.80 < unit["station"]["lon"] < 116.88
     manager = client.get("/api/v1/units", headers={"Authorization": f"Bearer {tokens['manajer']}"})
     assert manager.status_code == 200
+
+    rotated = cli_env.invoke(main, ["users", "token", "siti"])
+    assert rotated.exit_code == 0 and rotated.output.startswith("wr_"), rotated.output
+    old_bearer = {"Authorization": f"Bearer {created.output.strip()}"}
+    assert client.get("/api/v1/units", headers=old_bearer).status_code == 401  # the old token stopped working
+    assert client.get("/api/v1/units", headers={"Authorization": f"Bearer {rotated.output.strip()}"}).status_code == 200
+    nobody = cli_env.invoke(main, ["users", "token", "nobody"])
+    assert nobody.exit_code != 0 and "no user 'nobody'" in nobody.output
     close_app(app)

@@ -12,6 +12,9 @@ from cad.models import Role
 
 
 def _race(app: Flask, calls: list[tuple[str, dict]], headers: dict[str, str]) -> list[int]:
+    """The calls from threads released together; their statuses in call order. The threads read
+    through connections of their own, so what the test built is committed first."""
+    db.session.commit()
     barrier = threading.Barrier(len(calls))
     statuses: list[int] = [0] * len(calls)
 
@@ -76,7 +79,9 @@ def test_concurrent_incidents_get_distinct_consecutive_numbers(app: Flask) -> No
 
 
 def _race_as(app: Flask, calls: list[tuple[str, dict, dict[str, str]]]) -> list[int]:
-    """Each call with its own caller's headers (a dispatcher and a crew), all at once."""
+    """Each call with its own caller's headers (a dispatcher and a crew), all at once (committed first,
+    as in `_race`)."""
+    db.session.commit()
     barrier = threading.Barrier(len(calls))
     statuses: list[int] = [0] * len(calls)
 

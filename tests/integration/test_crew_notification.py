@@ -9,10 +9,10 @@ from pathlib import Path
 
 import factories as f
 import pytest
-from fake_twilio import FakeTwilio
+from fake_twilio import PUBLIC, TWILIO_AUTH_TOKEN, FakeTwilio, sms
 from flask.testing import FlaskClient
+from live import client_with
 from requirements import needs_file
-from test_sms_webhook import AUTH_TOKEN, PUBLIC, client_with, sms
 
 from cad.config import SHARED_DATA
 from cad.db import db
@@ -31,7 +31,7 @@ def centre(database_url: str, tmp_path: Path, twilio_api: FakeTwilio) -> Iterato
             "DATABASE_URL": database_url,
             "WARROOM_INSTANCE": str(tmp_path),
             "WARROOM_ROADS": str(ROADS) if ROADS.exists() else "",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
             "TWILIO_ACCOUNT_SID": twilio_api.account_sid,
             "TWILIO_FROM": "+62811112",
             "TWILIO_API_URL": twilio_api.url,

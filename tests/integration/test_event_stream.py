@@ -15,16 +15,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
-from live import LiveCentre, Sse, read_events, serve
+from live import LiveCentre, Sse, read_events
 
 from cad.db import db
-from cad.events import Audience, Change, EventBus, bus
+from cad.events import Audience, Change, EventBus
 from cad.models import LiveEvent, Role
-
-
-@pytest.fixture
-def live_centre(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
-    yield from serve(app, tmp_path)
 
 
 def _events(url: str, headers: dict[str, str], last_event_id: int | None = None) -> Iterator[Sse]:
@@ -70,21 +65,21 @@ def _insert_elsewhere(conn: sa.Connection, kind: str, data: dict) -> int:
     )
 
 
-def test_a_console_that_reconnects_with_last_event_id_gets_every_event_it_missed(live_centre: LiveCentre) -> None:
+def test_a_console_that_reconnects_with_last_event_id_gets_every_event_it_missed(served_app: LiveCentre) -> None:
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
-    first = _events(live_centre.url, headers)
+    first = _events(served_app.url, headers)
     seen = _position(first)
-    made = [_incident(live_centre, token, 1)]
+    made = [_incident(served_app, token, 1)]
     block = next(b for b in first if b.kind == "incident")  # live: it carries its id
     assert block.data["id"] == made[0] and block.id is not None and block.id > seen
     seen = block.id
     first.close()  # the console loses its connection …
-    made += [_incident(live_centre, token, n) for n in (2, 3, 4)]  # … while the room works on
+    made += [_incident(served_app, token, n) for n in (2, 3, 4)]  # … while the room works on
     expected = [i for i, _, _ in _rows_after(seen)]
     assert len(expected) >= 3
 
-    resumed = _events(live_centre.url, headers, last_event_id=seen)
+    resumed = _events(served_app.url, headers, last_event_id=seen)
     got: list[Sse] = []
     for block in resumed:
         if block.id is not None and block.kind not in (":", ""):
@@ -96,22 +91,22 @@ def test_a_console_that_reconnects_with_last_event_id_gets_every_event_it_missed
     assert {b.data["id"] for b in got if b.kind == "incident"} >= set(made[1:])
 
 
-def test_a_crew_resuming_hears_only_its_own_unit(live_centre: LiveCentre) -> None:
+def test_a_crew_resuming_hears_only_its_own_unit(served_app: LiveCentre) -> None:
     own, other = f.unit("DMK-01"), f.unit("DMK-02")
     _, crew = f.user(Role.CREW, unit=own)
     _, dispatcher = f.user(Role.DISPATCHER)
     token = dispatcher["Authorization"].split()[1]
-    stream = _events(live_centre.url, crew)
+    stream = _events(served_app.url, crew)
     seen = _position(stream)
     stream.close()
     for unit in (other, own, other, own):
         for status in ("out_of_service", "available"):
-            answer = live_centre.post(f"/api/v1/units/{unit.id}/status", token, json={"status": status})
+            answer = served_app.post(f"/api/v1/units/{unit.id}/status", token, json={"status": status})
             assert answer.status_code == 200, answer.text
     mine = [i for i, kind, data in _rows_after(seen) if Change(i, kind, data).units() == {own.id}]
     assert len(mine) >= 4
 
-    resumed = _events(live_centre.url, crew, last_event_id=seen)
+    resumed = _events(served_app.url, crew, last_event_id=seen)
     got = []
     for block in resumed:
         if block.kind not in (":", ""):
@@ -123,16 +118,16 @@ def test_a_crew_resuming_hears_only_its_own_unit(live_centre: LiveCentre) -> Non
     assert all(b.data.get("id") == own.id or b.data.get("unit_id") == own.id for b in got)
 
 
-def test_a_resume_from_a_position_the_table_no_longer_holds_asks_for_a_reload(live_centre: LiveCentre) -> None:
+def test_a_resume_from_a_position_the_table_no_longer_holds_asks_for_a_reload(served_app: LiveCentre) -> None:
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
-    _incident(live_centre, token, 1)
-    _incident(live_centre, token, 2)
+    _incident(served_app, token, 1)
+    _incident(served_app, token, 2)
     table = LiveEvent.__table__
     with db.engine.begin() as conn:  # the hourly sweep took the oldest rows
         oldest = conn.execute(sa.select(sa.func.min(table.c.id))).scalar_one()
         conn.execute(sa.delete(table).where(table.c.id == oldest))
-    stream = _events(live_centre.url, headers, last_event_id=oldest - 1)
+    stream = _events(served_app.url, headers, last_event_id=oldest - 1)
     head = [next(stream) for _ in range(2)]
     stream.close()
     assert head[0].kind == "resync" and head[0].id is not None and head[0].id > oldest
@@ -162,7 +157,7 @@ def test_a_stream_that_falls_behind_is_closed_and_what_it_missed_is_replayed(app
     slow.detach(db.engine)
 
 
-def test_open_streams_hold_no_database_connection(live_centre: LiveCentre) -> None:
+def test_open_streams_hold_no_database_connection(served_app: LiveCentre) -> None:
     pool = db.engine.pool
     capacity = pool.size() + getattr(pool, "_max_overflow", 10)  # SQLite's file pool has no overflow
     _, headers = f.user(Role.DISPATCHER)
@@ -170,13 +165,13 @@ def test_open_streams_hold_no_database_connection(live_centre: LiveCentre) -> No
     streams = []
     try:
         for _ in range(capacity + 5):
-            stream = _events(live_centre.url, headers)
+            stream = _events(served_app.url, headers)
             _position(stream)
             streams.append(stream)
         started = time.monotonic()
-        answer = requests.get(live_centre.url + "/api/v1/units", headers=headers, timeout=10)
+        answer = requests.get(served_app.url + "/api/v1/units", headers=headers, timeout=10)
         assert answer.status_code == 200 and time.monotonic() - started < 5
-        number = _incident(live_centre, token, 1)
+        number = _incident(served_app, token, 1)
         for stream in streams:  # and every one of them hears the change
             assert next(b for b in stream if b.kind == "incident").data["id"] == number
     finally:
@@ -186,11 +181,12 @@ def test_open_streams_hold_no_database_connection(live_centre: LiveCentre) -> No
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_on_postgresql_other_processes_changes_arrive_by_notify_even_across_a_lost_listen(
-    live_centre: LiveCentre, monkeypatch: pytest.MonkeyPatch
+    app: Flask, served_app: LiveCentre, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bus, "_idle_s", 120.0)  # no waking up by the clock: only NOTIFY can do it
+    # no waking up by the clock: only NOTIFY can do it
+    monkeypatch.setattr(app.extensions["warroom.bus"], "_idle_s", 120.0)
     _, headers = f.user(Role.DISPATCHER)
-    stream = _events(live_centre.url, headers)
+    stream = _events(served_app.url, headers)
     _position(stream)
     try:
         for n in range(3):
@@ -216,15 +212,15 @@ def test_on_postgresql_other_processes_changes_arrive_by_notify_even_across_a_lo
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-def test_a_change_that_commits_after_a_later_one_still_reaches_every_stream(live_centre: LiveCentre) -> None:
+def test_a_change_that_commits_after_a_later_one_still_reaches_every_stream(served_app: LiveCentre) -> None:
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
-    stream = _events(live_centre.url, headers)
+    stream = _events(served_app.url, headers)
     _position(stream)
     slow = db.engine.connect()
     try:
         late = _insert_elsewhere(slow, "call", {"id": 7777})  # id taken, not yet committed
-        number = _incident(live_centre, token, 1)  # a later id, committed first
+        number = _incident(served_app, token, 1)  # a later id, committed first
         block = next(b for b in stream if b.kind == "incident")
         assert block.data["id"] == number and block.id is not None and block.id > late
         slow.commit()
@@ -236,14 +232,14 @@ def test_a_change_that_commits_after_a_later_one_still_reaches_every_stream(live
         stream.close()
 
 
-def test_a_resume_replays_a_change_that_committed_late_just_before_the_position(live_centre: LiveCentre) -> None:
+def test_a_resume_replays_a_change_that_committed_late_just_before_the_position(served_app: LiveCentre) -> None:
     """The client saw a later id before an earlier one committed: the resume sends it (the last
     seconds before the position are replayed too; the console drops what it already had)."""
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
-    _incident(live_centre, token, 1)
+    _incident(served_app, token, 1)
     rows = _rows_after(0)
-    stream = _events(live_centre.url, headers, last_event_id=rows[-1][0])
+    stream = _events(served_app.url, headers, last_event_id=rows[-1][0])
     again = next((b for b in stream if b.kind == "incident"), None)
     stream.close()
     assert again is not None and again.id == rows[-1][0]  # recent enough to be sent again

@@ -16,7 +16,11 @@ from cad.errors import DatabaseUnavailable
 from cad.models import LiveEvent, Position, Unit
 from cad.services.fix_writer import FixWriter, Written, _Waiting
 
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+#: The fix writer writes through connections of its own: the factories commit.
+pytestmark = [
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+    pytest.mark.usefixtures("committing_factories"),
+]
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 

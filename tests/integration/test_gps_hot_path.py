@@ -22,6 +22,9 @@ from cad.services.positions import DeviceDirectory, FloodGuard
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
+#: The device directory and the fix writer read and write through connections of their own.
+pytestmark = pytest.mark.usefixtures("committing_factories")
+
 
 class Statements:
     """Counts the statements an engine runs."""

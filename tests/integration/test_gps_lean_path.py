@@ -28,6 +28,9 @@ from cad.models import Position
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 #: Headers that may differ: the lean path compresses nothing and reads no session cookie.
 NOT_COMPARED = {"Vary"}
+#: The Flask-only client below does not commit the test's session before a request as the app's
+#: test client does, and the token look-up reads through a connection of its own.
+pytestmark = pytest.mark.usefixtures("committing_factories")
 
 
 @pytest.fixture(autouse=True)

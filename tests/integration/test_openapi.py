@@ -37,3 +37,15 @@ def test_document_carries_the_models_the_views_validate_with(client: FlaskClient
     assert "dispatcher" in document["paths"]["/api/v1/incidents/{incident_id}/assignments"]["post"]["description"]
     statuses = document["components"]["schemas"]["UnitStatusChange"]["properties"]["status"]["enum"]
     assert "assigned" not in statuses and "on_scene" in statuses
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_recommendations_limit_is_a_number_or_all_and_defaults_to_the_best_five(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    get = document["paths"]["/api/v1/incidents/{incident_id}/recommendations"]["get"]
+    (limit,) = [p for p in get["parameters"] if p["name"] == "limit"]
+    assert limit["schema"]["default"] == 5 and limit["required"] is False
+    assert {"type": "string", "const": "all"} in limit["schema"]["anyOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 10_000} in limit["schema"]["anyOf"]
+    ref = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "total" in document["components"]["schemas"][ref]["required"]

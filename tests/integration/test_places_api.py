@@ -16,6 +16,7 @@ from requirements import needs_file
 
 from cad.app import close_app, create_app
 from cad.config import SHARED_DATA, Settings
+from cad.db import db
 from cad.models import Role
 
 BALIKPAPAN = SHARED_DATA / "balikpapan_kota.overpass.json"
@@ -35,6 +36,7 @@ def search(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) ->
             app = create_app({"TESTING": True}, settings=settings)
             with app.app_context():
                 _, headers = f.user(Role.CALL_TAKER)
+                db.session.commit()  # this context's session ends with it: the user must outlive it
             apps[extract] = (app, app.test_client(), headers)
         app, client, headers = apps[extract]
         with app.app_context():

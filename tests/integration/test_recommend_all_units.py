@@ -1,6 +1,7 @@
-"""Recommendations through the API: every capable unit (not only the best few), each one
-dispatchable; units ranked from their station say so; a closed road at the scene ranks units to
-where they can stop, with the walk and the reason, and the crew's route says the same."""
+"""Recommendations through the API: the best five by default and every capable unit with
+`limit=all` (`total` says how many there are), each one dispatchable; units ranked from their
+station say so; a closed road at the scene ranks units to where they can stop, with the walk and
+the reason, and the crew's route says the same."""
 
 from __future__ import annotations
 
@@ -33,25 +34,33 @@ def test_every_capable_unit_is_returned_and_the_tenth_can_be_dispatched(client: 
     units = [f.unit(f"DMK-{i:02d}", lat=-1.2650 - 0.002 * i, lon=116.8400) for i in range(1, 13)]
     f.unit("AMB-01", "ambulance", lat=-1.2651, lon=116.8401, agency_code="ambulans")  # not capable
     incident = _incident(client, headers)
-    body = client.get(f"/api/v1/incidents/{incident['id']}/recommendations", headers=headers).get_json()
+    url = f"/api/v1/incidents/{incident['id']}/recommendations"
+    best = client.get(url, headers=headers).get_json()  # what the console asks first: the best five
+    _as_the_schema_says(best)
+    assert [r["callsign"] for r in best["recommendations"]] == [u.callsign for u in units[:5]]
+    assert best["total"] == 12
+    body = client.get(url + "?limit=all", headers=headers).get_json()
     ranked = body["recommendations"]
     _as_the_schema_says(body)
     assert [r["callsign"] for r in ranked] == [u.callsign for u in units]  # all 12, nearest first
+    assert body["total"] == 12 and _proposal(body) == _proposal(best)  # the run card from every unit either way
     assert all(r["closed_road"] is False and r["walk_m"] == 0 and r["walk_reason"] is None for r in ranked)
     tenth = ranked[9]
     sent = client.post(
         f"/api/v1/incidents/{incident['id']}/assignments", json={"unit_id": tenth["unit_id"]}, headers=headers
     )
     assert sent.status_code == 201, sent.get_json()
-    after = client.get(f"/api/v1/incidents/{incident['id']}/recommendations", headers=headers).get_json()
-    assert len(after["recommendations"]) == 11 and tenth["unit_id"] not in {
-        r["unit_id"] for r in after["recommendations"]
-    }
+    after = client.get(url + "?limit=all", headers=headers).get_json()
+    assert (
+        len(after["recommendations"]) == 11
+        and after["total"] == 11
+        and tenth["unit_id"] not in {r["unit_id"] for r in after["recommendations"]}
+    )
     three = client.get(f"/api/v1/incidents/{incident['id']}/recommendations?limit=3", headers=headers).get_json()
     assert [r["callsign"] for r in three["recommendations"]] == ["DMK-01", "DMK-02", "DMK-03"]
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "100000", ""])
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "100000", "", "ALL", "null"])
 def test_bad_limit_is_a_400_naming_limit(client: FlaskClient, value: str) -> None:
     _, headers = f.user(Role.DISPATCHER)
     f.unit("DMK-01")
@@ -87,6 +96,10 @@ def town_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
     app: Flask = create_app({"TESTING": True}, settings=settings)
     app.extensions["warroom.roads"].cache_dir = tmp_path / "roads"
     yield from running(app)
+
+
+def _proposal(body: dict) -> list[tuple[list[str], list[int]]]:
+    return [([c["callsign"] for c in s["candidates"]], s["proposed"]) for s in body["run_card"]["slots"]]
 
 
 def _as_the_schema_says(body: dict) -> None:

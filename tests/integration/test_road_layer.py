@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import brotli
@@ -15,14 +16,14 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from live import LiveCentre, running, serve
+from live import LiveCentre, running
 from requirements import need_file
 
 from cad.app import create_app
 from cad.compression import COMPRESSED_TYPES, EVENT_STREAM
 from cad.config import SHARED_DATA, Settings
-from cad.map_layers import MapLayers
 from cad.models import Role
+from cad.roads import RoadNetwork
 
 PORTO_ALEGRE = SHARED_DATA / "poa_osm.pbf"
 PHONE, CONSOLE = 15, 16  # the levels crew.js and the other consoles ask for (common.js)
@@ -32,18 +33,18 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def poa_layers() -> MapLayers:
-    """One set of layers for the module's apps: each level of Porto Alegre is built once."""
-    return MapLayers(str(need_file(PORTO_ALEGRE)))
+def poa_layers(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    """One process's roads for the module's apps: each level of Porto Alegre is built once."""
+    return RoadNetwork(str(need_file(PORTO_ALEGRE)), tmp_path_factory.mktemp("roads"), lambda: datetime.now(UTC), 900.0)
 
 
 @pytest.fixture
-def poa_app(database_url: str, tmp_path: Path, poa_layers: MapLayers) -> Flask:
+def poa_app(database_url: str, tmp_path: Path, poa_layers: RoadNetwork) -> Flask:
     settings = Settings.from_env(
         {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": poa_layers.roads_path}
     )
     app = create_app({"TESTING": True}, settings=settings)
-    app.extensions["warroom.map_layers"] = poa_layers
+    app.extensions["warroom.roads"] = poa_layers
     return app
 
 
@@ -176,17 +177,12 @@ def test_without_an_extract_the_layer_is_empty(client: FlaskClient) -> None:
         assert response.status_code == 200 and response.get_json() == {"type": "FeatureCollection", "features": []}
 
 
-@pytest.fixture
-def live_centre(app: Flask, tmp_path: Path) -> Iterator[LiveCentre]:
-    yield from serve(app, tmp_path)
-
-
-def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(live_centre: LiveCentre) -> None:
+def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(served_app: LiveCentre) -> None:
     assert EVENT_STREAM not in COMPRESSED_TYPES
     _, headers = f.user(Role.DISPATCHER)
     token = headers["Authorization"].split()[1]
     stream = requests.get(
-        live_centre.url + "/api/v1/events",
+        served_app.url + "/api/v1/events",
         headers={**headers, "Accept-Encoding": "gzip, deflate, br, zstd"},
         stream=True,
         timeout=(5, 10),  # a compressor holding an event back would time the read out
@@ -201,7 +197,7 @@ def test_the_event_stream_is_never_compressed_and_each_event_arrives_at_once(liv
             incident = {"type": "medis", "priority": 2, "address": f"Jalan Satu {n}"}
             maker = threading.Thread(
                 target=lambda made=made, incident=incident: made.append(
-                    live_centre.post("/api/v1/incidents", token, json=incident)
+                    served_app.post("/api/v1/incidents", token, json=incident)
                 )
             )
             maker.start()

@@ -30,9 +30,12 @@ from simulator.run import Stats
 
 @pytest.fixture
 def fleet(app: Flask) -> list[Unit]:
+    """Two units with device tokens, committed: a refused command rolls back what its session left
+    open, and the tests look for the fleet unchanged after it."""
     units = [f.unit("DMK-01"), f.unit("AMB-01", "ambulance")]
     for row in units:
         f.device_token(row)
+    db.session.commit()
     return units
 
 

@@ -5,67 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import factories as f
 import pytest
-from fake_twilio import TWILIO_AUTH_TOKEN, FakeTwilio
+from fake_twilio import PUBLIC, SMS_PATH, TWILIO_AUTH_TOKEN, FakeTwilio, sms
 from flask.testing import FlaskClient
-from live import running
+from live import client_with
 from twilio.request_validator import RequestValidator
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.db import db
 from cad.models import Call, Caller, Incident, Message, Role
 
 AUTH_TOKEN = TWILIO_AUTH_TOKEN
-PUBLIC = "https://warroom.example.id"
-URL = "/telephony/twilio/sms"
-
-
-def client_with(env: dict[str, str]) -> Iterator[FlaskClient]:
-    yield from running(create_app({"TESTING": True}, settings=Settings.from_env(env)))
-
-
-@pytest.fixture
-def sms_client(database_url: str, tmp_path: Path) -> Iterator[FlaskClient]:
-    yield from client_with(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "WARROOM_PUBLIC_URL": PUBLIC,
-        }
-    )
-
-
-def sms(
-    client: FlaskClient,
-    body: str,
-    sid: str,
-    sender: str = "+6281234567890",
-    *,
-    sign_with: str = AUTH_TOKEN,
-    url: str = PUBLIC + URL,
-    extra: dict[str, str] | None = None,
-):
-    form = {
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": sender,
-        "To": "+62112",
-        "Body": body,
-        "NumMedia": "0",
-        **(extra or {}),
-    }
-    signature = RequestValidator(sign_with).compute_signature(url, form)
-    return client.post(
-        URL,
-        data=urlencode(form),
-        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
-    )
+URL = SMS_PATH
 
 
 def test_first_sms_opens_an_incident_and_is_acknowledged_in_indonesian(sms_client: FlaskClient) -> None:

@@ -13,11 +13,9 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from live import INTAKE_TOKEN, LiveCentre, serve
+from live import INTAKE_TOKEN, LiveCentre, serve_centre
 from twilio.request_validator import RequestValidator
 
-from cad.app import create_app
-from cad.config import Settings
 from cad.db import db
 from cad.models import Call, Caller, Incident, Message
 
@@ -29,17 +27,7 @@ SENDERS = 10
 
 @pytest.fixture
 def centre(database_url: str, tmp_path: Path) -> Iterator[LiveCentre]:
-    settings = Settings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "WARROOM_INSTANCE": str(tmp_path),
-            "WARROOM_ROADS": "",
-            "WARROOM_INTAKE_TOKEN": INTAKE_TOKEN,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "WARROOM_PUBLIC_URL": PUBLIC,
-        }
-    )
-    yield from serve(create_app({"TESTING": True}, settings=settings), tmp_path)
+    yield from serve_centre(database_url, tmp_path, TWILIO_AUTH_TOKEN=AUTH_TOKEN, WARROOM_PUBLIC_URL=PUBLIC)
 
 
 def at_once(count: int, send: Callable[[int], requests.Response]) -> list[requests.Response]:

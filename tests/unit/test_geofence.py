@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch.geofence import Fence, TrackPoint, arrived_at, distance_m
+from dispatch.geofence import Fence, TrackPoint, arrived_at
+from routing.geo import great_circle_m as distance_m
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 SCENE = Fence(-1.2650, 116.8400, radius_m=80, dwell_s=20)

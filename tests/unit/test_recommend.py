@@ -1,5 +1,6 @@
 """Ranking units by travel time, from their live fix or, when it is stale, their station."""
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,10 @@ from dispatch.recommend import (
     StraightLineEstimate,
     capable_types,
     origin_of,
+    rank,
     rank_candidates,
 )
+from dispatch.runcards import RUN_CARDS, fill, reach
 from dispatch.units import UnitType
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -110,3 +113,19 @@ def test_geodesic_estimate_is_detoured_distance_at_city_speed() -> None:
 def test_capable_types_fall_back_to_everything_for_unknown_types() -> None:
     assert capable_types("medis") == (UnitType.HOME_CARE, UnitType.AMBULANCE)
     assert set(capable_types("something-new")) == set(UnitType)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_ranking_makes_rows_only_for_what_is_asked_and_fills_run_cards_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    types = list(UnitType)
+    spots = [(-1.26 - rng.random() / 100, 116.84 + rng.random() / 100) for _ in range(12)]
+    times = ScriptedTimes({s: float(rng.choice([60, 90, 120, 180, 300])) for s in spots[:10]})  # 2 unreachable
+    units = [candidate(i, rng.choice(spots), 5, unit_type=rng.choice(types)) for i in range(1, 61)]
+    ranking = rank(TARGET, units, times, now=NOW, stale_after_s=120)
+    every = rank_candidates(TARGET, units, times, now=NOW, stale_after_s=120)
+    assert len(ranking) == len(every) and ranking.best() == every and ranking.best(5) == every[:5]
+    for name, slots in RUN_CARDS.items():
+        assert fill(slots, ranking.best_of_each_type(reach(slots))) == fill(slots, every), name
+    one_each = ranking.best_of_each_type(1)
+    assert one_each == [r for r in every if r is next(x for x in every if x.type == r.type)]

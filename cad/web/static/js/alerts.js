@@ -132,7 +132,7 @@ WR.alerts = (box) => {
     } catch (error) {
       if (error.status !== 409) { button.disabled = false; WR.flash(note, error.message, true); return; }
       let next = null;  // taken meanwhile: offer the best unit still available
-      try { next = (await api("GET", `/incidents/${a.incident_id}/recommendations`)).recommendations[0] || null; } catch (e) { next = null; }
+      try { next = (await api("GET", `/incidents/${a.incident_id}/recommendations?limit=1`)).recommendations[0] || null; } catch (e) { next = null; }
       offers.set(a.id, next && { unit_id: next.unit_id, callsign: next.callsign, eta_s: next.eta_s });
       taken.set(a.id, offer.callsign);
       render();

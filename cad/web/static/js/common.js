@@ -199,7 +199,7 @@ const WR = (() => {
         style: (f) => ({ color: f.properties.major ? "#8a8f98" : "#b9bec6", weight: f.properties.major ? 3 : 1.5, interactive: false }),
       }).addTo(m);
       layer.bringToBack();
-      if (!m._wrFitted) m.fitBounds(layer.getBounds());
+      if (!m._wrFitted) moveMap(m, () => { if (!m._wrFitted) m.fitBounds(layer.getBounds()); });
     });
     if (level === ROADS_CONSOLE) streetNames(m);
     return m;
@@ -229,11 +229,21 @@ const WR = (() => {
     m.on("zoomend moveend", () => labelsPromise.then(draw));
     labelsPromise.then(draw);
   }
+  // Leaflet 1.9 drops a setView/fitBounds asked for while a zoom animation runs (`_tryAnimatedZoom`
+  // answers "done" and the animation's end puts the map back where that zoom was going): a dispatcher
+  // who selects an incident while the map still zooms would be left looking elsewhere. Every view
+  // change goes through here: now, or once the running zoom has ended.
+  function moveMap(m, move) {
+    if (m._animatingZoom) m.once("zoomend", () => moveMap(m, move));
+    else move();
+  }
   function fit(m, latlngs) {
     if (!latlngs.length) return;
     m._wrFitted = true;
-    if (latlngs.length === 1) m.setView(latlngs[0], 16);
-    else m.fitBounds(L.latLngBounds(latlngs).pad(0.2));
+    moveMap(m, () => {
+      if (latlngs.length === 1) m.setView(latlngs[0], 16);
+      else m.fitBounds(L.latLngBounds(latlngs).pad(0.2));
+    });
   }
 
   const PRIORITY_COLOURS = { 1: "#d7263d", 2: "#f46036", 3: "#e2b714", 4: "#2e86ab" };
@@ -264,6 +274,6 @@ const WR = (() => {
   function prio(p) { return el("span", { class: `prio prio-${p}` }, `P${p}`); }
   function badge(kind, value, labels) { return el("span", { class: `badge st-${value}` }, (labels || {})[value] || value); }
 
-  return { cfg, L: L_, el, clear, loaded, api, time, seconds, duration, minutes, eta, flash, live, map, fit, prio, badge, intakeFailures, ROADS_PHONE, sound, CHIMES,
+  return { cfg, L: L_, el, clear, loaded, api, time, seconds, duration, minutes, eta, flash, live, map, fit, moveMap, prio, badge, intakeFailures, ROADS_PHONE, sound, CHIMES,
     PRIORITY_COLOURS, STATUS_COLOURS, CONGESTION_COLOURS };
 })();

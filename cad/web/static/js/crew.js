@@ -144,7 +144,7 @@
       lastRoute = { assignment: assignmentId, route };
       const line = drawRoute(route, scene, false);
       const key = String(assignmentId);
-      if (routeKey !== key) { map.fitBounds(line.getBounds().pad(0.15)); routeKey = key; }
+      if (routeKey !== key) { WR.moveMap(map, () => map.fitBounds(line.getBounds().pad(0.15))); routeKey = key; }
     } catch (error) {
       if (!stillShown()) return;
       // the last route of this job stays on screen (with why the crew walks), marked as such

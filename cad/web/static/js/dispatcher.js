@@ -112,7 +112,7 @@
     const ll = [incident.location.lat, incident.location.lon];
     fitted = true;
     map._wrFitted = true;
-    map.setView(ll, Math.max(map.getZoom(), 15));
+    WR.moveMap(map, () => map.setView(ll, Math.max(map.getZoom(), 15)));
   }
 
   function renderUnits() {
@@ -165,12 +165,14 @@
     tick();
     if (incident.status === "closed" || incident.status === "cancelled") { clear(recsBox); return; }
     let recs;
-    try { recs = await api("GET", `/incidents/${incident.id}/recommendations`); }
+    const recsUrl = (all) => `/incidents/${incident.id}/recommendations${all ? "?limit=all" : ""}`;
+    try { recs = await api("GET", recsUrl(WR.recommendations.isOpen(incident.id))); }
     catch (error) { WR.flash(recsBox, error.message, true); return; }
     if (selected !== incident.id) return;
     const proposed = recs.run_card.slots.flatMap((s) => s.proposed);
     clear(recsBox,
-      WR.recommendations.render(incident.id, recs.recommendations, (ids, button) => dispatch(incident.id, ids, button)),
+      WR.recommendations.render(incident.id, recs.recommendations, recs.total, (ids, button) => dispatch(incident.id, ids, button),
+        async () => (await api("GET", recsUrl(true))).recommendations),
       proposed.length > 1 ? el("p", {}, el("button", { class: "big", id: "dispatch-run-card", onclick: (e) => dispatch(incident.id, proposed, e.target) },
         `${T.words.dispatch_all} (${T.run_cards[recs.run_card.name] || recs.run_card.name.replace(/_/g, " ")}: ${proposed.length})`)) : null,
     );

@@ -1,10 +1,10 @@
-// Dispatcher console: every capable unit ranked by arrival time. The best few show first, "All
-// units (N)" opens the rest, and every row can be dispatched. A unit measured from its station
+// Dispatcher console: every capable unit ranked by arrival time. The best few are asked for and
+// shown first, "All units (N)" asks for and opens the rest, and every row can be dispatched. A unit measured from its station
 // (stale or missing GPS) says so on its row; a closed road at the scene shows the crew's walk.
 "use strict";
 
 WR.recommendations = (() => {
-  const { el, L: T } = WR;
+  const { el, clear, L: T } = WR;
   const BEST = 5;
   const expanded = new Set(); // incidents whose whole list the dispatcher opened
 
@@ -33,24 +33,46 @@ WR.recommendations = (() => {
     );
   }
 
-  // The list for one incident; `dispatch(unitIds, button)` sends the unit.
-  function render(incidentId, ranked, dispatch) {
+  // The list for one incident: `ranked` holds the best few (or every one, once opened) of `total`;
+  // `dispatch(unitIds, button)` sends a unit; `loadAll()` fetches every one when the list opens.
+  function render(incidentId, ranked, shown, dispatch, loadAll) {
+    let total = shown;
     if (!ranked.length) return el("p", { class: "error" }, T.words.no_units);
     const open = () => expanded.has(incidentId);
     const best = el("tbody", {}, ranked.slice(0, BEST).map((r) => row(r, dispatch)));
     const rest = el("tbody", { class: "more", hidden: !open() }, ranked.slice(BEST).map((r) => row(r, dispatch)));
     const table = el("table", { class: "grid recs" }, best, rest);
-    if (ranked.length <= BEST) return table;
-    const label = () => (open() ? T.words.fewer_units : T.words.all_units.replace("{n}", String(ranked.length)));
+    if (total <= BEST) return table;
+    let loaded = ranked.length >= total;
+    const note = el("div", {});
+    const label = () => (open() ? T.words.fewer_units : T.words.all_units.replace("{n}", String(total)));
     const toggle = el("button", { type: "button", class: "quiet", id: "all-units", "aria-expanded": String(open()) }, label());
-    toggle.addEventListener("click", () => {
+    toggle.addEventListener("click", async () => {
       if (open()) expanded.delete(incidentId); else expanded.add(incidentId);
+      if (open() && !loaded) {
+        toggle.disabled = true;
+        try {
+          const every = await loadAll();  // the whole list as it is now, the best few included
+          clear(best, every.slice(0, BEST).map((r) => row(r, dispatch)));
+          clear(rest, every.slice(BEST).map((r) => row(r, dispatch)));
+          total = every.length;
+          loaded = true;
+        } catch (error) {
+          expanded.delete(incidentId);
+          WR.flash(note, error.message, true);
+        } finally {
+          toggle.disabled = false;
+        }
+      }
       rest.hidden = !open();
       toggle.textContent = label();
       toggle.setAttribute("aria-expanded", String(open()));
     });
-    return el("div", { class: "recs-box" }, table, el("p", {}, toggle));
+    return el("div", { class: "recs-box" }, table, el("p", {}, toggle), note);
   }
 
-  return { render };
+  // Whether the dispatcher opened this incident's whole list (then it is asked for in full).
+  const isOpen = (incidentId) => expanded.has(incidentId);
+
+  return { render, isOpen };
 })();

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
@@ -28,11 +28,12 @@ from cad.services.incidents import NewIncident, create_incident
 from cad.services.intake import InboundText, handset_located, storable, text_received
 from cad.services.notify import ACK_WORDS, active_assignment_of, crew_unit_for_phone
 from dispatch.units import UnitStatus
-from telephony.agent_api import telephony
 from telephony.aml import MalformedAml, is_aml, parse_aml
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1600  # Twilio's own limit for a concatenated SMS
+
+sms = Blueprint("sms", __name__, url_prefix="/telephony/twilio")
 
 
 def twiml(text: str | None) -> Response:
@@ -67,7 +68,7 @@ def _field(name: str, limit: int, required: bool = True) -> str:
     return value
 
 
-@telephony.post("/twilio/sms")
+@sms.post("/sms")
 def inbound_sms() -> Response:
     _verify_signature()
     sid = _field("MessageSid", 64)

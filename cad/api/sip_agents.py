@@ -1,4 +1,5 @@
-"""The centre's side of the SIP agent: `POST /telephony/sip/events` takes journal entries.
+"""The centre's side of the SIP agents (`warroom sip`): `POST /telephony/sip/events` takes their
+journal entries, `POST /telephony/sip/outbox/…` hands them the replies to send as SIP MESSAGE.
 
 The agent authenticates with the shared intake token. A database that is down answers 503
 (the agent keeps the entry and retries); an entry that can never be stored answers 4xx.
@@ -35,7 +36,7 @@ from cad.services.intake import (
 from cad.services.intake_failures import intake_failed, redelivered
 from cad.services.sip_agents import agent_heard, claim_outbox_waiting, drop_calls_of_silent_agents
 
-telephony = Blueprint("telephony", __name__, url_prefix="/telephony")
+sip_agents = Blueprint("sip_agents", __name__, url_prefix="/telephony/sip")
 
 
 class SipLocation(BaseModel):
@@ -142,7 +143,7 @@ def _need(value: Any, name: str) -> Any:
     return value
 
 
-@telephony.post("/sip/events")
+@sip_agents.post("/events")
 def sip_event() -> Response:
     _check_token()
     event = parse_body(SipEvent)
@@ -256,7 +257,7 @@ class AgentPoll(BaseModel):
     wait_s: float = 0.0  # how long the agent lets the centre hold the poll when nothing is to be sent
 
 
-@telephony.post("/sip/outbox/claim")
+@sip_agents.post("/outbox/claim")
 def claim_outbox() -> Response:
     """Replies waiting to go out as SIP MESSAGE; each is handed to one agent only. With `wait_s`, a poll
     finding none is held until one is queued (at most half the silence allowed an agent, see
@@ -273,12 +274,15 @@ def claim_outbox() -> Response:
         agent_heard(db.session, fitted(storable(poll.agent), FITS["agent"]), now, silent_s)
         drop_calls_of_silent_agents(db.session, now, silent_s)
     claimed = claim_outbox_waiting(
-        db.session, outbox_hold_s(poll.wait_s, silent_s), sweep_silent_s=silent_s if poll.agent else None
+        db.session,
+        outbox_hold_s(poll.wait_s, silent_s),
+        current_app.extensions["warroom.bus"],
+        sweep_silent_s=silent_s if poll.agent else None,
     )
     return jsonify([{"id": m.id, "to": m.peer, "body": m.body} for m in claimed])
 
 
-@telephony.post("/sip/outbox/<int:message_id>")
+@sip_agents.post("/outbox/<int:message_id>")
 def outbox_delivered(message_id: int) -> Response:
     _check_token()
     report = parse_body(DeliveryReport)

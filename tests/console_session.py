@@ -1,0 +1,24 @@
+"""A console session through Flask's test client: a page's CSRF token, and logging in through the
+login form as a user the factories made with a password (`factories.person`)."""
+
+from __future__ import annotations
+
+import re
+
+from factories import PASSWORD
+from flask.testing import FlaskClient
+
+
+def token_of(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of the form on `path`."""
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
+    """Logs in through the form; returns the session's CSRF token."""
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token_of(client)})
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    return token_of(client, "/login")
