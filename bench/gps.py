@@ -3,7 +3,7 @@
     python bench/gps.py [--workers N] [--devices N] [--duration S] [--batch N]
     python bench/gps.py --smoke [--floor 0.8]
 
-Creates a database of its own (`warroom_bench_gps`) on the local PostgreSQL, migrates it,
+Creates a database of its own (`warroom_bench_gps_<pid>`) on the local PostgreSQL, migrates it,
 makes units with device tokens, starts `gunicorn -w N wsgi:app`, and drives it from this
 machine with `wrk` (C, LuaJIT scripts: far less CPU than a Python load generator would take
 from the same 2 cores; Debian `apt-get install -y wrk`):
@@ -46,7 +46,8 @@ from _proc import cpu_s, free_port, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("WARROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-DATABASE = "warroom_bench_gps"
+#: this run's own database: another run at the same time (`make bench-smoke` elsewhere) must not drop it
+DATABASE = f"warroom_bench_gps_{os.getpid()}"
 TARGET_SINGLE = 1_000.0
 TARGET_BATCH = 10_000.0
 #: single fixes per second against the row-by-row baseline's
@@ -475,7 +476,8 @@ def postgres_cpu() -> dict[int, float]:
     seen = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if cmdline.read_bytes().startswith(b"postgres: ") and DATABASE.encode() in cmdline.read_bytes():
+            said = cmdline.read_bytes()
+            if said.startswith(b"postgres: ") and f" {DATABASE} ".encode() in said:
                 pid = int(cmdline.parent.name)
                 seen[pid] = cpu_s(pid)
         except (OSError, ValueError):  # gone meanwhile

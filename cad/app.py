@@ -87,6 +87,10 @@ def create_app(config: Mapping[str, Any] | None = None, settings: Settings | Non
     )
     register_error_handlers(app)
     init_compression(app)
+    # the vehicles' GPS endpoints are answered in front of Flask's request handling (issue 20)
+    from cad.api.gps_wsgi import install as answer_devices_first
+
+    answer_devices_first(app)
     return app
 
 

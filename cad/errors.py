@@ -40,6 +40,7 @@ __all__ = [
     "NotFound",
     "Unauthorized",
     "UnitUnavailable",
+    "error_answer",
     "error_body",
     "error_response",
     "http_of",
@@ -113,52 +114,87 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
+def api_error_response(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+def named_error_response(error: Exception) -> Response:
+    status, code, message, field = http_of(error)
+    response = error_response(status, code, message, field)
+    if status == 503:
+        response.headers["Retry-After"] = "2"
+    return response
+
+
+def database_down_response(error: DBAPIError, method: str, path: str) -> Response:
+    log.error("database unavailable on %s %s: %s", method, path, error.orig)
+    response = error_response(
+        503, "database_unavailable", "the database is not reachable; nothing was stored, retry shortly"
+    )
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+def database_busy_response(error: PoolTimeout, method: str, path: str) -> Response:
+    # every pooled connection busy for 30 s (a surge on a gevent worker, hundreds of requests at
+    # once): the request did nothing; the client is told to come back, as for an outage
+    log.error("no database connection free on %s %s: %s", method, path, error)
+    response = error_response(503, "database_busy", "the database is busy; nothing was stored, retry shortly")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+def http_error_response(error: HTTPException) -> Response:
+    code = (error.name or "error").lower().replace(" ", "_")
+    return error_response(error.code or 500, code, error.description or error.name)
+
+
+def unexpected_error_response(method: str, path: str) -> Response:
+    """500 for a bug, logged with the exception being handled."""
+    log.exception("unhandled error on %s %s", method, path)
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def error_answer(error: Exception, method: str, path: str) -> Response:
+    """What the handlers below answer to `error` on a machine-facing path (JSON), for code that
+    answers outside Flask's request handling (the lean GPS path, cad/api/gps_wsgi.py)."""
+    if isinstance(error, ApiError):
+        return api_error_response(error)
+    if isinstance(error, (DomainError, *PURE_FIELDS)):
+        return named_error_response(error)
+    if isinstance(error, OperationalError | InterfaceError):
+        return database_down_response(error, method, path)
+    if isinstance(error, PoolTimeout):
+        return database_busy_response(error, method, path)
+    if isinstance(error, HTTPException):
+        return http_error_response(error)
+    return unexpected_error_response(method, path)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.field)
-
-    def _named(error: Exception) -> Response:
-        status, code, message, field = http_of(error)
-        response = error_response(status, code, message, field)
-        if status == 503:
-            response.headers["Retry-After"] = "2"
-        return response
-
-    app.register_error_handler(DomainError, _named)
+    app.register_error_handler(ApiError, api_error_response)
+    app.register_error_handler(DomainError, named_error_response)
     for exc_type in PURE_FIELDS:
-        app.register_error_handler(exc_type, _named)
+        app.register_error_handler(exc_type, named_error_response)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_down(error: DBAPIError) -> Response:
-        log.error("database unavailable on %s %s: %s", request.method, request.path, error.orig)
-        response = error_response(
-            503, "database_unavailable", "the database is not reachable; nothing was stored, retry shortly"
-        )
-        response.headers["Retry-After"] = "2"
-        return response
+        return database_down_response(error, request.method, request.path)
 
     @app.errorhandler(PoolTimeout)
     def _database_busy(error: PoolTimeout) -> Response:
-        # every pooled connection busy for 30 s (a surge on a gevent worker, hundreds of requests at
-        # once): the request did nothing; the client is told to come back, as for an outage
-        log.error("no database connection free on %s %s: %s", request.method, request.path, error)
-        response = error_response(503, "database_busy", "the database is busy; nothing was stored, retry shortly")
-        response.headers["Retry-After"] = "2"
-        return response
+        return database_busy_response(error, request.method, request.path)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response | HTTPException:
         if not _wants_json():
             return error
-        code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, error.description or error.name)
+        return http_error_response(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal error; it has been logged")
+        return unexpected_error_response(request.method, request.path)
 
 
 def _wants_json() -> bool:

@@ -3,6 +3,10 @@
 Thin: find the unit behind the device token, hold back a flooding device, read and check
 each message (pure `dispatch.osmand`, `dispatch.positions`), then a service call stores the
 fixes and another keeps the messages without a position (the unit stays where it was).
+
+`osmand_answer` and `positions_answer` take the app and the request as arguments, not Flask's
+request context: `cad.api.gps_wsgi` answers these paths with them before Flask's request
+handling (issue 20), and the views below (routing, OpenAPI, 405/OPTIONS) call the same ones.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Request, Response, current_app, jsonify
+from flask import request as current_request
 from pydantic import BaseModel
 
 from cad import clock
 from cad.api.spec import OPERATIONS, Operation
 from cad.config import Settings
 from cad.db import db
-from cad.errors import ApiError, InvalidInput, Unauthorized
+from cad.errors import ApiError, InvalidInput, Unauthorized, error_response
 from cad.services.positions import (
     CurrentPosition,
     DeviceDirectory,
@@ -55,11 +60,11 @@ class _GpsState:
     flood: FloodGuard
 
 
-def _state() -> _GpsState:
-    extensions = current_app.extensions
+def _state(app: Flask) -> _GpsState:
+    extensions = app.extensions
     state = extensions.get("warroom.gps")
     if state is None:
-        settings: Settings = current_app.config["WARROOM"]
+        settings: Settings = app.config["WARROOM"]
         state = extensions.setdefault(
             "warroom.gps",
             _GpsState(DeviceDirectory(settings.gps_token_ttl_s), FloodGuard(extensions["warroom.limits"])),
@@ -69,27 +74,39 @@ def _state() -> _GpsState:
 
 @gps.errorhandler(TooManyFixes)
 @gps_api.errorhandler(TooManyFixes)
-def _too_many(error: TooManyFixes) -> Response:
-    response = jsonify({"error": {"code": error.code, "message": error.message, "field": error.field}})
-    response.status_code = 429
+def too_many_response(error: TooManyFixes) -> Response:
+    response = error_response(429, error.code, error.message, error.field)
     response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
     return response
 
 
 @gps.route("/gps/osmand", methods=["GET", "POST"])
 def osmand() -> Response:
-    """One message (or Traccar Client 9's JSON, possibly several); 200 with an empty body like Traccar.
+    """Traccar Client / OsmAnd. `cad.api.gps_wsgi` answers GET, HEAD and POST before Flask sees
+    them; this view serves an app called without it. Flask still answers OPTIONS and 405 here."""
+    return osmand_answer(current_app, current_request)
+
+
+@gps_api.route("/positions", methods=["POST"])
+def post_positions() -> Response:
+    """A device's JSON batch; answered by `cad.api.gps_wsgi` as `osmand` is."""
+    return positions_answer(current_app, current_request)
+
+
+def osmand_answer(app: Flask, request: Request) -> Response:
+    """`GET/POST /gps/osmand`: one message (or Traccar Client 9's JSON, possibly several); 200
+    with an empty body like Traccar.
 
     A message with a position is a fix; one without (cell towers or Wi-Fi only, 0,0, marked
     invalid) is kept as the device's report and moves nobody."""
     received_at = clock.now()
-    settings: Settings = current_app.config["WARROOM"]
+    settings: Settings = app.config["WARROOM"]
     rules = GpsRules.from_settings(settings)
     said: list[dict[str, Any]]
     if request.mimetype == "application/json":
-        token, token_field, raw, said = _traccar_json()
-        unit_id = _unit_of(token, token_field)
-        _hold_back_flood(unit_id, len(raw), settings)
+        token, token_field, raw, said = _traccar_json(request)
+        unit_id = _unit_of(app, token, token_field)
+        _hold_back_flood(app, unit_id, len(raw), settings)
         messages = []
         for index, values in enumerate(raw):
             try:
@@ -98,11 +115,11 @@ def osmand() -> Response:
                 field = error.field if len(raw) == 1 else error.field.replace("location", f"location[{index}]", 1)
                 raise InvalidInput(f"{field}: {error.reason}", field) from None
     else:
-        params = _osmand_params()
+        params = _osmand_params(request)
         token_field = "deviceid" if "id" not in params and "deviceid" in params else "id"
         token = params[token_field][0] if params.get(token_field) else None
-        unit_id = _unit_of(token, token_field)
-        _hold_back_flood(unit_id, 1, settings)
+        unit_id = _unit_of(app, token, token_field)
+        _hold_back_flood(app, unit_id, 1, settings)
         try:
             messages = [read_osmand(params, now=received_at, limits=rules.limits)]
         except InvalidFix as error:
@@ -116,24 +133,24 @@ def osmand() -> Response:
     ]
     device_token = token if isinstance(token, str) else None
     if fixes:
-        _record(device_token, unit_id, fixes, received_at, rules)
+        _record(app, device_token, unit_id, fixes, received_at, rules)
     if reports:
-        _keep_reports(device_token, unit_id, reports, received_at)
-    return Response(status=200)
+        _keep_reports(app, device_token, unit_id, reports, received_at)
+    return app.response_class(status=200)
 
 
-@gps_api.route("/positions", methods=["POST"])
-def post_positions() -> Response:
-    """A batch of fixes from one device (`Authorization: Bearer <device token>`), with counts."""
+def positions_answer(app: Flask, request: Request) -> Response:
+    """`POST /api/v1/positions`: a batch of fixes from one device (`Authorization: Bearer <device
+    token>`), with counts."""
     received_at = clock.now()
-    settings: Settings = current_app.config["WARROOM"]
+    settings: Settings = app.config["WARROOM"]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("an 'Authorization: Bearer <device token>' header is required", "Authorization")
-    unit_id = _unit_of(token.strip(), "Authorization")
-    items = _batch_items(settings.gps_batch_max)
-    _hold_back_flood(unit_id, len(items), settings)
+    unit_id = _unit_of(app, token.strip(), "Authorization")
+    items = _batch_items(request, settings.gps_batch_max)
+    _hold_back_flood(app, unit_id, len(items), settings)
     rules = GpsRules.from_settings(settings)
     fixes: list[Fix] = []
     rejected: list[dict[str, Any]] = []
@@ -148,7 +165,7 @@ def post_positions() -> Response:
     if not fixes:
         first = rejected[0]
         raise InvalidInput(f"no valid position in the batch; {first['field']}: {first['reason']}", first["field"])
-    recorded = _record(token.strip(), unit_id, fixes, received_at, rules)
+    recorded = _record(app, token.strip(), unit_id, fixes, received_at, rules)
     return jsonify(
         {
             "unit_id": unit_id,
@@ -163,14 +180,14 @@ def post_positions() -> Response:
     )
 
 
-def _unit_of(token: object, field: str) -> int:
+def _unit_of(app: Flask, token: object, field: str) -> int:
     if token is not None and not isinstance(token, str):
         raise InvalidInput("the device token must be a string", field)
-    return _state().devices.unit_id(db.session, token, field)
+    return _state(app).devices.unit_id(db.session, token, field)
 
 
-def _hold_back_flood(unit_id: int, fixes: int, settings: Settings) -> None:
-    wait_s = _state().flood.wait_s(unit_id, fixes, settings.gps_rate, settings.gps_burst)
+def _hold_back_flood(app: Flask, unit_id: int, fixes: int, settings: Settings) -> None:
+    wait_s = _state(app).flood.wait_s(unit_id, fixes, settings.gps_rate, settings.gps_burst)
     if wait_s > 0:
         raise TooManyFixes(
             f"this device sends more than {settings.gps_rate:g} fixes/s (burst {settings.gps_burst:g}); "
@@ -179,27 +196,29 @@ def _hold_back_flood(unit_id: int, fixes: int, settings: Settings) -> None:
         )
 
 
-def _record(token: str | None, unit_id: int, fixes: list[Fix], received_at: datetime, rules: GpsRules) -> Recorded:
+def _record(
+    app: Flask, token: str | None, unit_id: int, fixes: list[Fix], received_at: datetime, rules: GpsRules
+) -> Recorded:
     try:
         return record_fixes(db.session(), unit_id, fixes, received_at=received_at, rules=rules)
     except Unauthorized:
         if token:
-            _state().devices.forget(token)
+            _state(app).devices.forget(token)
         raise
 
 
 def _keep_reports(
-    token: str | None, unit_id: int, reports: list[tuple[NoFix, dict[str, Any]]], received_at: datetime
+    app: Flask, token: str | None, unit_id: int, reports: list[tuple[NoFix, dict[str, Any]]], received_at: datetime
 ) -> int:
     try:
         return record_no_fix(db.session, unit_id, reports, received_at=received_at)
     except Unauthorized:
         if token:
-            _state().devices.forget(token)
+            _state(app).devices.forget(token)
         raise
 
 
-def _osmand_params() -> dict[str, list[str]]:
+def _osmand_params(request: Request) -> dict[str, list[str]]:
     """Every parameter with every value it came with: the query and a form, or else (as Traccar's
     decoder reads it) a body that is a query string whatever its Content-Type."""
     params = request.values.to_dict(flat=False)
@@ -230,14 +249,14 @@ def _without_token(said: Any, token: object) -> Any:
     return said
 
 
-def _json_body() -> Any:
+def _json_body(request: Request) -> Any:
     try:
         return json.loads(request.get_data(cache=True) or b"")
     except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise InvalidInput(f"the body is not valid JSON: {error}", "body", code="invalid_json") from None
 
 
-def _batch_items(batch_max: int) -> list[Any]:
+def _batch_items(request: Request, batch_max: int) -> list[Any]:
     if request.mimetype != "application/json":
         raise ApiError(
             "send the body as JSON with 'Content-Type: application/json'",
@@ -245,7 +264,7 @@ def _batch_items(batch_max: int) -> list[Any]:
             code="unsupported_media_type",
             status=415,
         )
-    body = _json_body()
+    body = _json_body(request)
     if not isinstance(body, dict):
         raise InvalidInput('the body must be an object {"positions": [...]}', "body")
     items = body.get("positions")
@@ -256,10 +275,10 @@ def _batch_items(batch_max: int) -> list[Any]:
     return items
 
 
-def _traccar_json() -> tuple[object, str, list[dict[str, object]], list[dict[str, Any]]]:
+def _traccar_json(request: Request) -> tuple[object, str, list[dict[str, object]], list[dict[str, Any]]]:
     """Traccar Client 9: `{"device_id", "location": {...} or [{...}, ...]}` → flat values per
     message, and each location as sent. A location without `coords` is a report without a position."""
-    body = _json_body()
+    body = _json_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "body")
     token = body.get("device_id", request.args.get("id"))

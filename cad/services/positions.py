@@ -206,15 +206,20 @@ class FloodGuard:
     requests reach. A request costs no round trip for the limit: each process counts here and
     adds its counts to the shared ones in one statement at most every FLUSH_S, on whatever request
     comes then; with the database as the storage that flush also reads the centre's count of every
-    unit, so a unit new to this process is judged by that count, at most FLUSH_S old. (In Redis,
-    which cannot list the counts cheaply, a unit new here in the current window is asked of at
-    once.) Before refusing a unit it has not asked of lately it asks again, so N processes may let
-    a flood through for up to FLUSH_S before all refuse it. A request larger than the burst passes
+    unit, so a unit new to this process is judged by that count, at most CENTRE_FRESH_S old (the
+    next flush reads them again meanwhile: requests that come while it waits on the database need
+    no round trip of their own). (In Redis, which cannot list the counts cheaply, a unit new here
+    in the current window is asked of at once.) Before refusing a unit it has not asked of lately
+    it asks again, so N processes may let a flood through for up to CENTRE_FRESH_S before all
+    refuse it. A request larger than the burst passes
     when the window is empty (a phone emptying its backlog after a dead zone is served once, then
     waits)."""
 
     #: How often this process adds its counts to the shared ones.
     FLUSH_S = 1.0
+    #: How long the centre's counts read by a flush judge units new to this process: past FLUSH_S,
+    #: for the next flush, due by then, to read them again.
+    CENTRE_FRESH_S = 2 * FLUSH_S
 
     def __init__(self, limits: SharedLimits) -> None:
         self.limits = limits
@@ -251,7 +256,7 @@ class FloodGuard:
 
     def _from_centre(self, unit_id: int, item: RateLimitItem, now_s: float) -> _Tally | None:
         """A new tally from the centre's counts read by the last flush, if they are fresh (under the lock)."""
-        if self._centre is None or now_s - self._centre_s >= self.FLUSH_S:
+        if self._centre is None or now_s - self._centre_s >= self.CENTRE_FRESH_S:
             return None
         key = item.key_for(GPS_LIMIT, str(unit_id))
         # not counted anywhere yet: the shared window starts when this process adds its count

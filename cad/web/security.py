@@ -219,7 +219,7 @@ def _audit_request(response: Response) -> Response:
     return response
 
 
-def _page_headers(response: Response) -> Response:
+def page_headers(response: Response) -> Response:
     """Pages run only the app's own scripts, in no one else's frame."""
     if response.mimetype == "text/html":
         tiles = current_app.config["WARROOM"].map_tiles
@@ -248,7 +248,7 @@ def init_security(app: Flask) -> None:
     )
     app.before_request(_check_csrf)
     app.after_request(_audit_request)
-    app.after_request(_page_headers)
+    app.after_request(page_headers)
 
     @app.context_processor
     def _security_context() -> dict[str, Any]:

@@ -115,6 +115,24 @@ def test_units_new_to_a_process_cost_no_round_trip_each(app: Flask) -> None:
     assert other.wait_s(1, 1, rate_per_s=5, burst=300) > 0
 
 
+def test_units_new_to_a_process_while_a_flush_waits_on_the_database_cost_no_round_trip(app: Flask) -> None:
+    """The counts the last flush read judge new units until the next flush has read the centre's
+    again: the requests that come while it waits do not each ask the shared storage."""
+    at = [datetime(2026, 11, 24, 3, 0, tzinfo=UTC)]
+    clock.set_clock(lambda: at[0])
+    limits = CountingLimits(app.extensions["warroom.limits"])
+    guard = FloodGuard(limits)  # type: ignore[arg-type]
+    assert guard.wait_s(1, 1, rate_per_s=5, burst=300) == 0.0  # the first request reads the centre's counts
+    at[0] += timedelta(seconds=FloodGuard.FLUSH_S * 1.5)  # the next flush is due
+    with guard._flush_lock:  # and under way in another request, waiting on the database
+        assert all(guard.wait_s(unit_id, 1, rate_per_s=5, burst=300) == 0.0 for unit_id in range(2, 20))
+    assert limits.incr_calls == []
+    at[0] += timedelta(seconds=FloodGuard.CENTRE_FRESH_S)  # no flush could read them for that long
+    with guard._flush_lock:
+        assert guard.wait_s(20, 1, rate_per_s=5, burst=300) == 0.0
+    assert [list(call) for call in limits.incr_calls] == [["LIMITER/gps/20/300/60/second"]]  # asked at once
+
+
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_consecutive_batches_are_written_on_one_connection(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     unit_id = f.unit("DMK-01", fix_age_s=None).id
