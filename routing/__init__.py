@@ -23,6 +23,7 @@ from routing.congestion import (
 from routing.errors import (
     BadCongestionLevel,
     BadRoadData,
+    NoRoute,
     OutsideRoadNetwork,
     RoutingError,
     UnknownCamera,
@@ -31,16 +32,10 @@ from routing.errors import (
 from routing.graph import RoadGraph
 from routing.osm import RawWay, read_ways, ways_from_overpass
 from routing.profiles import DEFAULT_PROFILES, DEFAULT_SPEEDS_KMH, VehicleProfile
-from routing.router import (
-    DEFAULT_MAX_WALK_M,
-    DEFAULT_SNAP_LIMIT_M,
-    CongestedEdge,
-    NoRoute,
-    Route,
-    Router,
-    TravelTime,
-)
+from routing.router import DEFAULT_MAX_WALK_M, DEFAULT_SNAP_LIMIT_M, Router
+from routing.routes import CongestedEdge, Route
 from routing.store import cache_path_for, default_cache_dir, import_roads, load_graph
+from routing.travel_times import TravelTime
 
 __all__ = [
     "DEFAULT_LEVELS",

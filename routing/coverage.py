@@ -40,7 +40,8 @@ from scipy.spatial import cKDTree
 
 from routing.graph import RoadGraph
 from routing.map_layer import _rounded, decimals_for, pixel_deg
-from routing.router import AT_NODE_M, Router
+from routing.router import Router
+from routing.targets import AT_NODE_M
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -15,6 +15,10 @@ class OutsideRoadNetwork(RoutingError, ValueError):
         self.distance_m = distance_m
 
 
+class NoRoute(RoutingError, ValueError):
+    """No road path joins the two positions for this vehicle (closed roads, islands)."""
+
+
 class UnknownCamera(RoutingError, KeyError):
     """A congestion reading names a camera that was never mapped to the road graph."""
 

@@ -47,3 +47,16 @@ def line_string(points: Sequence[tuple[float, float]]) -> dict[str, Any]:
     if len(coords) == 1:
         coords.append(list(coords[0]))
     return {"type": "LineString", "coordinates": coords}
+
+
+def edge_shapes(graph: RoadGraph, edges: npt.NDArray[np.int64]) -> list[tuple[float, float]]:
+    """(lat, lon) points of whole edges one after another, each along its direction of
+    travel: every shape point of its road (what `road_slice` from 0 to 1 gives)."""
+    g = graph
+    roads = g.edge_road[edges]
+    lo, hi = g.road_ptr[roads], g.road_ptr[roads + 1]
+    count = hi - lo
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    forward = np.repeat(g.edge_forward[edges], count)
+    index = np.where(forward, np.repeat(lo, count) + offset, np.repeat(hi - 1, count) - offset)
+    return list(zip(g.coord_lat[index].tolist(), g.coord_lon[index].tolist(), strict=True))
