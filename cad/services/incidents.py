@@ -161,25 +161,11 @@ def _link_call(session: Session, incident: Incident, call: Call, actor: str) -> 
     """The call's own stamps become the incident's first events (reports start the clock there)."""
     call.incident_id = incident.id
     call.disposition = CallDisposition.INCIDENT
-    record_event(
-        session,
-        EventKind.CALL_RECEIVED,
-        at=call.received_at,
-        actor=actor,
-        incident_id=incident.id,
-        call_id=call.id,
-        source=str(call.channel),
-    )
-    if call.answered_at is not None:
-        record_event(
-            session,
-            EventKind.CALL_ANSWERED,
-            at=call.answered_at,
-            actor=actor,
-            incident_id=incident.id,
-            call_id=call.id,
-            source=str(call.channel),
-        )
+    for kind, at in ((EventKind.CALL_RECEIVED, call.received_at), (EventKind.CALL_ANSWERED, call.answered_at)):
+        if at is not None:  # a call linked before anyone answered it has no answer to stamp
+            record_event(
+                session, kind, at=at, actor=actor, incident_id=incident.id, call_id=call.id, source=str(call.channel)
+            )
     record_event(session, EventKind.CALL_LINKED, actor=actor, incident_id=incident.id, call_id=call.id)
 
 
