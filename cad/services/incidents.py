@@ -444,6 +444,18 @@ def timeline_of(session: Session, incident: Incident) -> list[TimelineEvent]:
     )
 
 
+def move_unit(session: Session, unit_id: int, current: UnitStatus, new: UnitStatus, at: datetime) -> bool:
+    """Put the unit in `new` only if it is still in `current` (one conditional UPDATE, so of two
+    racing changes one wins and the other learns it lost); True when it moved."""
+    moved: int = session.execute(
+        sa.update(Unit)
+        .where(Unit.id == unit_id, Unit.status == current)
+        .values(status=new, status_changed_at=at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return moved == 1
+
+
 def withdraw_unit(
     session: Session,
     assignment: Assignment,
@@ -465,19 +477,14 @@ def withdraw_unit(
     if current not in COMMITTED:
         session.rollback()
         raise Conflict(f"unit {unit.callsign} is {current}, not committed", "unit_id")
-    moved = session.execute(
-        sa.update(Unit)
-        .where(Unit.id == unit.id, Unit.status == current)
-        .values(status=after, status_changed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    moved = move_unit(session, unit.id, current, after, now)
     ended = session.execute(
         sa.update(Assignment)
         .where(Assignment.id == assignment.id, Assignment.active)
         .values(active=False, cleared_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    if moved != 1 or ended != 1:
+    if not moved or ended != 1:
         session.rollback()
         raise Conflict(f"unit {unit.callsign} changed meanwhile; reload and try again", "unit_id")
     session.expire(unit)
