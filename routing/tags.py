@@ -15,9 +15,10 @@ KMH_PER_KNOT = 1.852
 NO_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "military"})
 
 
-def _number_and_unit(text: str) -> tuple[float, str] | None:
-    """The number a tag value starts with ("3,5" is 3.5) and the unit after it, lower case."""
-    match = _NUMBER.match(text)
+def _number_and_unit(value: str | None) -> tuple[float, str] | None:
+    """The number the first of a tag's `;`-separated values starts with ("3,5" is 3.5) and the
+    unit after it, lower case; None when it names no number."""
+    match = _NUMBER.match(value.split(";")[0]) if value else None
     if match is None:
         return None
     return float(match.group(1).replace(",", ".")), match.group(2).lower()
@@ -30,9 +31,7 @@ def parse_maxspeed(value: str | None) -> float:
     "none", "signals", "walk", "variable" and country codes such as "RU:urban" give NaN,
     so the caller falls back to the speed of the road class.
     """
-    if not value:
-        return math.nan
-    found = _number_and_unit(value.split(";")[0])
+    found = _number_and_unit(value)
     if found is None:
         return math.nan
     speed, unit = found
@@ -69,9 +68,7 @@ def parse_length_m(value: str | None) -> float:
 
 def parse_weight_t(value: str | None) -> float:
     """Tonnes from `maxweight` ("3.5", "3.5 t", "7500 kg", "5 st"); NaN if none."""
-    if not value:
-        return math.nan
-    found = _number_and_unit(value.split(";")[0])
+    found = _number_and_unit(value)
     if found is None:
         return math.nan
     number, unit = found
