@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from cad import clock
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy.orm import Session
 
     from cad.demo import SeedReport
 
@@ -639,10 +640,17 @@ def users_create(name: str, role: str, password: str | None, display_name: str |
 @with_appcontext
 def users_token(name: str) -> None:
     """Give a user a new API token (the old one stops working) and print it."""
-    from cad.services.tokens import UnknownHolder, rotate_api_token
+    from cad.services.tokens import rotate_api_token
+
+    _print_new_token(rotate_api_token, name)
+
+
+def _print_new_token(rotate: Callable[[Session, str], str], holder: str) -> None:
+    """Print the secret `rotate` gives `holder`, or say there is no such user or unit."""
+    from cad.services.tokens import UnknownHolder
 
     try:
-        click.echo(rotate_api_token(db.session, name))
+        click.echo(rotate(db.session, holder))
     except UnknownHolder as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -657,12 +665,9 @@ def units() -> None:
 @with_appcontext
 def units_token(callsign: str) -> None:
     """Give a unit's GPS device a new token and print it."""
-    from cad.services.tokens import UnknownHolder, rotate_device_token
+    from cad.services.tokens import rotate_device_token
 
-    try:
-        click.echo(rotate_device_token(db.session, callsign))
-    except UnknownHolder as exc:
-        raise click.ClickException(str(exc)) from None
+    _print_new_token(rotate_device_token, callsign)
 
 
 @main.command()

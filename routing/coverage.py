@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from routing.graph import RoadGraph
-from routing.map_layer import _rounded, decimals_for, pixel_deg
+from routing.map_layer import decimals_for, line_feature, pixel_deg
 from routing.router import Router
 from routing.targets import AT_NODE_M
 
@@ -377,17 +377,9 @@ def uncovered_layer(graph: RoadGraph, edge_ok: Bools, covered: Bools, zoom: int 
         coords = np.column_stack((graph.coord_lon[idx], graph.coord_lat[idx]))
         lines = shapely.linestrings(coords, indices=np.repeat(np.arange(len(roads)), count))
         merged = shapely.line_merge(shapely.multilinestrings(lines))
-        simplified = shapely.simplify(merged, tolerance, preserve_topology=False)
-        parts = [_rounded(part.coords, decimals) for part in shapely.get_parts(simplified)]
-        parts = [part for part in parts if len(part) >= 2]
-        if parts:
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "MultiLineString", "coordinates": parts},
-                    "properties": {"covered_ends": covered_ends},
-                }
-            )
+        feature = line_feature(merged, tolerance, decimals, {"covered_ends": covered_ends})
+        if feature is not None:
+            features.append(feature)
     return {"type": "FeatureCollection", "features": features}
 
 

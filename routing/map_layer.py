@@ -121,18 +121,25 @@ def light_road_layer(roads: RoadLines | Iterable[RawWay], zoom: int) -> dict[str
     drawn = [road for road in lines.by_class if ROAD_CLASS_ZOOM.get(road, OTHER_ROADS_ZOOM) <= zoom]
     features: list[dict[str, Any]] = []
     for road in sorted(drawn, key=lambda r: (ROAD_CLASS_ZOOM.get(r, OTHER_ROADS_ZOOM), r)):
-        simplified = shapely.simplify(lines.by_class[road], tolerance, preserve_topology=False)
-        parts = [_rounded(part.coords, decimals) for part in shapely.get_parts(simplified)]
-        parts = [part for part in parts if len(part) >= 2]
-        if parts:
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "MultiLineString", "coordinates": parts},
-                    "properties": {"highway": road, "major": road in MAJOR_ROADS},
-                }
-            )
+        feature = line_feature(
+            lines.by_class[road], tolerance, decimals, {"highway": road, "major": road in MAJOR_ROADS}
+        )
+        if feature is not None:
+            features.append(feature)
     return {"type": "FeatureCollection", "features": features}
+
+
+def line_feature(
+    lines: shapely.Geometry, tolerance: float, decimals: int, properties: dict[str, Any]
+) -> dict[str, Any] | None:
+    """`lines` simplified to `tolerance` (degrees) and rounded to `decimals` as one GeoJSON
+    MultiLineString feature; None when no line of two points is left to draw."""
+    simplified = shapely.simplify(lines, tolerance, preserve_topology=False)
+    parts = [_rounded(part.coords, decimals) for part in shapely.get_parts(simplified)]
+    parts = [part for part in parts if len(part) >= 2]
+    if not parts:
+        return None
+    return {"type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": parts}, "properties": properties}
 
 
 def _rounded(coords: Iterable[tuple[float, ...]], decimals: int) -> list[list[float]]:

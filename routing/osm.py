@@ -196,13 +196,16 @@ def read_records(path: Path | str) -> Iterator[RawWay | RawFeature]:
     return itertools.chain(ways_from_overpass(document), features_from_overpass(document))
 
 
-def _records_osmium(path: Path) -> Iterator[RawWay | RawFeature]:
+def _records_osmium(path: Path, *, ways: bool = True) -> Iterator[RawWay | RawFeature]:
+    """The highway ways and the named features of a PBF or XML extract; `ways=False`: the
+    features only (osmium then passes no unnamed highway way up at all)."""
     import osmium
 
+    keys = ("highway", *FEATURE_KEYS) if ways else FEATURE_KEYS
     processor = (
         osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
         .with_locations()
-        .with_filter(osmium.filter.KeyFilter("highway", *FEATURE_KEYS))
+        .with_filter(osmium.filter.KeyFilter(*keys))
     )
     try:
         for obj in processor:
@@ -211,7 +214,7 @@ def _records_osmium(path: Path) -> Iterator[RawWay | RawFeature]:
                 if obj.location.valid() and _wanted(tags, "node"):
                     yield RawFeature("node", obj.id, obj.location.lat, obj.location.lon, tags)
             elif isinstance(obj, osmium.osm.Way):
-                if "highway" in tags:
+                if ways and "highway" in tags:
                     yield _raw_way(obj, tags)
                 elif _wanted(tags, "way"):
                     feature = _way_feature(obj, tags)
@@ -222,25 +225,7 @@ def _records_osmium(path: Path) -> Iterator[RawWay | RawFeature]:
 
 
 def _features_osmium(path: Path) -> Iterator[RawFeature]:
-    import osmium
-
-    processor = (
-        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-        .with_locations()
-        .with_filter(osmium.filter.KeyFilter(*FEATURE_KEYS))
-    )
-    try:
-        for obj in processor:
-            tags = {tag.k: tag.v for tag in obj.tags}
-            if isinstance(obj, osmium.osm.Node):
-                if obj.location.valid() and _wanted(tags, "node"):
-                    yield RawFeature("node", obj.id, obj.location.lat, obj.location.lon, tags)
-            elif isinstance(obj, osmium.osm.Way) and _wanted(tags, "way"):
-                feature = _way_feature(obj, tags)
-                if feature:
-                    yield feature
-    except RuntimeError as exc:
-        raise BadRoadData(f"cannot read OSM file {path}: {exc}") from exc
+    return (record for record in _records_osmium(path, ways=False) if isinstance(record, RawFeature))
 
 
 def features_from_overpass(document: Mapping[str, Any]) -> Iterator[RawFeature]:

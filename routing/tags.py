@@ -15,6 +15,15 @@ KMH_PER_KNOT = 1.852
 NO_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "military"})
 
 
+def _number_and_unit(value: str | None) -> tuple[float, str] | None:
+    """The number the first of a tag's `;`-separated values starts with ("3,5" is 3.5) and the
+    unit after it, lower case; None when it names no number."""
+    match = _NUMBER.match(value.split(";")[0]) if value else None
+    if match is None:
+        return None
+    return float(match.group(1).replace(",", ".")), match.group(2).lower()
+
+
 def parse_maxspeed(value: str | None) -> float:
     """Speed limit in km/h from a `maxspeed` value; NaN when it names no number.
 
@@ -22,14 +31,10 @@ def parse_maxspeed(value: str | None) -> float:
     "none", "signals", "walk", "variable" and country codes such as "RU:urban" give NaN,
     so the caller falls back to the speed of the road class.
     """
-    if not value:
+    found = _number_and_unit(value)
+    if found is None:
         return math.nan
-    first = value.split(";")[0]
-    match = _NUMBER.match(first)
-    if match is None:
-        return math.nan
-    speed = float(match.group(1).replace(",", "."))
-    unit = match.group(2).lower()
+    speed, unit = found
     if unit.startswith("mph"):
         speed *= KMH_PER_MPH
     elif unit.startswith("knot"):
@@ -48,11 +53,10 @@ def parse_length_m(value: str | None) -> float:
     if feet is not None:
         inches = float(feet.group(2) or 0.0)
         return (float(feet.group(1)) * 12.0 + inches) * 0.0254
-    match = _NUMBER.match(first)
-    if match is None:
+    found = _number_and_unit(first)
+    if found is None:
         return math.nan
-    number = float(match.group(1).replace(",", "."))
-    unit = match.group(2).lower()
+    number, unit = found
     if unit in ("", "m", "meter", "meters", "metre", "metres"):
         return number if number > 0 else math.nan
     if unit in ("cm",):
@@ -64,13 +68,10 @@ def parse_length_m(value: str | None) -> float:
 
 def parse_weight_t(value: str | None) -> float:
     """Tonnes from `maxweight` ("3.5", "3.5 t", "7500 kg", "5 st"); NaN if none."""
-    if not value:
+    found = _number_and_unit(value)
+    if found is None:
         return math.nan
-    match = _NUMBER.match(value.split(";")[0])
-    if match is None:
-        return math.nan
-    number = float(match.group(1).replace(",", "."))
-    unit = match.group(2).lower()
+    number, unit = found
     if unit in ("", "t", "ton", "tons", "tonne", "tonnes"):
         return number if number > 0 else math.nan
     if unit == "kg":

@@ -24,7 +24,7 @@ from cad.domain.incidents import (
 from cad.domain.timeline import EventKind, incident_status_event
 from cad.events import publish_after_commit
 from cad.models import Agency, Assignment, Incident, Role, Station, Unit
-from cad.services.incidents import after_withdrawal, get_incident, lock_incident, withdraw_unit
+from cad.services.incidents import after_withdrawal, get_incident, lock_incident, move_unit, withdraw_unit
 from cad.services.notify import crew_code
 from cad.timeline import record_event
 from dispatch.recommend import Candidate, Ranked, TravelTimes, capable_types, rank, rank_candidates
@@ -256,15 +256,7 @@ def assign_units(
     now, actor = clock.now(), actor_of(user)
     taken, preempted = [], {}
     for unit_id in unit_ids:
-        if (
-            session.execute(
-                sa.update(Unit)
-                .where(Unit.id == unit_id, Unit.status == UnitStatus.AVAILABLE)
-                .values(status=UnitStatus.ASSIGNED, status_changed_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            == 1
-        ):
+        if move_unit(session, unit_id, UnitStatus.AVAILABLE, UnitStatus.ASSIGNED, now):
             taken.append(unit_id)
         elif preempt:
             preempted[unit_id] = _preempt(session, unit_id, incident, actor, now, field)
@@ -497,13 +489,7 @@ def set_unit_status(
         raise Conflict(f"unit {unit.callsign} is {current}, no longer {expected}", "status")
     new = change_unit_status(current, requested)
     now, actor = at or clock.now(), actor or actor_of(user)
-    moved = session.execute(
-        sa.update(Unit)
-        .where(Unit.id == unit.id, Unit.status == current)
-        .values(status=new, status_changed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if moved != 1:
+    if not move_unit(session, unit.id, current, new, now):
         session.rollback()
         raise Conflict(f"unit {unit.callsign} changed status meanwhile; reload and try again", "status")
     assignment = session.scalar(select(Assignment).where(Assignment.unit_id == unit.id, Assignment.active))

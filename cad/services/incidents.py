@@ -161,25 +161,11 @@ def _link_call(session: Session, incident: Incident, call: Call, actor: str) -> 
     """The call's own stamps become the incident's first events (reports start the clock there)."""
     call.incident_id = incident.id
     call.disposition = CallDisposition.INCIDENT
-    record_event(
-        session,
-        EventKind.CALL_RECEIVED,
-        at=call.received_at,
-        actor=actor,
-        incident_id=incident.id,
-        call_id=call.id,
-        source=str(call.channel),
-    )
-    if call.answered_at is not None:
-        record_event(
-            session,
-            EventKind.CALL_ANSWERED,
-            at=call.answered_at,
-            actor=actor,
-            incident_id=incident.id,
-            call_id=call.id,
-            source=str(call.channel),
-        )
+    for kind, at in ((EventKind.CALL_RECEIVED, call.received_at), (EventKind.CALL_ANSWERED, call.answered_at)):
+        if at is not None:  # a call linked before anyone answered it has no answer to stamp
+            record_event(
+                session, kind, at=at, actor=actor, incident_id=incident.id, call_id=call.id, source=str(call.channel)
+            )
     record_event(session, EventKind.CALL_LINKED, actor=actor, incident_id=incident.id, call_id=call.id)
 
 
@@ -458,6 +444,18 @@ def timeline_of(session: Session, incident: Incident) -> list[TimelineEvent]:
     )
 
 
+def move_unit(session: Session, unit_id: int, current: UnitStatus, new: UnitStatus, at: datetime) -> bool:
+    """Put the unit in `new` only if it is still in `current` (one conditional UPDATE, so of two
+    racing changes one wins and the other learns it lost); True when it moved."""
+    moved: int = session.execute(
+        sa.update(Unit)
+        .where(Unit.id == unit_id, Unit.status == current)
+        .values(status=new, status_changed_at=at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return moved == 1
+
+
 def withdraw_unit(
     session: Session,
     assignment: Assignment,
@@ -479,19 +477,14 @@ def withdraw_unit(
     if current not in COMMITTED:
         session.rollback()
         raise Conflict(f"unit {unit.callsign} is {current}, not committed", "unit_id")
-    moved = session.execute(
-        sa.update(Unit)
-        .where(Unit.id == unit.id, Unit.status == current)
-        .values(status=after, status_changed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    moved = move_unit(session, unit.id, current, after, now)
     ended = session.execute(
         sa.update(Assignment)
         .where(Assignment.id == assignment.id, Assignment.active)
         .values(active=False, cleared_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    if moved != 1 or ended != 1:
+    if not moved or ended != 1:
         session.rollback()
         raise Conflict(f"unit {unit.callsign} changed meanwhile; reload and try again", "unit_id")
     session.expire(unit)

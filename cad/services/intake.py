@@ -114,10 +114,9 @@ def voice_call_received(
         session.commit()
         return existing
     state = CallState.WAITING if queued else CallState.RINGING
-    call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, state)
+    call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, state, extras)
     call.sip_contact = contact
     call.sip_agent = agent
-    _keep_extras(call, extras)
     if location_note:
         record_event(
             session,
@@ -170,8 +169,9 @@ def _new_voice_call(
     fix: Fix | None,
     address: str | None,
     state: CallState,
+    extras: CallExtras | None,
 ) -> Call:
-    """A voice call the SIP agents report, in `state`, its civic address kept; not committed."""
+    """A voice call the SIP agents report, in `state`, its civic address and extras kept; not committed."""
     call = register_call(
         session,
         phone=phone,
@@ -186,6 +186,7 @@ def _new_voice_call(
     )
     if address and not call.location_address:
         call.location_address = address[:255]
+    _keep_extras(call, extras)
     return call
 
 
@@ -217,8 +218,9 @@ def voice_call_overflowed(
     `overflowed`, with where it went. Idempotent on the SIP Call-ID."""
     call = session.scalar(select(Call).where(Call.sip_call_id == sip_call_id))
     if call is None:
-        call = _new_voice_call(session, sip_call_id, phone, name, received_at, fix, address, CallState.OVERFLOWED)
-        _keep_extras(call, extras)
+        call = _new_voice_call(
+            session, sip_call_id, phone, name, received_at, fix, address, CallState.OVERFLOWED, extras
+        )
     elif call.state is CallState.WAITING:
         call.state = change_call_state(call.state, CallState.OVERFLOWED)
     else:
