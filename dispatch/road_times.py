@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from routing import Router
 
 LatLon = tuple[float, float]
 
 
-@dataclass(frozen=True)
-class RoadEstimate:
+class RoadEstimate(NamedTuple):
+    """One unit's way to the incident as the ranking reads it (a tuple: a recommendation makes
+    hundreds, and a frozen dataclass costs several times more to build)."""
+
     eta_s: float  # arrival: driving, plus walking where the vehicle cannot reach the spot
     distance_m: float
     reachable: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -132,44 +132,58 @@ def recommend_run_card(
     return r.incident, r.unit_types, r.ranked, (r.card, r.slots)
 
 
+#: The candidates' columns, built once (a statement built per request costs more than its rows'
+#: conversions). The unit type and the fix's time come as the driver gives them, without the
+#: columns' own conversions (the enum type's lookup, UTCDateTime's astimezone) on every row of
+#: hundreds: `_candidates` makes the type a UnitType and a naive time (SQLite) aware UTC; an aware
+#: one (PostgreSQL) is kept as it is, in the connection's zone, since only its age is read.
+_CANDIDATES = (
+    select(
+        Unit.id,
+        Unit.callsign,
+        sa.type_coerce(Unit.type, sa.String),
+        Agency.code,
+        Unit.lat,
+        Unit.lon,
+        sa.type_coerce(Unit.position_at, sa.DateTime(timezone=True)),
+        Station.lat,
+        Station.lon,
+    )
+    .join(Agency, Agency.id == Unit.agency_id)
+    .outerjoin(Station, Station.id == Unit.station_id)
+    .where(
+        Unit.status.in_(sa.bindparam("statuses", expanding=True)), Unit.type.in_(sa.bindparam("types", expanding=True))
+    )
+)
+_CANDIDATES_AMONG = _CANDIDATES.where(Unit.id.in_(sa.bindparam("only", expanding=True)))
+_UNIT_TYPES = {str(t): t for t in UnitType}
+
+
 def _candidates(
     session: Session, types: Sequence[UnitType], statuses: Sequence[UnitStatus], only: Sequence[int] | None = None
 ) -> list[Candidate]:
     """Units of `types` in `statuses`, as plain rows (this runs on every recommendation over
     hundreds of units)."""
-    query = (
-        select(
-            Unit.id,
-            Unit.callsign,
-            Unit.type,
-            Agency.code,
-            Unit.lat,
-            Unit.lon,
-            Unit.position_at,
-            Station.lat,
-            Station.lon,
-        )
-        .join(Agency, Agency.id == Unit.agency_id)
-        .outerjoin(Station, Station.id == Unit.station_id)
-        .where(Unit.status.in_(statuses), Unit.type.in_(types))
-    )
+    params: dict[str, object] = {"statuses": list(statuses), "types": list(types)}
     if only is not None:
-        query = query.where(Unit.id.in_(only))
+        params["only"] = list(only)
     out = []
     # Core rows through the session's connection (no ORM layer; flushed first as the session's
     # own execute would), and each Candidate built as its frozen __init__ would, without the
     # per-field setattr.
     if session.autoflush:
         session.flush()
-    for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in session.connection().execute(query).all():
+    rows = session.connection().execute(_CANDIDATES if only is None else _CANDIDATES_AMONG, params).all()
+    unit_types = _UNIT_TYPES
+    for uid, callsign, unit_type, agency, lat, lon, at, s_lat, s_lon in rows:
         candidate = _new(Candidate)
         candidate.__dict__.update(
             unit_id=uid,
             callsign=callsign,
-            unit_type=UnitType(unit_type),
+            unit_type=unit_types[unit_type],
             agency=agency,
             position=(lat, lon) if lat is not None and lon is not None else None,
-            position_at=at,
+            position_at=at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC),
             station=(s_lat, s_lon) if s_lat is not None and s_lon is not None else None,
         )
         out.append(candidate)

@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from cad import clock
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import ApiError
 from cad.models import AuditEntry, User
 from cad.rate_limits import SharedLimits, per_seconds
@@ -187,7 +188,9 @@ def client_ip() -> str | None:
     return (request.remote_addr or "")[:64] or None
 
 
-def audit(action: str, user: User | None, target: str | None, status: int | None, username: str | None = None) -> None:
+def audit(
+    action: str, user: Person | None, target: str | None, status: int | None, username: str | None = None
+) -> None:
     """Add one audit row in its own transaction (after the request's own work committed)."""
     db.session.rollback()  # whatever the view left open is not ours to commit
     db.session.add(
@@ -208,7 +211,7 @@ def _audit_request(response: Response) -> Response:
     """Every state-changing request by a known person (console session or bearer token) is recorded."""
     if request.method in SAFE_METHODS or g.get("audited"):
         return response
-    user: User | None = g.get("user") or session_user()
+    user: Person | None = g.get("user") or session_user()
     if user is None:
         return response
     try:
