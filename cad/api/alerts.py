@@ -10,7 +10,8 @@ from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
-from cad.models import Role, User
+from cad.domain.actors import Person
+from cad.models import Role
 from cad.services import alerts
 
 DISPATCHERS = (Role.DISPATCHER, Role.ADMIN)
@@ -53,7 +54,7 @@ class AlertAcknowledged(s.Reply):
     roles=DISPATCHERS,
     response=list[AlertOut],
 )
-def list_alerts(user: User) -> list[dict[str, Any]]:
+def list_alerts(user: Person) -> list[dict[str, Any]]:
     return alerts.open_alerts(db.session, clock.now())
 
 
@@ -66,5 +67,5 @@ def list_alerts(user: User) -> list[dict[str, Any]]:
     response=AlertAcknowledged,
     errors=(400, 404, 409),
 )
-def acknowledge_alert(user: User, alert_id: str) -> dict[str, Any]:
+def acknowledge_alert(user: Person, alert_id: str) -> dict[str, Any]:
     return alerts.acknowledge_alert(db.session, alert_id, user, clock.now())

@@ -11,7 +11,8 @@ from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
-from cad.models import AuditEntry, Role, User
+from cad.domain.actors import Person
+from cad.models import AuditEntry, Role
 
 
 class AuditQuery(s.Query):
@@ -39,7 +40,7 @@ class AuditOut(s.Reply):
     query=AuditQuery,
     response=list[AuditOut],
 )
-def audit_log(user: User, query: AuditQuery) -> list[dict[str, Any]]:
+def audit_log(user: Person, query: AuditQuery) -> list[dict[str, Any]]:
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
     if query.before_id is not None:
         statement = statement.where(AuditEntry.id < query.before_id)

@@ -10,9 +10,9 @@ from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
-from cad.domain.actors import actor_of
+from cad.domain.actors import Person, actor_of
 from cad.domain.calls import Channel
-from cad.models import Role, User
+from cad.models import Role
 from cad.services import calls, intake, intake_failures
 from cad.services.calls import Fix
 
@@ -28,7 +28,7 @@ def _with_history(call: Any) -> dict[str, Any]:
 @operation(
     api, "/calls", "GET", summary="Calls, newest first", roles=READERS, query=s.CallFilter, response=list[s.CallOut]
 )
-def list_calls(user: User, query: s.CallFilter) -> list[dict[str, Any]]:
+def list_calls(user: Person, query: s.CallFilter) -> list[dict[str, Any]]:
     return [render.call(c, None) for c in calls.list_calls(db.session, query.state, query.limit, query.before_id)]
 
 
@@ -42,7 +42,7 @@ def list_calls(user: User, query: s.CallFilter) -> list[dict[str, Any]]:
     response=s.CallOut,
     status=201,
 )
-def create_call(user: User, body: s.CallCreate) -> dict[str, Any]:
+def create_call(user: Person, body: s.CallCreate) -> dict[str, Any]:
     fix = None
     if body.location is not None:
         fix = Fix(body.location.lat, body.location.lon, body.location.accuracy_m, body.location.source)
@@ -66,7 +66,7 @@ def create_call(user: User, body: s.CallCreate) -> dict[str, Any]:
     response=s.CallOut,
     errors=(404,),
 )
-def get_call(user: User, call_id: int) -> dict[str, Any]:
+def get_call(user: Person, call_id: int) -> dict[str, Any]:
     return _with_history(calls.get_call(db.session, call_id))
 
 
@@ -79,7 +79,7 @@ def get_call(user: User, call_id: int) -> dict[str, Any]:
     response=s.CallOut,
     errors=(404, 409),
 )
-def answer_call(user: User, call_id: int) -> dict[str, Any]:
+def answer_call(user: Person, call_id: int) -> dict[str, Any]:
     return _with_history(calls.answer_call(db.session, call_id, user))
 
 
@@ -92,7 +92,7 @@ def answer_call(user: User, call_id: int) -> dict[str, Any]:
     response=s.CallOut,
     errors=(404, 409),
 )
-def end_call(user: User, call_id: int) -> dict[str, Any]:
+def end_call(user: Person, call_id: int) -> dict[str, Any]:
     return _with_history(calls.end_call(db.session, call_id, actor_of(user)))
 
 
@@ -106,7 +106,7 @@ def end_call(user: User, call_id: int) -> dict[str, Any]:
     response=s.CallOut,
     errors=(404,),
 )
-def set_disposition(user: User, call_id: int, body: s.CallDispositionIn) -> dict[str, Any]:
+def set_disposition(user: Person, call_id: int, body: s.CallDispositionIn) -> dict[str, Any]:
     return _with_history(calls.set_disposition(db.session, call_id, body.disposition, body.note, user))
 
 
@@ -119,7 +119,7 @@ def set_disposition(user: User, call_id: int, body: s.CallDispositionIn) -> dict
     response=s.CallerHistory,
     errors=(400, 404),
 )
-def caller(user: User, phone: str) -> dict[str, Any]:
+def caller(user: Person, phone: str) -> dict[str, Any]:
     record = calls.caller_record_by_phone(db.session, calls.phone_or_error(phone, "phone"))
     return render.caller_history(record)
 
@@ -133,7 +133,7 @@ def caller(user: User, phone: str) -> dict[str, Any]:
     response=list[s.MessageOut],
     errors=(404,),
 )
-def list_messages(user: User, call_id: int) -> list[dict[str, Any]]:
+def list_messages(user: Person, call_id: int) -> list[dict[str, Any]]:
     return [render.message(m) for m in intake.conversation(db.session, call_id)]
 
 
@@ -148,7 +148,7 @@ def list_messages(user: User, call_id: int) -> list[dict[str, Any]]:
     status=201,
     errors=(404, 409),
 )
-def send_message(user: User, call_id: int, body: s.MessageCreate) -> dict[str, Any]:
+def send_message(user: Person, call_id: int, body: s.MessageCreate) -> dict[str, Any]:
     message = intake.reply(db.session, call_id, body.body, user)
     if message.channel is Channel.SMS:  # after the commit: the record exists whatever Twilio says
         sent = current_app.extensions["warroom.sms"].send(message.peer, message.body)
@@ -164,7 +164,7 @@ def send_message(user: User, call_id: int, body: s.MessageCreate) -> dict[str, A
     roles=READERS,
     response=list[s.IntakeFailureOut],
 )
-def list_intake_failures(user: User) -> list[dict[str, Any]]:
+def list_intake_failures(user: Person) -> list[dict[str, Any]]:
     return [intake_failures.render(f) for f in intake_failures.open_failures(db.session)]
 
 
@@ -177,5 +177,5 @@ def list_intake_failures(user: User) -> list[dict[str, Any]]:
     response=s.IntakeFailureOut,
     errors=(404,),
 )
-def resolve_intake_failure(user: User, failure_id: int) -> dict[str, Any]:
+def resolve_intake_failure(user: Person, failure_id: int) -> dict[str, Any]:
     return intake_failures.render(intake_failures.resolve(db.session, failure_id, actor_of(user)))

@@ -13,8 +13,9 @@ from cad.api import schemas as s
 from cad.api.roads import loaded_router
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import ApiError
-from cad.models import Role, User
+from cad.models import Role
 from cad.services.coverage import CoverageService
 from dispatch.units import UnitType
 from routing.coverage import parse_targets
@@ -44,7 +45,7 @@ def service() -> CoverageService:
     response=s.CoverageOut,
     errors=(503,),
 )
-def coverage(user: User, query: s.CoverageQuery) -> dict[str, Any]:
+def coverage(user: Person, query: s.CoverageQuery) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     return service().report(
         db.session,

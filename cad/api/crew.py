@@ -14,8 +14,9 @@ from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import Forbidden, InvalidInput, NotFound
-from cad.models import Assignment, Role, User
+from cad.models import Assignment, Role
 from cad.roads import travel_times
 from cad.services import dispatching, notify
 from dispatch.units import DeclineReason
@@ -65,7 +66,7 @@ def reroute_moving_units(reason: str) -> int:
     response=CrewJob,
     errors=(404,),
 )
-def crew_job(user: User, query: s.CrewJobQuery) -> dict[str, Any]:
+def crew_job(user: Person, query: s.CrewJobQuery) -> dict[str, Any]:
     if user.role is Role.CREW:
         if user.unit_id is None:
             raise Forbidden("this crew account rides no unit", "unit_id")
@@ -95,7 +96,7 @@ def crew_job(user: User, query: s.CrewJobQuery) -> dict[str, Any]:
     response=s.DeclineOut,
     errors=(404, 409),
 )
-def decline(user: User, unit_id: int, body: s.Decline) -> dict[str, Any]:
+def decline(user: Person, unit_id: int, body: s.Decline) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     return dispatching.decline_assignment(
@@ -118,7 +119,7 @@ def decline(user: User, unit_id: int, body: s.Decline) -> dict[str, Any]:
     response=s.RouteOut,
     errors=(404,),
 )
-def unit_route(user: User, unit_id: int) -> dict[str, Any]:
+def unit_route(user: Person, unit_id: int) -> dict[str, Any]:
     unit = dispatching.get_unit(db.session, unit_id)
     if user.role is Role.CREW and user.unit_id != unit.id:
         raise Forbidden("a crew member sees only their own unit's route", "unit_id")

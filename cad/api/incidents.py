@@ -11,8 +11,9 @@ from cad.api import schemas as s
 from cad.api.crew import tell_crew
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.domain.incidents import IncidentStatus
-from cad.models import Role, User
+from cad.models import Role
 from cad.roads import travel_times
 from cad.services import dispatching, incidents
 from cad.services.calls import Fix
@@ -33,7 +34,7 @@ DISPATCHERS = (Role.DISPATCHER, Role.ADMIN)
     status=201,
     errors=(404, 409),
 )
-def create_incident(user: User, body: s.IncidentCreate) -> dict[str, Any]:
+def create_incident(user: Person, body: s.IncidentCreate) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     fix = None
     if body.location is not None:
@@ -63,7 +64,7 @@ def create_incident(user: User, body: s.IncidentCreate) -> dict[str, Any]:
     query=s.IncidentFilter,
     response=list[s.IncidentOut],
 )
-def list_incidents(user: User, query: s.IncidentFilter) -> list[dict[str, Any]]:
+def list_incidents(user: Person, query: s.IncidentFilter) -> list[dict[str, Any]]:
     return [render.incident(i) for i in incidents.list_incidents(db.session, query.status, query.limit)]
 
 
@@ -76,7 +77,7 @@ def list_incidents(user: User, query: s.IncidentFilter) -> list[dict[str, Any]]:
     response=s.IncidentDetail,
     errors=(404,),
 )
-def get_incident(user: User, incident_id: int) -> dict[str, Any]:
+def get_incident(user: Person, incident_id: int) -> dict[str, Any]:
     incident = incidents.get_incident(db.session, incident_id)
     return render.incident(incident, incidents.timeline_of(db.session, incident))
 
@@ -91,7 +92,7 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     response=s.IncidentOut,
     errors=(404, 409),
 )
-def edit_incident(user: User, incident_id: int, body: s.IncidentEdit) -> dict[str, Any]:
+def edit_incident(user: Person, incident_id: int, body: s.IncidentEdit) -> dict[str, Any]:
     given = body.model_fields_set - {"version"}
     loc = body.location
     edit = incidents.IncidentEdit(
@@ -120,7 +121,7 @@ def edit_incident(user: User, incident_id: int, body: s.IncidentEdit) -> dict[st
     response=s.IncidentOut,
     errors=(404, 409),
 )
-def merge_incident(user: User, incident_id: int, body: s.IncidentMerge) -> dict[str, Any]:
+def merge_incident(user: Person, incident_id: int, body: s.IncidentMerge) -> dict[str, Any]:
     return render.incident(incidents.merge_incident(db.session, incident_id, body.into, user))
 
 
@@ -134,7 +135,7 @@ def merge_incident(user: User, incident_id: int, body: s.IncidentMerge) -> dict[
     response=s.IncidentOut,
     errors=(404, 409),
 )
-def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusChange) -> dict[str, Any]:
+def change_incident_status(user: Person, incident_id: int, body: s.IncidentStatusChange) -> dict[str, Any]:
     incident = incidents.finish_incident(
         db.session,
         incident_id,
@@ -157,7 +158,7 @@ def change_incident_status(user: User, incident_id: int, body: s.IncidentStatusC
     response=s.RecommendationList,
     errors=(404, 409),
 )
-def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) -> Response:
+def recommendations(user: Person, incident_id: int, query: s.RecommendationQuery) -> Response:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     r = dispatching.recommend(
@@ -206,7 +207,7 @@ def recommendations(user: User, incident_id: int, query: s.RecommendationQuery) 
     status=201,
     errors=(404, 409),
 )
-def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, Any]:
+def assign(user: Person, incident_id: int, body: s.AssignmentCreate) -> dict[str, Any]:
     assignment = dispatching.assign_unit(db.session, incident_id, body.unit_id, user, preempt=body.preempt)
     tell_crew(assignment.id)
     return render.assignment(assignment)
@@ -222,7 +223,7 @@ def assign(user: User, incident_id: int, body: s.AssignmentCreate) -> dict[str, 
     response=s.IncidentOut,
     errors=(404, 409),
 )
-def release(user: User, incident_id: int, unit_id: int, body: s.UnitRelease) -> dict[str, Any]:
+def release(user: Person, incident_id: int, unit_id: int, body: s.UnitRelease) -> dict[str, Any]:
     incident = dispatching.release_unit(
         db.session, incident_id, unit_id, body.reason, user, to_station=body.return_to_station
     )
@@ -238,7 +239,7 @@ def release(user: User, incident_id: int, unit_id: int, body: s.UnitRelease) -> 
     response=list[s.PreemptableOut],
     errors=(404, 409),
 )
-def preemptable(user: User, incident_id: int) -> list[dict[str, Any]]:
+def preemptable(user: Person, incident_id: int) -> list[dict[str, Any]]:
     settings = current_app.config["WARROOM"]
     estimator = travel_times(current_app.extensions["warroom.roads"], db.session)
     found = dispatching.preemptable_units(db.session, incident_id, estimator, stale_after_s=settings.position_stale_s)
@@ -265,7 +266,7 @@ def preemptable(user: User, incident_id: int) -> list[dict[str, Any]]:
     status=201,
     errors=(404, 409),
 )
-def dispatch_units(user: User, incident_id: int, body: s.DispatchCreate) -> dict[str, Any]:
+def dispatch_units(user: Person, incident_id: int, body: s.DispatchCreate) -> dict[str, Any]:
     assignments = dispatching.assign_units(db.session, incident_id, body.unit_ids, user)
     for assignment in assignments:
         tell_crew(assignment.id)

@@ -12,8 +12,9 @@ from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.domain.incidents import IncidentType
-from cad.models import Role, User
+from cad.models import Role
 from cad.services import linking
 from cad.services.calls import get_call
 
@@ -43,7 +44,7 @@ class LinkIn(s.Request):
     response=list[NearbyOut],
     errors=(404,),
 )
-def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]:
+def nearby(user: Person, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]:
     settings = current_app.config["WARROOM"]
     call = get_call(db.session, call_id)
     if call.lat is None or call.lon is None:
@@ -70,6 +71,6 @@ def nearby(user: User, call_id: int, query: NearbyQuery) -> list[dict[str, Any]]
     response=s.CallOut,
     errors=(404, 409),
 )
-def link(user: User, call_id: int, body: LinkIn) -> dict[str, Any]:
+def link(user: Person, call_id: int, body: LinkIn) -> dict[str, Any]:
     call = linking.link_call(db.session, call_id, body.incident_id, user)
     return render.call(call, None)

@@ -12,8 +12,9 @@ from cad.api import api
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.compression import keep_compressed
+from cad.domain.actors import Person
 from cad.geocoder import NominatimSearch, search_places
-from cad.models import Role, User
+from cad.models import Role
 from cad.roads import RoadNetwork
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _roads() -> RoadNetwork:
     summary="The loaded extract's roads as GeoJSON, for the consoles' map (ETag: a reload is a 304)",
     query=RoadsQuery,
 )
-def roads_geojson(user: User, query: RoadsQuery) -> Response:
+def roads_geojson(user: Person, query: RoadsQuery) -> Response:
     layer = _roads().road_layer(query.zoom)
     response = Response(layer.body, mimetype="application/json" if query.zoom is None else "application/geo+json")
     # weak: the same roads whichever encoding carries them, so a compressed copy revalidates too
@@ -85,7 +86,7 @@ def roads_geojson(user: User, query: RoadsQuery) -> Response:
     "GET",
     summary="Street names for the consoles' map: points along the named roads, with the road's bearing",
 )
-def road_labels(user: User) -> Response:
+def road_labels(user: Person) -> Response:
     layer = _roads().labels()
     response = Response(layer.body, mimetype="application/geo+json")
     response.set_etag(layer.etag, weak=True)
@@ -106,7 +107,7 @@ def road_labels(user: User) -> Response:
     query=PlaceQuery,
     response=list[PlaceOut],
 )
-def places(user: User, query: PlaceQuery) -> list[dict[str, Any]]:
+def places(user: Person, query: PlaceQuery) -> list[dict[str, Any]]:
     return [
         {
             "name": p.name,

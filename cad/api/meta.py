@@ -8,8 +8,9 @@ from sqlalchemy import text
 from cad.api import api
 from cad.api.spec import openapi_document, operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.events import Audience
-from cad.models import Role, User
+from cad.models import Role
 
 
 @api.get("/openapi.json")
@@ -25,7 +26,7 @@ def health() -> Response:
 
 
 @operation(api, "/events", "GET", summary="Server-Sent Events: every change a console needs")
-def events(user: User) -> Response:
+def events(user: Person) -> Response:
     """Each event has `id:` (the same on every node); a browser that reconnects with
     `Last-Event-ID` gets what it missed. A crew hears only of its own unit."""
     audience = Audience(crew=user.role is Role.CREW, unit_id=user.unit_id)

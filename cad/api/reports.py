@@ -14,8 +14,9 @@ from cad.api.schemas import Query
 from cad.api.spec import operation
 from cad.blocking import off_the_loop
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import NotFound
-from cad.models import Role, User
+from cad.models import Role
 from cad.services import reports as reporting
 from cad.web.i18n import current_language
 from reports.archive import archived_file, list_archive
@@ -62,7 +63,7 @@ class ArchivedReportOut(BaseModel):
     roles=READERS,
     query=ReportQuery,
 )
-def response_time_report(user: User, query: ReportQuery) -> Any:
+def response_time_report(user: Person, query: ReportQuery) -> Any:
     settings = current_app.config["WARROOM"]
     start, end = reporting.report_window(query.from_, query.to, settings.timezone)
     detail = query.detail or (query.format == "csv" and query.table == "measurements")
@@ -94,7 +95,7 @@ def response_time_report(user: User, query: ReportQuery) -> Any:
     roles=READERS,
     response=list[ArchivedReportOut],
 )
-def report_archive(user: User) -> list[dict[str, Any]]:
+def report_archive(user: Person) -> list[dict[str, Any]]:
     folder = current_app.config["WARROOM"].report_archive_path
     return [
         {
@@ -116,7 +117,7 @@ def report_archive(user: User) -> list[dict[str, Any]]:
     roles=READERS,
     errors=(404,),
 )
-def archived_report(user: User, filename: str) -> Response:
+def archived_report(user: Person, filename: str) -> Response:
     path = archived_file(current_app.config["WARROOM"].report_archive_path, filename)
     if path is None:
         raise NotFound(f"no archived report {filename[:80]!r}", "filename")

@@ -14,8 +14,9 @@ from cad.api import schemas as s
 from cad.api.crew import reroute_moving_units
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import ApiError, InvalidInput
-from cad.models import Camera, CongestionReading, Role, User
+from cad.models import Camera, CongestionReading, Role
 from cad.roads import RoadNetwork
 from cad.services.congestion import latest_readings, record_reading
 from routing import NoRoute, OutsideRoadNetwork, Router, RoutingError
@@ -50,7 +51,7 @@ def loaded_router() -> Router:
     response=s.RouteOut,
     errors=(404, 503),
 )
-def route(user: User, query: s.RouteQuery) -> dict[str, Any]:
+def route(user: Person, query: s.RouteQuery) -> dict[str, Any]:
     origin, destination = _point(query.from_, "from"), _point(query.to, "to")
     router = loaded_router()
     try:
@@ -80,7 +81,7 @@ def _camera(camera: Camera, reading: CongestionReading | None, network: RoadNetw
 
 
 @operation(api, "/cameras", "GET", summary="Cameras with their live congestion level", response=list[s.CameraOut])
-def list_cameras(user: User) -> list[dict[str, Any]]:
+def list_cameras(user: Person) -> list[dict[str, Any]]:
     network = current_app.extensions["warroom.roads"]
     latest = latest_readings(db.session, clock.now())
     if network.configured:
@@ -99,7 +100,7 @@ def list_cameras(user: User) -> list[dict[str, Any]]:
     status=201,
     errors=(404,),
 )
-def post_congestion(user: User, code: str, body: s.CongestionIn) -> dict[str, Any]:
+def post_congestion(user: Person, code: str, body: s.CongestionIn) -> dict[str, Any]:
     settings = current_app.config["WARROOM"]
     reading = record_reading(db.session, code, body.level, body.observed_at, settings.congestion_ttl_s)
     network = current_app.extensions["warroom.roads"]

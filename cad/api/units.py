@@ -9,8 +9,9 @@ from cad.api import api, render
 from cad.api import schemas as s
 from cad.api.spec import operation
 from cad.db import db
+from cad.domain.actors import Person
 from cad.errors import Forbidden
-from cad.models import Role, User
+from cad.models import Role
 from cad.services import dispatching
 from dispatch.units import UnitStatus
 
@@ -28,7 +29,7 @@ FLEET_VIEWERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
     query=s.UnitFilter,
     response=list[s.UnitOut],
 )
-def list_units(user: User, query: s.UnitFilter) -> list[dict[str, Any]]:
+def list_units(user: Person, query: s.UnitFilter) -> list[dict[str, Any]]:
     units = dispatching.list_units(db.session, query.status, query.type)
     active = dispatching.active_assignments(db.session, [u.id for u in units])
     now = clock.now()
@@ -36,7 +37,7 @@ def list_units(user: User, query: s.UnitFilter) -> list[dict[str, Any]]:
 
 
 @operation(api, "/units/<int:unit_id>", "GET", summary="One unit", response=s.UnitOut, errors=(404,))
-def get_unit(user: User, unit_id: int) -> dict[str, Any]:
+def get_unit(user: Person, unit_id: int) -> dict[str, Any]:
     if user.role is Role.CREW and user.unit_id != unit_id:
         raise Forbidden("a crew member sees only their own unit", "unit_id")
     unit = dispatching.get_unit(db.session, unit_id)
@@ -54,7 +55,7 @@ def get_unit(user: User, unit_id: int) -> dict[str, Any]:
     response=s.UnitOut,
     errors=(404, 409),
 )
-def change_unit_status(user: User, unit_id: int, body: s.UnitStatusChange) -> dict[str, Any]:
+def change_unit_status(user: Person, unit_id: int, body: s.UnitStatusChange) -> dict[str, Any]:
     unit = dispatching.set_unit_status(db.session, unit_id, UnitStatus(body.status), user, body.reason)
     active = dispatching.active_assignments(db.session, [unit.id])
     return render.unit(unit, clock.now(), active[unit.id].incident_id if unit.id in active else None)
