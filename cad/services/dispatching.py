@@ -114,24 +114,6 @@ def recommend(
     return Recommendation(incident, types, ranking.best(limit), len(ranking), card, proposals)
 
 
-def recommend_run_card(
-    session: Session,
-    incident_id: int,
-    estimator: TravelTimes,
-    *,
-    stale_after_s: float,
-    now: datetime | None = None,
-    limit: int | None = None,
-    run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS,
-) -> tuple[Incident, tuple[UnitType, ...], list[Ranked], tuple[str, list[SlotProposal]]]:
-    """`recommend` as a tuple: the incident, the unit types ranked, the ranked units (the best
-    `limit`, None: all), and the run card's name and slots."""
-    r = recommend(
-        session, incident_id, estimator, stale_after_s=stale_after_s, now=now, limit=limit, run_cards=run_cards
-    )
-    return r.incident, r.unit_types, r.ranked, (r.card, r.slots)
-
-
 #: The candidates' columns, built once (a statement built per request costs more than its rows'
 #: conversions). The unit type and the fix's time come as the driver gives them, without the
 #: columns' own conversions (the enum type's lookup, UTCDateTime's astimezone) on every row of
@@ -439,7 +421,8 @@ def decline_assignment(
     after_withdrawal(session, incident, actor, now)
     offer = None
     if incident.lat is not None and incident.lon is not None:
-        _, _, ranked, _ = recommend_run_card(session, incident.id, estimator, stale_after_s=stale_after_s, now=now)
+        # the best unit other than the one that declined: two rows are enough
+        ranked = recommend(session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=2).ranked
         offer = next((r for r in ranked if r.unit_id != unit_id), None)
     alert: dict[str, object] = {
         "kind": "declined",
@@ -597,9 +580,7 @@ def escalate_if_unacknowledged(
     incident, unit = assignment.incident, assignment.unit
     offer = None
     if incident.lat is not None and incident.status in OPEN_STATUSES:
-        _, _, ranked, _ = recommend_run_card(
-            session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=1
-        )
+        ranked = recommend(session, incident.id, estimator, stale_after_s=stale_after_s, now=now, limit=1).ranked
         offer = ranked[0] if ranked else None
     alert: dict[str, object] = {
         "assignment_id": assignment.id,
