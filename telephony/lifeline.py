@@ -74,6 +74,39 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command (state first), None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children_of(pid: int) -> set[tuple[int, str]]:
+    """The live children of `pid`, each as (pid, start time): the start time tells a reused pid apart."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and fields[0] != "Z" and int(fields[1]) == pid:  # state, ppid
+                found.add((int(entry), fields[19]))  # starttime
+    return found
+
+
+def kill_left_behind(children: Iterable[tuple[int, str]]) -> list[int]:
+    """SIGKILL to those of `children` (from `children_of`) still alive once their parent is gone: Kamailio's
+    workers outlive a main process that was killed, or that ended before they did. Returns the pids killed."""
+    killed = []
+    for pid, started in children:
+        fields = _stat(pid)
+        if fields is not None and fields[0] != "Z" and fields[19] == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    return killed
+
+
 def stop_groups(pgids: Iterable[int], grace_s: float = 10.0, poll_s: float = 0.05) -> list[int]:
     """SIGTERM to every process still in the groups, then SIGKILL to whatever is left after `grace_s`.
     Returns the groups that had to be killed."""

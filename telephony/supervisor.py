@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cad.config import Settings
-from telephony.lifeline import die_with_parent
+from telephony.lifeline import children_of, die_with_parent, kill_left_behind
 from telephony.pool import (
     AGENT_MAX_INVITE_BYTES,
     NOBODY_TO_HAND_ON,
@@ -403,15 +403,23 @@ class Supervisor:
     def shutdown(self, grace_s: float = 15.0) -> None:
         self._stopping = True
         live = [c.process for c in self.everyone() if c.process is not None and c.process.poll() is None]
+        # what each child forked (Kamailio's workers), watched until it ends: those are killed after it,
+        # so none keeps a SIP port when its main process was killed or ended before them
+        forked = {process.pid: children_of(process.pid) for process in live}
         for process in live:
             process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for process in live:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            while process.poll() is None and time.monotonic() < deadline:
+                forked[process.pid] |= children_of(process.pid)
+                time.sleep(0.05)
+            if process.poll() is None:
+                forked[process.pid] |= children_of(process.pid)
                 process.kill()
                 process.wait(5)
+        left = kill_left_behind(set().union(*forked.values()))
+        if left:
+            log.warning("killed %d processes the pool's children left behind: %s", len(left), left)
         if self.turned_away is not None:
             self.turned_away.poll()
             self.turned_away.close()
