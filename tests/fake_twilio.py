@@ -26,8 +26,7 @@ PUBLIC = "https://warroom.example.id"
 SMS_PATH = "/telephony/twilio/sms"
 
 
-def sms(
-    client: FlaskClient,
+def signed_sms(
     body: str,
     sid: str,
     sender: str = "+6281234567890",
@@ -35,8 +34,9 @@ def sms(
     sign_with: str = TWILIO_AUTH_TOKEN,
     url: str = PUBLIC + SMS_PATH,
     extra: dict[str, str] | None = None,
-) -> TestResponse:
-    """A text from `sender` posted to the centre's SMS webhook as Twilio posts it, signed for `url`."""
+) -> tuple[str, dict[str, str]]:
+    """A text from `sender` as Twilio posts it to the SMS webhook: the form body and its headers,
+    signed for `url` with Twilio's own validator."""
     form = {
         "MessageSid": sid,
         "AccountSid": "AC" + "0" * 32,
@@ -47,11 +47,22 @@ def sms(
         **(extra or {}),
     }
     signature = RequestValidator(sign_with).compute_signature(url, form)
-    return client.post(
-        SMS_PATH,
-        data=urlencode(form),
-        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
-    )
+    return urlencode(form), {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def sms(
+    client: FlaskClient,
+    body: str,
+    sid: str,
+    sender: str = "+6281234567890",
+    *,
+    sign_with: str = TWILIO_AUTH_TOKEN,
+    url: str = PUBLIC + SMS_PATH,
+    extra: dict[str, str] | None = None,
+) -> TestResponse:
+    """A text from `sender` posted to the centre's SMS webhook (the test client) as Twilio posts it."""
+    data, headers = signed_sms(body, sid, sender, sign_with=sign_with, url=url, extra=extra)
+    return client.post(SMS_PATH, data=data, headers=headers)
 
 
 @dataclass
