@@ -127,6 +127,7 @@ class CongestionModel:
         self._readings: dict[str, CameraReading] = {}
         self._lock = threading.Lock()
         self._state: CongestionState | None = None
+        self._built: CongestionState | None = None  # the last state built, kept when readings change
 
     # -- cameras ----------------------------------------------------------------------
 
@@ -242,20 +243,31 @@ class CongestionModel:
         slowing = [r for r in live.values() if r.factor != 1.0 and r.code in self._cameras]
         next_expiry = min((r.expires_at for r in live.values()), default=None)
         if not slowing:
-            empty = np.zeros(0, dtype=np.int64)
-            return CongestionState(next(_versions), empty, np.zeros(0), (), MappingProxyType(live), next_expiry)
-        per_camera = [self._cameras[r.code].edges for r in slowing]
-        edges = np.concatenate(per_camera)
-        which = np.repeat(np.arange(len(slowing)), [len(e) for e in per_camera])
-        factors = np.array([r.factor for r in slowing])[which]
-        order = np.lexsort((-factors, edges))
-        edges, which, factors = edges[order], which[order], factors[order]
-        first = np.concatenate(([True], edges[1:] != edges[:-1]))
-        return CongestionState(
-            version=next(_versions),
-            edge_ids=edges[first],
-            factors=factors[first],
-            edge_reading=tuple(slowing[i] for i in which[first]),
+            edge_ids, factors, edge_reading = np.zeros(0, dtype=np.int64), np.zeros(0), ()
+        else:
+            per_camera = [self._cameras[r.code].edges for r in slowing]
+            edges = np.concatenate(per_camera)
+            which = np.repeat(np.arange(len(slowing)), [len(e) for e in per_camera])
+            factor_of = np.array([r.factor for r in slowing])[which]
+            order = np.lexsort((-factor_of, edges))
+            edges, which, factor_of = edges[order], which[order], factor_of[order]
+            first = np.concatenate(([True], edges[1:] != edges[:-1]))
+            edge_ids, factors = edges[first], factor_of[first]
+            edge_reading = tuple(slowing[i] for i in which[first])
+        # The version names the multipliers, not the readings: a camera repeating its level (every
+        # minute or so, each one) or a free reading expiring changes no edge time, so every search
+        # and weight kept for the version before stays good (a router keeps them per version).
+        before = self._built
+        same = (
+            before is not None and np.array_equal(before.edge_ids, edge_ids) and np.array_equal(before.factors, factors)
+        )
+        state = CongestionState(
+            version=before.version if same and before is not None else next(_versions),
+            edge_ids=edge_ids,
+            factors=factors,
+            edge_reading=edge_reading,
             readings=MappingProxyType(live),
             next_expiry=next_expiry,
         )
+        self._built = state
+        return state

@@ -206,3 +206,29 @@ def test_updates_while_other_threads_route(ladder: Router, clock) -> None:
         thread.join()
     assert not errors
     assert seen <= expected and len(seen) >= 1
+
+
+def test_the_version_changes_with_the_edge_times_not_with_each_reading(ladder: Router, clock) -> None:
+    """Cameras repeat their level every minute or so: a repeat, or a free reading coming and
+    going, leaves every edge time as it was, so the version (and every search and weight a router
+    keeps for it) stays; a new level is a new version, and so is the old level once it is back."""
+    congestion = ladder.congestion
+    free = congestion.state().version
+    congestion.apply_reading("CAM-1", "free", clock())
+    assert congestion.state().version == free
+    congestion.apply_reading("CAM-1", "jam", clock())
+    jam = congestion.state()
+    assert jam.version != free and len(jam.edge_ids) > 0
+    eta = ladder.route(START, END, "ambulance").eta_s
+    clock.advance(60)
+    congestion.apply_reading("CAM-1", "jam", clock())  # the same level a minute later
+    again = congestion.state()
+    assert again.version == jam.version
+    assert again.readings["CAM-1"].expires_at > jam.readings["CAM-1"].expires_at  # the reading did count
+    assert ladder.route(START, END, "ambulance").eta_s == eta
+    congestion.apply_reading("CAM-1", "slow", clock())
+    slow = congestion.state().version
+    assert slow not in (jam.version, free)
+    congestion.apply_reading("CAM-1", "jam", clock())
+    assert congestion.state().version not in (slow, jam.version)  # jam again: never mistaken for the old one
+    assert ladder.route(START, END, "ambulance").eta_s == eta
