@@ -36,16 +36,18 @@ def post_worker_init(worker: Any) -> None:
     """Runs in each worker after it loaded the app and before it accepts a connection."""
     import time
 
+    from cad.app import settle_heap
+
     app = worker.wsgi
     extensions = getattr(app, "extensions", None)
     preload = warroom_preload
-    if not preload or extensions is None:
-        return
-    started = time.perf_counter()
-    done = []
-    roads = extensions["warroom.roads"]
-    zooms = roads.PRELOAD_ZOOMS if "layers" in preload else ()
-    if roads.preload(roads="roads" in preload, zooms=zooms, places="places" in preload):
-        done += sorted({"roads", "layers", "places"} & preload)
-    if done:
-        worker.log.info("preloaded %s in %.1f s", ", ".join(done), time.perf_counter() - started)
+    if preload and extensions is not None:
+        started = time.perf_counter()
+        done = []
+        roads = extensions["warroom.roads"]
+        zooms = roads.PRELOAD_ZOOMS if "layers" in preload else ()
+        if roads.preload(roads="roads" in preload, zooms=zooms, places="places" in preload):
+            done += sorted({"roads", "layers", "places"} & preload)
+        if done:
+            worker.log.info("preloaded %s in %.1f s", ", ".join(done), time.perf_counter() - started)
+    settle_heap()

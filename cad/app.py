@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,13 @@ def close_app(app: Flask) -> None:
         app.extensions["warroom.bus"].detach(db.engine)
         db.session.remove()
         db.engine.dispose()
+
+
+def settle_heap() -> None:
+    """Called once a serving process has built what it keeps for its whole life (the modules, the
+    app, the road graph, map layers and address index: ~210,000 objects for Porto Alegre): those
+    leave the garbage collector's view (`gc.freeze`). A full collection over them took 100-140 ms,
+    a pause in whichever request set it off (a recommendation, a crew's GPS fix); collections now
+    see only what requests allocate."""
+    gc.collect()
+    gc.freeze()

@@ -151,6 +151,7 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
     from sqlalchemy import select
     from werkzeug.serving import make_server
 
+    from cad.app import settle_heap
     from cad.models import Agency
     from cad.serve_output import LogEcho, quiet_logging
 
@@ -175,6 +176,7 @@ def serve(host: str, port: int, demo: bool, sip: bool, sim: bool, access_log: bo
     started = time.perf_counter()  # loaded now, not by the first dispatcher (gunicorn: post_worker_init)
     if current_app.extensions["warroom.roads"].preload():
         click.echo(f"road graph, map layers and address index loaded in {time.perf_counter() - started:.1f} s")
+    settle_heap()
     server = make_server(host, port, current_app._get_current_object(), threaded=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
