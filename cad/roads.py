@@ -34,6 +34,7 @@ from dispatch.recommend import GeodesicTravelTimes, TravelTimes
 from dispatch.road_times import RoadTravelTimes
 from routing import CongestionModel, OutsideRoadNetwork, RoadGraph, Router, RoutingError
 from routing.extract import MapData, read_extract
+from routing.field_store import FieldStore
 from routing.map_layer import RoadLines, level_of, light_road_layer
 from routing.osm import read_ways
 from routing.places import PlaceIndex, road_geojson
@@ -140,7 +141,8 @@ class RoadNetwork:
         graph = self._graph()
         congestion = CongestionModel(graph, ttl_s=self.ttl_s, clock=self.clock)
         log.info("road network loaded from %s", self.roads_path)
-        return Router(graph, congestion=congestion, clock=self.clock)
+        # the searches every process of this machine shares (routing.field_store)
+        return Router(graph, congestion=congestion, clock=self.clock, field_store=FieldStore(self.cache_dir / "fields"))
 
     def _graph(self) -> RoadGraph:
         """The graph from its cache; else built, and its cache written, in the read of the extract

@@ -32,13 +32,14 @@ import numpy.typing as npt
 
 from routing.congestion import CongestionModel, CongestionState, utc_now
 from routing.errors import OutsideRoadNetwork, RoutingError
+from routing.field_store import FieldStore
 from routing.geo import check_coordinate
 from routing.graph import RoadGraph
 from routing.profiles import DEFAULT_PROFILES, VehicleProfile, get_profile
 from routing.routes import Route, best_route
 from routing.snap import Snaps
 from routing.targets import Limits, find_target
-from routing.travel_times import DEFAULT_FIELD_CACHE_MB, FieldCache, TravelTime, travel_times_to
+from routing.travel_times import DEFAULT_FIELD_CACHE_MB, FieldCache, TravelTime, reverse_field, travel_times_to
 from routing.weights import LiveWeights, VehicleRoads, every_road, live_weights, vehicle_roads
 
 F64 = npt.NDArray[np.float64]
@@ -63,6 +64,7 @@ class Router:
         max_walk_m: float = DEFAULT_MAX_WALK_M,
         walking_speed_mps: float = WALKING_SPEED_MPS,
         field_cache_mb: float = DEFAULT_FIELD_CACHE_MB,
+        field_store: FieldStore | None = None,
     ) -> None:
         if not (snap_limit_m > 0 and max_walk_m >= 0 and walking_speed_mps > 0):
             raise ValueError("snap_limit_m and walking_speed_mps must be positive, max_walk_m not negative")
@@ -74,7 +76,7 @@ class Router:
         self._lock = threading.Lock()
         self._profiles: dict[str, VehicleRoads] = {}
         self._weights: dict[str, LiveWeights] = {}
-        self._fields = FieldCache(int(field_cache_mb * 1e6))
+        self._fields = FieldCache(int(field_cache_mb * 1e6), field_store)
 
     @property
     def snap_limit_m(self) -> float:
@@ -104,6 +106,15 @@ class Router:
             return []
         w = self._live(roads, self.congestion.state())
         return travel_times_to(self.graph, self.limits, roads, w, self._fields, target, sources)
+
+    def search_ahead(self, target: LatLon, profiles: Sequence[str]) -> None:
+        """Do now the searches a ranking of units of `profiles` to `target` needs, and keep them
+        (here, and in the field store every process shares): a new incident's, before the first
+        dispatcher asks. Raises as travel_times_to does for a bad target."""
+        for profile in profiles:
+            roads = self._profile(profile)
+            w = self._live(roads, self.congestion.state())
+            reverse_field(self.graph, self.limits, roads, w, self._fields, target)
 
     def prepare(self) -> None:
         """Build now what a first query of each profile would: its road mask, snapping index,

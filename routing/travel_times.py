@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from routing.graph import RoadGraph
 from routing.search import SearchResult, search_to, tree_lengths
 from routing.targets import AT_NODE_M, STRICTLY_SOONER_S, Limits, Target, closure_stops, entries, find_target
 from routing.weights import LiveWeights, VehicleRoads, partial_v
+
+if TYPE_CHECKING:
+    from routing.field_store import FieldStore
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -95,10 +98,12 @@ FieldKey = tuple[str, float, float, int]  # profile, target lat, lon, congestion
 
 
 class FieldCache:
-    """The most recently used fields, within `budget` bytes (0: none kept)."""
+    """The most recently used fields, within `budget` bytes (0: none kept); behind it, when given,
+    the `store` every process of the machine shares."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, store: FieldStore | None = None) -> None:
         self.budget = budget
+        self.store = store
         self.used = 0
         self._items: OrderedDict[FieldKey, Field] = OrderedDict()
         self._lock = threading.Lock()
@@ -194,6 +199,13 @@ def reverse_field(
     found = fields.get(key)
     if found is not None:
         return found
+    store = fields.store
+    name = store.name(graph, limits, roads, w, (lat, lon)) if store is not None else ""
+    if store is not None:
+        found = store.get(name)
+        if found is not None:
+            fields.put(key, found)
+            return found
     g = graph
     goal = find_target(graph, limits, target, roads)
     links = entries(graph, goal, w.forward, roads)
@@ -207,6 +219,8 @@ def reverse_field(
         closure = Closure(walk, around.cost_s, tree_lengths(g, around, stop_links), _entry_nodes(around, g.node_count))
     field = Field(goal, result.cost_s, lengths, closure)
     fields.put(key, field)
+    if store is not None:
+        store.put(name, field)
     return field
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, after_this_request, current_app
 
 from cad.api import api, render
 from cad.api import schemas as s
@@ -12,8 +13,8 @@ from cad.api.crew import tell_crew
 from cad.api.spec import operation
 from cad.db import db
 from cad.domain.actors import Person
-from cad.domain.incidents import IncidentStatus
-from cad.models import Role
+from cad.domain.incidents import OPEN_STATUSES, IncidentStatus
+from cad.models import Incident, Role
 from cad.roads import travel_times
 from cad.services import dispatching, incidents
 from cad.services.calls import Fix
@@ -21,6 +22,8 @@ from cad.services.calls import Fix
 WRITERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
 READERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 DISPATCHERS = (Role.DISPATCHER, Role.ADMIN)
+
+log = logging.getLogger(__name__)
 
 
 @operation(
@@ -52,6 +55,7 @@ def create_incident(user: Person, body: s.IncidentCreate) -> dict[str, Any]:
         call_id=body.call_id,
     )
     incident = incidents.create_incident(db.session, new, user, prefix=settings.incident_prefix, tz=settings.timezone)
+    _search_ahead(incident)
     return render.incident(incident)
 
 
@@ -108,7 +112,38 @@ def edit_incident(user: Person, incident_id: int, body: s.IncidentEdit) -> dict[
         version=body.version,
     )
     incident, _ = incidents.edit_incident(db.session, incident_id, edit, user)
+    if given & {"location", "type", "priority"}:
+        _search_ahead(incident)
     return render.incident(incident)
+
+
+def _search_ahead(incident: Incident) -> None:
+    """Once the answer is sent (the call-taker waits for nothing), the road searches the
+    incident's recommendation needs: one per unit type it ranks, kept in this process and in the
+    field store every worker of the machine reads, so the dispatcher's first look, on whichever
+    worker, ranks the units without searching (Porto Alegre: ~2.5 ms a search, 1-6 a request)."""
+    if incident.lat is None or incident.lon is None or incident.status not in OPEN_STATUSES:
+        return
+    router = current_app.extensions["warroom.roads"].router(db.session)
+    if router is None:
+        return
+    target = (incident.lat, incident.lon)
+    _, _, types = dispatching.ranked_types(
+        str(incident.type), incident.priority, current_app.extensions["warroom.run_cards"]
+    )
+    profiles = [str(t) for t in types]
+    number = incident.number
+
+    def search() -> None:
+        try:
+            router.search_ahead(target, profiles)
+        except Exception:  # a search ahead only saves time: the recommendation searches itself
+            log.exception("road searches ahead of incident %s's recommendation failed", number)
+
+    @after_this_request
+    def after_sending(response: Response) -> Response:
+        response.call_on_close(search)
+        return response
 
 
 @operation(

@@ -103,15 +103,23 @@ def recommend(
         raise Conflict(f"incident {incident.number} is {incident.status}", "incident_id")
     if incident.lat is None or incident.lon is None:
         raise Conflict(f"incident {incident.number} has no location to measure from; set one first", "location")
-    card = card_name(str(incident.type), incident.priority, run_cards)
-    slots = run_cards[card]
-    types = tuple(dict.fromkeys((*capable_types(str(incident.type)), *card_unit_types(slots))))
+    card, slots, types = ranked_types(str(incident.type), incident.priority, run_cards)
     candidates = _candidates(session, types, (UnitStatus.AVAILABLE,))
     ranking = rank(
         (incident.lat, incident.lon), candidates, estimator, now=now or clock.now(), stale_after_s=stale_after_s
     )
     proposals = fill(slots, ranking.best_of_each_type(reach(slots)))
     return Recommendation(incident, types, ranking.best(limit), len(ranking), card, proposals)
+
+
+def ranked_types(
+    incident_type: str, priority: int, run_cards: Mapping[str, Sequence[Slot]] = RUN_CARDS
+) -> tuple[str, Sequence[Slot], tuple[UnitType, ...]]:
+    """The run card of an incident of this type and priority, its slots, and the unit types its
+    recommendation ranks (the capable ones, then those the card adds): one road search each."""
+    card = card_name(incident_type, priority, run_cards)
+    slots = run_cards[card]
+    return card, slots, tuple(dict.fromkeys((*capable_types(incident_type), *card_unit_types(slots))))
 
 
 #: The candidates' columns, built once (a statement built per request costs more than its rows'

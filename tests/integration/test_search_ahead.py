@@ -1,0 +1,136 @@
+"""A new or moved incident's road searches are done once its answer is sent, and every worker of
+the machine finds them (routing.field_store): the dispatcher's first look at it, on whichever
+worker, ranks the units without searching, and ranks them as a search would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import factories as f
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from requirements import needs_file
+
+import routing.travel_times
+from cad.app import close_app, create_app
+from cad.config import SHARED_DATA, Settings
+from cad.models import Role
+from cad.services.dispatching import ranked_types
+
+ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
+pytestmark = needs_file(ROADS)
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per road search run (in any app of this process)."""
+    ran: list[int] = []
+    real = routing.travel_times.search_to
+
+    def counted(*args: object, **kwargs: object) -> object:
+        ran.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routing.travel_times, "search_to", counted)
+    return ran
+
+
+@pytest.fixture
+def roads_app(database_url: str, tmp_path: Path, committing_factories: None) -> Iterator[Flask]:
+    """A centre on the Balikpapan extract, its graph cache and searches in this test's folder."""
+    from live import CommittingClient
+
+    settings = Settings.from_env(
+        {"DATABASE_URL": database_url, "WARROOM_INSTANCE": str(tmp_path), "WARROOM_ROADS": str(ROADS)}
+    )
+    app = create_app({"TESTING": True}, settings=settings)
+    app.test_client_class = CommittingClient
+    with app.app_context():
+        yield app
+    close_app(app)
+
+
+def _worker(app: Flask) -> Flask:
+    """Another gunicorn worker of the same machine: the same settings and instance folder, its own
+    app, router and memory."""
+    from live import CommittingClient
+
+    worker = create_app({"TESTING": True}, settings=app.config["WARROOM"])
+    worker.test_client_class = CommittingClient
+    return worker
+
+
+def _post(client: FlaskClient, headers: dict[str, str], **over: object) -> dict:
+    reply = client.post("/api/v1/incidents", json=dict(f.INCIDENT, **over), headers=headers)
+    assert reply.status_code == 201, reply.get_json()
+    body = reply.get_json()
+    reply.close()  # the server closes the answer once sent: the searches ahead run then
+    return body
+
+
+def _ranked(client: FlaskClient, headers: dict[str, str], incident_id: int) -> list[tuple[str, float]]:
+    reply = client.get(f"/api/v1/incidents/{incident_id}/recommendations?limit=all", headers=headers)
+    assert reply.status_code == 200, reply.get_json()
+    return [(r["callsign"], r["eta_s"]) for r in reply.get_json()["recommendations"]]
+
+
+def test_the_first_look_on_another_worker_ranks_without_searching(roads_app: Flask, searches: list[int]) -> None:
+    client = roads_app.test_client()
+    _, headers = f.user(Role.DISPATCHER)
+    for i in range(4):
+        f.unit(f"DMK-{i:02d}", lat=-1.2660 - 0.003 * i, lon=116.8390 + 0.002 * i)
+        f.unit(f"AMB-{i:02d}", "ambulance", lat=-1.2700 + 0.002 * i, lon=116.8450, agency_code="ambulans")
+    incident = _post(client, headers)
+    card_types = ranked_types("kebakaran", 1)[2]
+    assert len(searches) == len(card_types) > 1  # one per unit type the recommendation ranks
+    stored = roads_app.config["WARROOM"].instance_path / "roads" / "fields"
+    assert len(list(stored.glob("*.field"))) == len(card_types)
+    searches.clear()
+    other = _worker(roads_app)
+    try:
+        there = _ranked(other.test_client(), headers, incident["id"])
+    finally:
+        close_app(other)
+    here = _ranked(client, headers, incident["id"])
+    assert searches == []  # neither worker searched: the other read the files, this one kept them
+    assert there == here and {c for c, _ in here} >= {"DMK-00", "DMK-03"}
+    for path in stored.glob("*.field"):  # the files were right: a worker that searches itself ranks the same
+        path.unlink()
+    fresh = _worker(roads_app)
+    try:
+        assert _ranked(fresh.test_client(), headers, incident["id"]) == here
+    finally:
+        close_app(fresh)
+    assert len(searches) == 1  # the fire engines': no water tanker or rescue unit to rank here
+
+
+def test_a_moved_incident_is_searched_again_and_one_without_a_place_is_not(
+    roads_app: Flask, searches: list[int]
+) -> None:
+    client = roads_app.test_client()
+    _, headers = f.user(Role.CALL_TAKER)
+    f.unit("POL-01", "police", lat=-1.2660, lon=116.8390, agency_code="polisi")
+    unplaced = _post(client, headers, type="keamanan", priority=3, location=None)
+    assert searches == []
+    incident = _post(client, headers, type="keamanan", priority=3)
+    assert len(searches) == 1  # police only
+    moved = client.patch(
+        f"/api/v1/incidents/{incident['id']}",
+        json={"location": {"lat": -1.2620, "lon": 116.8420, "accuracy_m": 10}},
+        headers=headers,
+    )
+    assert moved.status_code == 200, moved.get_json()
+    moved.close()
+    assert len(searches) == 2
+    described = client.patch(f"/api/v1/incidents/{incident['id']}", json={"description": "dua orang"}, headers=headers)
+    described.close()
+    assert len(searches) == 2  # nothing that changes the ranking: nothing searched
+    placed = client.patch(
+        f"/api/v1/incidents/{unplaced['id']}",
+        json={"location": {"lat": -1.2630, "lon": 116.8400, "accuracy_m": 10}},
+        headers=headers,
+    )
+    placed.close()
+    assert len(searches) == 3
