@@ -4,10 +4,10 @@
                              [--database-url URL | --sqlite]
     python bench/dispatch.py --smoke [--floor 0.25]     (make bench-smoke: seconds, one SMOKE line)
 
-Targets (issue 20): p95 < 25 ms with 1 client and < 60 ms with 4, 500 units on the Porto
-Alegre graph, a real database; the road part of a request (road − geodesic worker CPU) at most
-2× the same searches done by the Router alone in this process; the first recommendation after
-a restart < 1 s.
+Targets (issue 20): p95 < 25 ms with 1 client and < 60 ms with 4 (and for the first look at an
+incident), 500 units on the Porto Alegre graph, a real database; the road part of a request
+(road − geodesic worker CPU) at most 2× the same searches done by the Router alone in this
+process; the first recommendation after a restart < 1 s.
 
 Setup: a fresh PostgreSQL database (default warroom_bench_dispatch on 127.0.0.1, dropped WITH
 (FORCE) and recreated, dropped again at the end; `--database-url` names another one, whose
@@ -23,12 +23,16 @@ gunicorn.conf.py (gevent workers unless WARROOM_WORKER_CLASS says otherwise), wi
 log giving each request's worker pid and server time. Start-up: the centre is started once
 with WARROOM_PRELOAD= (the road graph loads on the first routed request, as before) and once
 as configured (each worker builds the graph, profiles and map layers before it accepts), and
-the first recommendation after /api/v1/health answers is timed for both. Then ~50 incidents
-of every type at random road positions are asked for their recommendations, sequentially
-(one dispatcher) and from `--clients` concurrent clients, as the dispatcher's console asks (the
-best 5 and `total`; one more phase asks `?limit=all`, the console's "All units (N)"); the
-router keeps each incident's search, so most of these are repeat asks, and `--cold` more
-incidents are asked once each ("first ask": nothing kept). The same requests are repeated with the road network switched
+the first recommendation after /api/v1/health answers is timed for both. The incidents are
+created before, through the API on a centre of their own as call-takers create them (after the
+cameras' readings), so each one's road searches are done once its answer is sent and kept in the
+machine's field store (search ahead, issue 20). Then ~50 incidents of every type at random road
+positions are asked for their recommendations, sequentially (one dispatcher) and from `--clients`
+concurrent clients, as the dispatcher's console asks (the best 5 and `total`; one more phase asks
+`?limit=all`, the console's "All units (N)"); half of `--cold` more incidents are asked once each
+("first look": searched ahead, never asked before), and the other half once each with their
+searches deleted from the store ("nothing kept": every search done in the request, what a first
+ask cost before search ahead). The same requests are repeated with the road network switched
 off (`WARROOM_ROADS=`: geodesic ranking) to show what road routing costs inside the request,
 and the searches a request does (one per unit type, its available units) are timed on a
 Router in this process as the "same work" of bench/routing.py. GPS fixes are refreshed (one
