@@ -19,6 +19,7 @@ from cad.db import db
 from cad.errors import register_error_handlers
 from cad.events import EventBus
 from cad.rate_limits import shared_limits
+from cad.services.fix_writer import close_fix_writer
 from telephony.sms_sender import sms_sender
 
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -108,6 +109,7 @@ def close_app(app: Flask) -> None:
     with app.app_context():
         app.extensions["warroom.bus"].detach(db.engine)
         db.session.remove()
+        close_fix_writer(db.engine)
         db.engine.dispose()
 
 

@@ -200,7 +200,8 @@ def _record(
     app: Flask, token: str | None, unit_id: int, fixes: list[Fix], received_at: datetime, rules: GpsRules
 ) -> Recorded:
     try:
-        return record_fixes(db.session(), unit_id, fixes, received_at=received_at, rules=rules)
+        # the scoped session itself: a fix that needs none (the usual one) opens none
+        return record_fixes(db.session, unit_id, fixes, received_at=received_at, rules=rules, engine=db.engine)
     except Unauthorized:
         if token:
             _state(app).devices.forget(token)

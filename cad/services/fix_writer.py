@@ -136,6 +136,26 @@ class FixWriter:
         self._queue: list[_Waiting] = []
         self._writing = False
         self._connection: Connection | None = None
+        self._pools: dict[Engine, Engine] = {}  # the app's engine → the writer's own
+
+    def _pool(self, engine: Engine) -> Engine:
+        """The writer's own connection to `engine`'s database: one leader writes at a time, so one
+        connection, kept in a pool of one without the app pool's ping before each use (a round
+        trip per lone fix). A connection the database dropped meanwhile fails its first statement
+        and that batch is written again on a new one (`_lead`)."""
+        own = self._pools.get(engine)
+        if own is None:
+            own = sa.create_engine(
+                engine.url, pool_size=1, max_overflow=0, pool_timeout=WAIT_S, isolation_level="AUTOCOMMIT"
+            )
+            weakref.finalize(self, own.dispose)
+            self._pools[engine] = own
+        return own
+
+    def close(self) -> None:
+        """Release the writer's connections (the app is closing)."""
+        for own in self._pools.values():
+            own.dispose()
 
     def write(self, engine: Engine, values: dict[str, Any]) -> Written:
         """Store one fix (`values` as the columns of _COLUMNS; `event` the live event's JSON) and
@@ -165,8 +185,14 @@ class FixWriter:
             connection, self._connection = self._connection, None
         try:
             if connection is None:
-                connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            if not self._write(connection, batch):  # the database went away: the next leader connects afresh
+                connection = self._pool(engine).connect()
+            try:
+                written = self._write(connection, batch, retry=True)
+            except _Stale:  # dropped while idle (the database restarted): once more on a new connection
+                connection.close()
+                connection = self._pool(engine).connect()
+                written = self._write(connection, batch)
+            if not written:  # the database went away: the next leader connects afresh
                 connection.invalidate()
         except DBAPIError as error:  # no connection to be had
             log.error("GPS fixes not written, database unavailable: %s", error.orig)
@@ -194,8 +220,10 @@ class FixWriter:
             if connection is not None:  # nobody waits: back to the pool
                 connection.close()
 
-    def _write(self, connection: Connection, batch: list[_Waiting]) -> bool:
-        """Write a batch and wake each of its requests; False when the database could not be reached."""
+    def _write(self, connection: Connection, batch: list[_Waiting], retry: bool = False) -> bool:
+        """Write a batch and wake each of its requests; False when the database could not be reached.
+        With `retry`, a connection found dead by the batch's statement raises _Stale instead,
+        nobody woken: nothing was written."""
         first: dict[tuple[int, datetime], _Waiting] = {}
         repeats: list[tuple[_Waiting, _Waiting]] = []
         for waiting in batch:  # the same fix twice in one batch: the second is a duplicate of the first
@@ -219,6 +247,8 @@ class FixWriter:
                 waiting.finish(_as_repeat(original.written))
             return reachable
         except DBAPIError as error:
+            if retry and error.connection_invalidated:
+                raise _Stale from error
             log.error("GPS fixes not written, database unavailable: %s", error.orig)
             for waiting in batch:
                 waiting.finish(failure=type(error.orig).__name__)
@@ -230,6 +260,10 @@ class FixWriter:
         return True
 
 
+class _Stale(Exception):
+    """The connection was dead before the statement ran."""
+
+
 def _as_repeat(written: Written | None) -> Written | None:
     if written is None:
         return None
@@ -238,6 +272,14 @@ def _as_repeat(written: Written | None) -> Written | None:
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, FixWriter] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
+
+
+def close_fix_writer(engine: Engine) -> None:
+    """Release the connections of `engine`'s writer, if this process has one."""
+    with _WRITERS_LOCK:
+        writer = _WRITERS.pop(engine, None)
+    if writer is not None:
+        writer.close()
 
 
 def fix_writer(engine: Engine) -> FixWriter:

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from limits import RateLimitItem
 from limits.errors import StorageError
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from cad.config import Settings
 from cad.domain.errors import Conflict, Unauthorized
@@ -330,13 +330,25 @@ class FloodGuard:
 
 
 def record_fixes(
-    session: Session, unit_id: int, fixes: Sequence[Fix], *, received_at: datetime, rules: GpsRules
+    session: Session | scoped_session[Session],
+    unit_id: int,
+    fixes: Sequence[Fix],
+    *,
+    received_at: datetime,
+    rules: GpsRules,
+    engine: Engine | None = None,
 ) -> Recorded:
     """Store checked fixes of one unit; move the unit to the newest if it is newer than what
     it had (a conditional UPDATE, so concurrent requests never move it backwards); commit once;
-    then let the geofence decide arrival on scene or back at the station."""
-    if len(fixes) == 1 and session.get_bind().dialect.name == "postgresql":
-        return _record_one_pg(session, unit_id, fixes[0], received_at, rules)
+    then let the geofence decide arrival on scene or back at the station.
+
+    With a `scoped_session` and its `engine`, a single fix on PostgreSQL opens no session unless
+    its geofence has something to judge (the usual fix: a unit driving about)."""
+    bind = engine if engine is not None else session.get_bind()
+    if len(fixes) == 1 and bind.dialect.name == "postgresql":
+        return _record_one_pg(session, bind, unit_id, fixes[0], received_at, rules)
+    if isinstance(session, scoped_session):
+        session = session()
     connection = session.connection()  # Core on the session's connection: no ORM work per fix
     # A single fix (the usual report) needs no look at the unit first: the conditional UPDATE
     # tells whether it is the newest. A batch reads the unit to tell history from news.
@@ -412,15 +424,24 @@ def record_no_fix(
     return stored
 
 
-def _record_one_pg(session: Session, unit_id: int, fix: Fix, received_at: datetime, rules: GpsRules) -> Recorded:
+def _record_one_pg(
+    session: Session | scoped_session[Session],
+    engine: Engine,
+    unit_id: int,
+    fix: Fix,
+    received_at: datetime,
+    rules: GpsRules,
+) -> Recorded:
     """The usual report, one fix, on PostgreSQL: written together with the fixes other requests
     of this process are sending at the same moment (`fix_writer`), committed before we answer."""
     here = CurrentPosition(fix.lat, fix.lon, fix.fix_at, fix.accuracy_m)
     event = {"id": unit_id, "position": _position_data(here)}
     event_json = json.dumps(event, default=str)
-    engine = session.get_bind()
-    if session.in_transaction():  # no pooled connection held while it waits: waiters must not drain the pool
-        session.commit()
+    held = session if not isinstance(session, scoped_session) else session() if session.registry.has() else None
+    if (
+        held is not None and held.in_transaction()
+    ):  # no pooled connection held while it waits: waiters must not drain the pool
+        held.commit()
     row = fix_writer(engine).write(engine, {**_row(unit_id, fix, received_at), "event": event_json})
     if not row.known:
         raise Unauthorized("the device token belongs to no unit", "token")
@@ -502,7 +523,7 @@ def _position_data(position: CurrentPosition) -> dict[str, Any]:
 
 
 def _apply_geofence(
-    session: Session,
+    sessions: Session | scoped_session[Session],
     unit_id: int,
     status: UnitStatus,
     since: datetime | None,
@@ -510,7 +531,11 @@ def _apply_geofence(
     rules: GpsRules,
 ) -> UnitStatus | None:
     """On scene when an en-route unit has stayed at its incident; available when a unit back
-    from an incident has stayed at its station (if the centre allows it). None: no change."""
+    from an incident has stayed at its station (if the centre allows it). None: no change.
+    A scoped session is opened only for a unit in one of those two statuses."""
+    if status is not UnitStatus.EN_ROUTE and not (status in _BACK_HOME_FROM and rules.auto_available):
+        return None
+    session = sessions() if isinstance(sessions, scoped_session) else sessions
     if status is UnitStatus.EN_ROUTE:
         place = session.execute(
             sa.select(Incident.lat, Incident.lon)

@@ -179,3 +179,22 @@ def test_more_requests_at_once_than_pooled_connections_all_get_stored(app: Flask
     assert sorted(r.status_code for r in answers) == [200] * len(tokens)
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(sa.distinct(Position.unit_id)))) == len(tokens)
+
+
+def test_a_connection_the_database_dropped_while_idle_costs_no_fix(app: Flask) -> None:
+    """The writer keeps one connection of its own and does not ping it before each batch: when the
+    database dropped it meanwhile (a restart, an idle timeout), the batch is written on a new one,
+    and the request is answered as usual, not with a 503."""
+    unit = f.unit("DAMKAR-9", fix_age_s=None)
+    writer = FixWriter()
+    assert writer.write(db.engine, fix(unit.id, T0)).stored
+    with writer._pool(db.engine).connect() as kept:  # the one the first batch used, back in its pool
+        pid = kept.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with db.engine.connect() as admin:
+        assert admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    later = writer.write(db.engine, fix(unit.id, T0 + timedelta(seconds=5), lat=-1.27))
+    assert later.stored and later.moved_status is not None
+    assert unit_at(unit.id) == (-1.27, T0 + timedelta(seconds=5))
+    with writer._pool(db.engine).connect() as now:
+        assert now.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    writer.close()

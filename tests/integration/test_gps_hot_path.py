@@ -138,19 +138,20 @@ def test_consecutive_batches_are_written_on_one_connection(app: Flask, monkeypat
     unit_id = f.unit("DMK-01", fix_age_s=None).id
     db.session.commit()
     checkouts: list[object] = []
-    sa.event.listen(db.engine, "checkout", lambda *args: checkouts.append(args))
     monkeypatch.setattr(fix_writer_module, "MAX_BATCH", 1)
     writer, answers, engine = FixWriter(), [], db.engine
+    own = writer._pool(engine)  # the writer's own connection, not the app's pool
+    sa.event.listen(own, "checkout", lambda *args: checkouts.append(args))
     original = writer._write
 
-    def second_request_arrives_meanwhile(connection: Any, batch: Any) -> bool:
+    def second_request_arrives_meanwhile(connection: Any, batch: Any, retry: bool = False) -> bool:
         if not answers:
             answers.append("first")
             follower = threading.Thread(target=lambda: answers.append(writer.write(engine, fix(unit_id, 2))))
             follower.start()
             while len(writer._queue) < 1:  # queued behind the leader's batch
                 threading.Event().wait(0.01)
-        return original(connection, batch)
+        return original(connection, batch, retry)
 
     monkeypatch.setattr(writer, "_write", second_request_arrives_meanwhile)
     first = writer.write(engine, fix(unit_id, 1))
@@ -160,7 +161,8 @@ def test_consecutive_batches_are_written_on_one_connection(app: Flask, monkeypat
         threading.Event().wait(0.01)
     assert first.stored and answers[1].stored
     assert len(checkouts) == 1  # the leader handed its connection on with the lead
-    assert db.engine.pool.checkedout() == 0 and not writer._writing  # the last one gave it back
+    assert own.pool.checkedout() == 0 and not writer._writing  # the last one gave it back
+    assert db.engine.pool.checkedout() == 0
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Position)) == 2
 
