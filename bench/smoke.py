@@ -15,11 +15,14 @@ output's tail is shown then). The ratios, higher is better:
 * dispatch: a recommendation's CPU ranked by straight line / by road, 500 units on PostgreSQL,
   in one process (bench/dispatch.py --smoke), floor 0.4 (0.8 today; the clock was too noisy at
   load 8: its baseline doubled between runs);
-* gps: single fixes through the centre / psycopg row by row (bench/gps.py --smoke), floor 0.5:
-  with the lean device path (cad/api/gps_wsgi.py) 1.68x on a quiet machine (load 0.9,
-  2026-12-03 17:00 UTC) and 0.50-1.17x in four runs at load 3.6-8.7 (the code before it,
-  alternately: 0.27-0.50x), so issue 20's 0.8 would fail about half the runs on a shared
-  machine; 0.5 still fails a path made twice as slow. The baseline swings 800-1,827/s between runs.
+* gps: single fixes through the centre / psycopg row by row (bench/gps.py --smoke), floor 0.8
+  (issue 20's): 1.32x on a quiet machine (load 1.5, 2026-12-03 18:25 UTC, the fix writer's own
+  connection and no session per fix); before those, 0.50-1.17x in four runs at load 3.6-8.7.
+  The baseline swings 800-1,827/s between runs.
+
+A bench below its floor runs once more, and fails only when that run is below it too: one run
+squeezed by other work on the machine is noise, a path made slower fails both (the routing and
+GPS benches take seconds; the second run is what a failure costs).
 
 SIP is not here: bench/sip.py's INVITE -> visible latency has no baseline in the same run short
 of its pool mode (one agent alone against the pool, minutes), and a few seconds of sipp at
@@ -44,15 +47,22 @@ def benches() -> dict[str, list[str]]:
     found = {
         "routing": [str(BENCH / "routing.py"), "--smoke"],
         "dispatch": [str(BENCH / "dispatch.py"), "--smoke"],
-        # issue 20's goal is 1x: 0.96-1.68x quiet, 0.5-1.2x under other load (2026-12-03); the floor
-        # catches a path made twice as slow, and is to rise to 0.8 once the goal holds under load
-        "gps": [str(BENCH / "gps.py"), "--smoke", "--floor", "0.5"],
+        "gps": [str(BENCH / "gps.py"), "--smoke", "--floor", "0.8"],
     }
     return found
 
 
 def run(name: str, command: list[str]) -> tuple[bool, str]:
-    """(passed, what to print) of one bench."""
+    """(passed, what to print) of one bench: a second run when the first fails (see above)."""
+    passed, text = run_once(name, command)
+    if passed:
+        return passed, text
+    again, second = run_once(name, command)
+    return again, f"{text}\n{second}  (run again: {'PASS, the first was noise' if again else 'FAIL twice'})"
+
+
+def run_once(name: str, command: list[str]) -> tuple[bool, str]:
+    """(passed, what to print) of one run of one bench."""
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     done = subprocess.run(
