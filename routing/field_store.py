@@ -98,13 +98,14 @@ class FieldStore:
         where = json.dumps([limits.snap_limit_m, limits.max_walk_m, limits.walking_speed_mps, *target])
         return _digest(weights.encode(), where.encode()) + _SUFFIX
 
-    def get(self, name: str) -> Field | None:
+    def get(self, name: str, graph: RoadGraph) -> Field | None:
+        """The kept search `name` of `graph`, None when there is none (or none that fits it)."""
         try:
             data = (self.directory / name).read_bytes()
         except OSError:  # not searched yet (or no store to be had): a miss
             return None
         try:
-            return _decode(data)
+            return _fitting(_decode(data), graph)
         except (ValueError, KeyError, TypeError, IndexError) as error:
             log.warning("kept search %s not read, searching again: %s", name, error)
             with contextlib.suppress(OSError):
@@ -147,6 +148,21 @@ class FieldStore:
             if used > self.budget or (temporary and mtime < abandoned):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+
+
+def _fitting(field: Field, graph: RoadGraph) -> Field:
+    """`field` if its arrays and target are of `graph`'s sizes (a file that reads whole but is not
+    one of this graph's searches must not reach a ranking), else ValueError."""
+    n, goal = graph.node_count, field.goal
+    sizes = [len(field.cost_s), len(field.lengths)]
+    expected = [n + 1, n + 1]
+    if field.closure is not None:
+        c = field.closure
+        sizes += [len(c.walk), len(c.cost_s), len(c.lengths), len(c.entry_nodes)]
+        expected += [n, n + 1, n + 1, n]
+    if sizes != expected or not (0 <= goal.road < graph.road_count and -1 <= goal.stop_node < n):
+        raise ValueError(f"arrays {sizes} and target road {goal.road} do not fit a graph of {n} nodes")
+    return field
 
 
 def _encode(field: Field) -> bytes:

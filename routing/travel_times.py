@@ -202,7 +202,7 @@ def reverse_field(
     store = fields.store
     name = store.name(graph, limits, roads, w, (lat, lon)) if store is not None else ""
     if store is not None:
-        found = store.get(name)
+        found = store.get(name, graph)
         if found is not None:
             fields.put(key, found)
             return found
