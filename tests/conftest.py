@@ -154,6 +154,23 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per reverse road search actually run, in any router of this process (one kept in
+    memory or found in the field store runs none)."""
+    import routing.travel_times
+
+    ran: list[int] = []
+    real = routing.travel_times.search_to
+
+    def counted(*args: object, **kwargs: object) -> object:
+        ran.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(routing.travel_times, "search_to", counted)
+    return ran
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -24,6 +24,7 @@ from typing import IO
 
 import pytest
 import requests
+from console_session import http_login
 from live import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,24 +152,6 @@ def _stop(process: subprocess.Popen[bytes]) -> int | None:
         return None
 
 
-def _console(url: str, username: str, password: str) -> requests.Session | None:
-    """A browser's session logged in through the login form (its CSRF token, then the post), or None."""
-    browser = requests.Session()
-    form = browser.get(f"{url}/login", timeout=10).text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    assert csrf is not None, form[:2000]
-    answer = browser.post(
-        f"{url}/login",
-        data={"csrf_token": csrf.group(1), "username": username, "password": password},
-        allow_redirects=False,
-        timeout=10,
-    )
-    if answer.status_code != 303:
-        browser.close()
-        return None
-    return browser
-
-
 def _scripts_of(url: str, browser: requests.Session, page: str) -> dict[str, str]:
     """The scripts a console page loads, by file name, as the browser gets them."""
     html = browser.get(f"{url}{page}", timeout=10)
@@ -259,7 +242,7 @@ def test_a_fresh_clone_runs_the_demo_city_with_units_and_logins(tmp_path: Path) 
 
         candidates = DISPATCHER_LOGIN.findall(printed)
         assert candidates, f"no console login printed for the dispatcher:\n{printed[-3000:]}"
-        password, browser = next(((p, b) for p in candidates if (b := _console(url, "dispatcher", p))), ("", None))
+        password, browser = next(((p, b) for p in candidates if (b := http_login(url, "dispatcher", p))), ("", None))
         assert browser is not None, f"none of the printed dispatcher logins logs in: {candidates}"
         with browser:
             scripts = _scripts_of(url, browser, "/dispatcher")

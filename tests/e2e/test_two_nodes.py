@@ -23,6 +23,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from cluster import Cluster, Node
+from console_session import http_login
 from live import INTAKE_TOKEN, sse_blocks, wait_for
 from twilio.request_validator import RequestValidator
 
@@ -384,17 +385,8 @@ class StreamClient(threading.Thread):
 def _console(cluster: Cluster, username: str) -> requests.Session:
     """A logged-in console session, through HAProxy (the login page and the form may meet different
     nodes: they share SECRET_KEY)."""
-    session = requests.Session()
-    page = session.get(cluster.url + "/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token, page[:300]
-    done = session.post(
-        cluster.url + "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert done.status_code == 303, done.text[:300]
+    session = http_login(cluster.url, username, PASSWORD)
+    assert session is not None, f"{username} could not log in"
     return session
 
 

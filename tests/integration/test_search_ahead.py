@@ -13,7 +13,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from requirements import needs_file
 
-import routing.travel_times
 from cad.app import close_app, create_app
 from cad.config import SHARED_DATA, Settings
 from cad.models import Role
@@ -21,20 +20,6 @@ from cad.services.dispatching import ranked_types
 
 ROADS = SHARED_DATA / "balikpapan_kota.overpass.json"
 pytestmark = needs_file(ROADS)
-
-
-@pytest.fixture
-def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per road search run (in any app of this process)."""
-    ran: list[int] = []
-    real = routing.travel_times.search_to
-
-    def counted(*args: object, **kwargs: object) -> object:
-        ran.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(routing.travel_times, "search_to", counted)
-    return ran
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import routing.travel_times
 from routing import RoadGraph, Router
 from routing.field_store import FieldStore
 
@@ -18,20 +17,6 @@ from routing.field_store import FieldStore
 def _nodes(graph: RoadGraph, seed: int, count: int) -> list[tuple[float, float]]:
     rng = np.random.default_rng(seed)
     return [(float(graph.node_lat[i]), float(graph.node_lon[i])) for i in rng.integers(0, graph.node_count, count)]
-
-
-@pytest.fixture
-def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per reverse search actually run."""
-    ran: list[int] = []
-    real = routing.travel_times.search_to
-
-    def counted(*args: object, **kwargs: object) -> object:
-        ran.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(routing.travel_times, "search_to", counted)
-    return ran
 
 
 def test_a_search_done_by_one_process_serves_another(poa_graph: RoadGraph, tmp_path: Path, searches: list[int]) -> None:
