@@ -33,16 +33,33 @@ MAX_BATCH = 500
 #: A request waits at most this long for its fix to be written.
 WAIT_S = 15.0
 
-_FIXES = sa.text("""
+#: The columns of a fix and their types, in the statement's order.
+_TYPES = (
+    ("unit_id", "integer"),
+    ("lat", "double precision"),
+    ("lon", "double precision"),
+    ("fix_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("accuracy_m", "double precision"),
+    ("speed_mps", "double precision"),
+    ("bearing_deg", "double precision"),
+    ("battery_pct", "double precision"),
+    ("event", "text"),
+)
+_COLUMNS = tuple(name for name, _ in _TYPES)
+#: The input of a batch: each column an array, unnested (n: the fix's place in the batch).
+_MANY = (
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _TYPES)
+    + f") WITH ORDINALITY AS t({', '.join(_COLUMNS)}, n)"
+)
+#: The input of a lone fix (the usual batch when vehicles report at their own pace): plain
+#: parameters, which the driver sends for about 140 us less CPU than ten one-element arrays.
+_ONE = "SELECT " + ", ".join(f"CAST(:{name} AS {kind}) AS {name}" for name, kind in _TYPES) + ", 1 AS n"
+
+_STATEMENT = """
 WITH input AS (
-    SELECT * FROM unnest(
-        CAST(:unit_id AS integer[]), CAST(:lat AS double precision[]), CAST(:lon AS double precision[]),
-        CAST(:fix_at AS timestamptz[]), CAST(:received_at AS timestamptz[]),
-        CAST(:accuracy_m AS double precision[]), CAST(:speed_mps AS double precision[]),
-        CAST(:bearing_deg AS double precision[]), CAST(:battery_pct AS double precision[]),
-        CAST(:event AS text[])
-    ) WITH ORDINALITY AS t(unit_id, lat, lon, fix_at, received_at, accuracy_m, speed_mps, bearing_deg,
-                           battery_pct, event, n)
+    {input}
 ), locked AS (
     SELECT u.id FROM units AS u WHERE u.id IN (SELECT unit_id FROM input) ORDER BY u.id FOR NO KEY UPDATE
 ), ins AS (
@@ -75,20 +92,9 @@ LEFT JOIN units AS u ON u.id = i.unit_id
 LEFT JOIN ins AS s ON s.unit_id = i.unit_id AND s.fix_at = i.fix_at
 LEFT JOIN moved AS m ON m.id = i.unit_id AND m.fix_at = i.fix_at
 LEFT JOIN ev AS e ON e.unit_id = i.unit_id AND m.id IS NOT NULL
-""")
-
-_COLUMNS = (
-    "unit_id",
-    "lat",
-    "lon",
-    "fix_at",
-    "received_at",
-    "accuracy_m",
-    "speed_mps",
-    "bearing_deg",
-    "battery_pct",
-    "event",
-)
+"""
+_FIXES = sa.text(_STATEMENT.format(input=_MANY))
+_FIX = sa.text(_STATEMENT.format(input=_ONE))
 
 
 @dataclass(frozen=True)
@@ -233,9 +239,12 @@ class FixWriter:
             else:
                 first[key] = waiting
         unique = list(first.values())
-        params = {column: [waiting.values[column] for waiting in unique] for column in _COLUMNS}
+        if len(unique) == 1:
+            statement, params = _FIX, {column: unique[0].values[column] for column in _COLUMNS}
+        else:
+            statement, params = _FIXES, {column: [waiting.values[column] for waiting in unique] for column in _COLUMNS}
         try:
-            rows = connection.execute(_FIXES, params).all()
+            rows = connection.execute(statement, params).all()
         except IntegrityError:
             if len(unique) == 1:
                 unique[0].finish(Written(False, False, *([None] * 9)))

@@ -102,6 +102,36 @@ def test_one_statement_gives_each_fix_its_own_outcome(app: Flask) -> None:
     assert sorted(e.data["id"] for e in events) == sorted([a_id, b_id])  # one event per unit moved
 
 
+def test_a_lone_fix_has_the_outcome_it_would_have_in_a_batch(app: Flask) -> None:
+    """A lone fix is written by the statement's plain-parameter form, a batch by its arrays: the
+    same cases (news, history, a duplicate, no such unit) come out the same either way."""
+    alone_id, batched_id, companion_id = (f.unit(f"DAMKAR-{n}", fix_age_s=None).id for n in range(3))
+    db.session.commit()
+    cases = [(5, -1.5), (1, -1.1), (5, -1.5)]  # news (moves the unit), older (history), the same again
+    writer = FixWriter()
+    alone, batched = [], []
+    for k, (second, lat) in enumerate(cases):
+        alone.append(writer.write(db.engine, fix(alone_id, T0 + timedelta(seconds=second), lat=lat)))
+        companion = fix(companion_id, T0 + timedelta(seconds=10 + k))  # makes it a batch of two
+        batched.append(write_together(app, [companion, fix(batched_id, T0 + timedelta(seconds=second), lat=lat)])[1])
+    alone.append(writer.write(db.engine, fix(999_999, T0)))  # no such unit
+    batched.append(write_together(app, [fix(companion_id, T0 + timedelta(seconds=20)), fix(999_999, T0)])[1])
+    writer.close()
+
+    def outcome(w: Written | None) -> tuple[object, ...]:
+        assert w is not None
+        return (w.known, w.stored, w.moved_status, w.event_id is not None, w.status, w.lat, w.position_at)
+
+    assert [outcome(w) for w in alone] == [outcome(w) for w in batched]
+    assert [outcome(w)[:4] for w in alone] == [
+        (True, True, "available", True),
+        (True, True, None, False),
+        (True, False, None, False),
+        (False, False, None, False),
+    ]
+    assert unit_at(alone_id) == unit_at(batched_id) == (-1.5, T0 + timedelta(seconds=5))
+
+
 def test_a_fix_older_than_the_units_position_is_history(app: Flask) -> None:
     unit = f.unit("DAMKAR-1", fix_age_s=0)
     unit_id, position_at = unit.id, unit.position_at
