@@ -67,7 +67,11 @@ def test_the_first_look_on_another_worker_ranks_without_searching(roads_app: Fla
     for i in range(4):
         f.unit(f"DMK-{i:02d}", lat=-1.2660 - 0.003 * i, lon=116.8390 + 0.002 * i)
         f.unit(f"AMB-{i:02d}", "ambulance", lat=-1.2700 + 0.002 * i, lon=116.8450, agency_code="ambulans")
-    incident = _post(client, headers)
+    reply = client.post("/api/v1/incidents", json=f.INCIDENT, headers=headers)
+    assert reply.status_code == 201 and roads_app.extensions["warroom.roads"]._router is None  # answered first
+    assert searches == []
+    incident = reply.get_json()
+    reply.close()  # sent: now the graph is loaded (this centre loads it on first use) and searched
     card_types = ranked_types("kebakaran", 1)[2]
     assert len(searches) == len(card_types) > 1  # one per unit type the recommendation ranks
     stored = roads_app.config["WARROOM"].instance_path / "roads" / "fields"
