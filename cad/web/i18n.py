@@ -7,6 +7,8 @@ when they are missing or older than the .po (a fresh clone needs no extra step).
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,10 +35,13 @@ def compile_catalogues(source: Path, target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as handle:
             catalogue = read_po(handle, locale=po_path.parts[-3])
-        partial = mo_path.with_suffix(".mo.partial")
+        # each writer its own partial file, renamed whole: gunicorn's workers start together and
+        # compile together (one shared name let a worker rename the file another was still
+        # writing, and the other's rename then failed: "Worker failed to boot", the whole server down)
+        partial = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.{threading.get_ident()}.partial")
         with partial.open("wb") as handle:
             write_mo(handle, catalogue)
-        partial.replace(mo_path)  # another worker compiling at the same moment sees a whole file
+        partial.replace(mo_path)  # a reader, or another writer's rename, sees a whole file
     return target
 
 
