@@ -258,11 +258,12 @@ class CongestionModel:
         # minute or so, each one) or a free reading expiring changes no edge time, so every search
         # and weight kept for the version before stays good (a router keeps them per version).
         before = self._built
-        same = (
-            before is not None and np.array_equal(before.edge_ids, edge_ids) and np.array_equal(before.factors, factors)
-        )
+        if before is not None and np.array_equal(before.edge_ids, edge_ids) and np.array_equal(before.factors, factors):
+            version = before.version
+        else:
+            version = next(_versions)
         state = CongestionState(
-            version=before.version if same and before is not None else next(_versions),
+            version=version,
             edge_ids=edge_ids,
             factors=factors,
             edge_reading=edge_reading,

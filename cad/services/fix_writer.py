@@ -134,8 +134,8 @@ class FixWriter:
     No thread of its own: the first request to arrive while nobody writes is the leader and
     writes the batch itself; whoever comes meanwhile queues, and when the leader is done the
     first of them leads the next batch. So a lone fix costs no hand-over between threads.
-    The leader hands its connection on with the lead: under load one connection writes batch
-    after batch without a pool checkout (and its ping) each; the last leader returns it."""
+    The leader hands its connection (the writer's own, `_pool`) on with the lead: under load one
+    connection writes batch after batch without a checkout each; the last leader returns it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

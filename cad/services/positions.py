@@ -437,10 +437,9 @@ def _record_one_pg(
     here = CurrentPosition(fix.lat, fix.lon, fix.fix_at, fix.accuracy_m)
     event = {"id": unit_id, "position": _position_data(here)}
     event_json = json.dumps(event, default=str)
-    held = session if not isinstance(session, scoped_session) else session() if session.registry.has() else None
-    if (
-        held is not None and held.in_transaction()
-    ):  # no pooled connection held while it waits: waiters must not drain the pool
+    # no pooled connection held while it waits: waiters must not drain the pool
+    held = _opened(session)
+    if held is not None and held.in_transaction():
         held.commit()
     row = fix_writer(engine).write(engine, {**_row(unit_id, fix, received_at), "event": event_json})
     if not row.known:
@@ -520,6 +519,14 @@ def _position_data(position: CurrentPosition) -> dict[str, Any]:
         "at": position.at.isoformat().replace("+00:00", "Z") if position.at else None,
         "accuracy_m": position.accuracy_m,
     }
+
+
+def _opened(session: Session | scoped_session[Session]) -> Session | None:
+    """The session; of a scoped one, the request's own if it opened one (None: it did not, and
+    asking does not open one)."""
+    if not isinstance(session, scoped_session):
+        return session
+    return session() if session.registry.has() else None
 
 
 def _apply_geofence(
