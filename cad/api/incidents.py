@@ -18,6 +18,7 @@ from cad.models import Incident, Role
 from cad.roads import travel_times
 from cad.services import dispatching, incidents
 from cad.services.calls import Fix
+from routing import RoutingError
 
 WRITERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.ADMIN)
 READERS = (Role.CALL_TAKER, Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
@@ -140,6 +141,8 @@ def _search_ahead(incident: Incident) -> None:
                 router = network.router(db.session)
                 if router is not None:
                     router.search_ahead(target, profiles)
+        except (RoutingError, ValueError) as error:  # off the roads: the recommendation will say so
+            log.info("no road searches ahead of incident %s: %s", number, error)
         except Exception:  # a search ahead only saves time: the recommendation searches itself
             log.exception("road searches ahead of incident %s's recommendation failed", number)
 

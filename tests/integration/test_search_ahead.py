@@ -4,6 +4,7 @@ worker, ranks the units without searching, and ranks them as a search would."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,15 @@ def test_a_moved_incident_is_searched_again_and_one_without_a_place_is_not(
     )
     placed.close()
     assert len(searches) == 3
+
+
+def test_an_incident_off_the_roads_is_not_searched_ahead_and_is_no_error(
+    roads_app: Flask, searches: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cad.api.incidents")
+    _, headers = f.user(Role.CALL_TAKER)
+    at_sea = {"lat": -1.40, "lon": 117.20, "accuracy_m": 10}  # the Makassar Strait, far from any road
+    incident = _post(roads_app.test_client(), headers, location=at_sea)
+    assert incident["location"]["lat"] == -1.40 and searches == []
+    said = [r for r in caplog.records if "searches ahead" in r.getMessage()]
+    assert [r.levelname for r in said] == ["INFO"] and not [r for r in caplog.records if r.levelname == "ERROR"]
