@@ -219,7 +219,10 @@ def report(
     title = "with PostgreSQL stopped for 5 s mid-surge" if restart else "steady database"
     print(f"\n{title}: {duration_s:g} s")
     print(f"  calls placed {stats.calls_placed}, accepted {accepted} (SIP 200 OK {stats.calls_answered_sip}, SMS "
-          f"{stats.texts_sent}), SIP failed {stats.calls_failed_sip}, SMS refused {stats.texts_refused}")  # fmt: skip
+          f"{stats.texts_sent}), SIP turned away {stats.calls_turned_away_sip} (on record), SIP failed "
+          f"{stats.calls_failed_sip}, SMS refused {stats.texts_refused}")  # fmt: skip
+    for failure in stats.sip_failures[:5]:
+        print(f"    SIP failure {failure}")
     print(f"  calls in the record {calls}; LOST {len(lost)} {'PASS' if not lost else 'FAIL ' + ', '.join(lost[:5])}")
     print(f"  incidents {incidents} ({stats.incidents_created} by the simulated call-taker), dispatches "
           f"{stats.dispatches}, assignments not yet notified {unnotified}")  # fmt: skip

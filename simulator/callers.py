@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 from simulator import city
+from simulator.centre import TURNED_AWAY
 from simulator.world import World
+
+log = logging.getLogger(__name__)
 
 
 class Callers(World):
@@ -29,16 +34,20 @@ class Callers(World):
             self.pool.submit(self._guarded, lambda: self._text(phone, story, lat, lon))
         elif self.caller.ready:
             pidf = city.pidf_lo(lat, lon, self.rng.uniform(8, 60), f"{phone}@caller.example")
-            self.caller.call(phone, name, pidf, self.options.hold_s, self._call_done)
+            self.caller.call(phone, name, pidf, self.options.hold_s, partial(self._call_done, phone))
         else:
             location = {"lat": lat, "lon": lon, "accuracy_m": 50, "source": "manual"}
             self.centre.api("POST", "/calls", body={"phone": phone, "name": name, "location": location})
 
-    def _call_done(self, code: int) -> None:
+    def _call_done(self, phone: str, code: int, why: str) -> None:
         if code == 0:
             self.stats.calls_answered_sip += 1
+        elif code == TURNED_AWAY:
+            self.stats.calls_turned_away_sip += 1
         else:
             self.stats.calls_failed_sip += 1
+            self.stats.sip_failures.append(f"{phone}: {why}")
+            log.warning("simulator: the SIP call from %s failed: %s", phone, why)
 
     def _text(self, phone: str, story: city.Story, lat: float, lon: float) -> None:
         ok = self.centre.sms(phone, story.description) < 400

@@ -27,6 +27,7 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger(__name__)
 
 SCENARIO = Path(__file__).with_name("sipp") / "call_112.xml"
+TURNED_AWAY = 97  # sipp's exit after the scenario's stop_now: the agent answered 503, every line busy
 KNOT_MPS = 0.514444
 
 
@@ -153,6 +154,19 @@ def _media_port() -> int:
     raise RuntimeError("no free port for sipp's media")
 
 
+def _why(code: int, errors: Path) -> str:
+    """What sipp logged about a failed call: the last lines of its error file ("" for a call that
+    went as the scenario says)."""
+    if code in (0, TURNED_AWAY):
+        return ""
+    try:
+        lines = errors.read_text(errors="replace").split("\n")
+    except OSError:
+        return f"sipp exit {code}, no error log"
+    logged = " ".join(line.strip() for line in lines if line.strip())
+    return f"sipp exit {code}: {logged[-400:]}" if logged else f"sipp exit {code}"
+
+
 class Caller:
     """Places 112 calls with PIDF-LO through sipp, one process per call (its own phone and place)."""
 
@@ -160,37 +174,40 @@ class Caller:
         self.sipp = shutil.which("sipp")
         self.target = target
         self._work = Path(tempfile.mkdtemp(prefix="warroom-sim-"))
-        self._running: list[tuple[subprocess.Popen[bytes], Callable[[int], None]]] = []
+        self._running: list[tuple[subprocess.Popen[bytes], Path, Callable[[int, str], None]]] = []
         self._serial = 0
 
     @property
     def ready(self) -> bool:
         return bool(self.sipp and self.target)
 
-    def call(self, phone: str, name: str, pidf: str, hold_s: float, done: Callable[[int], None]) -> None:
-        """Start one call; `done(returncode)` is called from `reap()` when sipp has finished."""
+    def call(self, phone: str, name: str, pidf: str, hold_s: float, done: Callable[[int, str], None]) -> None:
+        """Start one call; `done(returncode, why)` is called from `reap()` when sipp has finished, `why`
+        being the end of sipp's error log when the call failed (exit neither 0 nor `TURNED_AWAY`)."""
         assert self.sipp and self.target
         self._serial += 1
         fields = self._work / f"call-{self._serial}.csv"
         fields.write_text(f"SEQUENTIAL\n{phone};{name};{pidf}\n")
+        errors = self._work / f"call-{self._serial}.errors"
         process = subprocess.Popen(
             [
                 self.sipp, self.target, "-sf", str(SCENARIO), "-inf", str(fields), "-m", "1",
                 "-d", str(int(hold_s * 1000)), "-i", "127.0.0.1", "-p", "0", "-mp", str(_media_port()), "-nostdin",
                 "-timeout", f"{int(hold_s + 30)}s", "-timeout_error", "-recv_timeout", "10000",
+                "-trace_err", "-error_file", str(errors),
             ],
             cwd=self._work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        self._running.append((process, done))
+        self._running.append((process, errors, done))
 
     def reap(self) -> None:
         still = []
-        for process, done in self._running:
+        for process, errors, done in self._running:
             code = process.poll()
             if code is None:
-                still.append((process, done))
+                still.append((process, errors, done))
             else:
-                done(code)
+                done(code, _why(code, errors))
         self._running = still
 
     @property
@@ -204,11 +221,13 @@ class Caller:
         while self._running and time.monotonic() < deadline:
             self.reap()
             time.sleep(0.1)
-        for process, done in self._running:
+        for process, errors, done in self._running:
             process.terminate()
             try:
-                done(process.wait(5))
+                code = process.wait(5)
             except subprocess.TimeoutExpired:
                 process.kill()
+                code = process.wait()
+            done(code, f"still running {wait_s:.0f} s after the run ended; stopped. {_why(code, errors)}".strip())
         self._running = []
         shutil.rmtree(self._work, ignore_errors=True)

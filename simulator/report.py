@@ -12,6 +12,7 @@ class Stats:
 
     calls_placed: int = 0
     calls_answered_sip: int = 0  # sipp got its 200 OK and hung up cleanly
+    calls_turned_away_sip: int = 0  # every line of the agent busy: a 503, the call on record for a call-back
     calls_failed_sip: int = 0
     texts_sent: int = 0
     texts_refused: int = 0
@@ -26,11 +27,13 @@ class Stats:
     recommend_s: list[float] = field(default_factory=list)  # incident created → first recommendation
     placed: dict[str, float] = field(default_factory=dict)  # phone → when the call was placed (monotonic)
     our_incidents: list[int] = field(default_factory=list)
+    sip_failures: list[str] = field(default_factory=list)  # "phone: what sipp logged", one per failed call
 
     def summary(self) -> str:
         return (
-            f"calls {self.calls_placed} placed ({self.calls_answered_sip} SIP answered, {self.calls_failed_sip} SIP "
-            f"failed, {self.texts_sent} SMS), {self.calls_seen} seen by the centre; "
+            f"calls {self.calls_placed} placed ({self.calls_answered_sip} SIP answered, {self.calls_turned_away_sip} "
+            f"SIP turned away, {self.calls_failed_sip} SIP failed, {self.texts_sent} SMS), {self.calls_seen} seen by "
+            f"the centre; "
             f"{self.incidents_created} incidents, {self.dispatches} dispatched; GPS {self.fixes_sent} fixes "
             f"({self.fixes_refused} refused); {self.congestion_reports} camera reports; {self.errors} errors"
         )

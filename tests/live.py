@@ -295,9 +295,9 @@ def start_pool(
     return pool
 
 
-def sipp_listener(scenario: str, port: int, log: Path, *, timeout_s: int = 30) -> subprocess.Popen[str]:
+def sipp_listener(scenario: str | Path, port: int, log: Path, *, timeout_s: int = 30) -> subprocess.Popen[str]:
     """sipp as the far end (a phone receiving a reply, a PBX's registrar): one message, then it exits;
-    what its scenario logs goes to `log`."""
+    what its scenario (a name in tests/e2e/sipp, or a path) logs goes to `log`."""
     return subprocess.Popen(
         [
             need_tool("sipp"),

@@ -15,6 +15,7 @@ from requirements import need_tool, needs_file
 
 from cad.config import SHARED_DATA
 from cad.db import db
+from cad.domain.calls import CallState
 from cad.models import Assignment, Call, CongestionReading, Incident, Position, TimelineEvent
 from cad.services.simulation import issue_simulator_keys
 from simulator.centre import Access, Centre
@@ -71,7 +72,11 @@ def test_the_city_runs_through_the_centres_interfaces_and_nothing_is_lost(
     db.session.expire_all()
     calls = {c.caller.phone: c for c in db.session.scalars(sa.select(Call))}
     assert stats.calls_placed >= 4 and set(stats.placed) <= set(calls)  # every call placed is in the record
-    assert stats.calls_failed_sip == 0 and stats.texts_refused == 0
+    assert stats.calls_failed_sip == 0 and stats.texts_refused == 0, (stats.sip_failures, agent.output()[-3000:])
+    # a lone agent keeps one of its four lines in reserve: a fourth caller at once hears 503 and is on
+    # record for a call-back, never lost (the Poisson city sometimes rings four times within seconds)
+    turned_away = [c for c in calls.values() if c.state is CallState.OVERFLOWED]
+    assert len(turned_away) == stats.calls_turned_away_sip
     voice = [c for c in calls.values() if c.channel == "voice"]
     assert voice and all(c.location_source == "pidf-lo" for c in voice)
     texts = [c for c in calls.values() if c.channel == "sms"]
