@@ -102,7 +102,13 @@ def test_an_invite_whose_only_body_is_its_pidf_lo_is_answered_with_an_offer_and_
             timeout_s=20,
         )[0]
     except AssertionError:
-        raise AssertionError(f"calls on record: {calls_of(live_centre, token)}") from None
+        # the location comes from the proxy's log (telephony/turned_away.py): say what reached it and what not
+        kamailio = (live_centre.instance / "sip-pool" / "kamailio.log").read_text(errors="replace")
+        raise AssertionError(
+            f"calls on record: {calls_of(live_centre, token)}\n"
+            f"INVITE slices the proxy logged whole: {kamailio.count('WARROOM-WHOLE-INVITE ')}\n"
+            f"the pool: {pool.output()[-3000:]}\nthe proxy: {proxy_log(live_centre)[-2000:]}"
+        ) from None
     assert call["sip_call_id"] == answered[0] and call["caller_name"] == "Tanpa SDP"
     assert call["location"] == {"lat": -1.265, "lon": 116.84, "accuracy_m": 35.0, "source": "pidf-lo"}
 
