@@ -190,3 +190,25 @@ def test_an_incident_selected_while_the_map_zooms_is_where_the_map_goes(
         assert started, "the zoom was not animated: this test would not show the race"
         page.wait_for_function(MAP_CENTRED_ON, arg=[target["location"]["lat"], target["location"]["lon"]])
     assert errors == []
+
+
+def test_two_incidents_at_one_address_open_the_map_on_them_at_street_level(
+    demo_centre: LiveCentre, browser: Any, backend: str
+) -> None:
+    """Two calls about one fire make two incidents at one spot: the map's first view is a box of no
+    size, which without a tile layer (no maximum zoom) put the map at zoom Infinity and every later
+    view at NaN (a page error at each move, no map). It opens on them at street level instead."""
+    unit = db.session.query(Unit).filter_by(callsign="DMK-01").one()
+    spot = {"lat": unit.lat + 0.0008, "lon": unit.lon + 0.0008}
+    token = f.api_token(Role.DISPATCHER)
+    db.session.remove()
+    for priority in (1, 2):
+        _post(demo_centre, token, "/incidents", {"type": "kebakaran", "priority": priority, "location": spot})
+    errors: list[str] = []
+    page = console(browser, demo_centre, "dispatcher", errors, viewport={"width": WIDTH, "height": HEIGHT})
+    expect(page.locator("#queue tbody tr")).to_have_count(2)
+    page.wait_for_function(MAP_CENTRED_ON, arg=[spot["lat"], spot["lon"]])
+    assert page.evaluate("WR.dispatcherMap.getZoom()") == 16
+    page.evaluate("WR.moveMap(WR.dispatcherMap, () => WR.dispatcherMap.setZoom(17))")  # the map still moves
+    page.wait_for_function("() => WR.dispatcherMap.getZoom() === 17")
+    assert errors == []

@@ -182,11 +182,13 @@ const WR = (() => {
   // The roads come as a light layer drawn for one zoom level (`roads`): the consoles' 16 keeps every
   // road to about a metre; a crew phone asks for ROADS_PHONE, a fraction of the bytes on a mobile
   // connection. Fetched once per page and level; the browser keeps it (ETag, max-age).
-  const ROADS_CONSOLE = 16, ROADS_PHONE = 15;
+  const ROADS_CONSOLE = 16, ROADS_PHONE = 15, MAX_ZOOM = 19, FIT_ZOOM = 16;
   const roadsPromises = {};
   function map(id, options) {
     const level = (options && options.roads) || ROADS_CONSOLE;
-    const m = L.map(id, { preferCanvas: true, zoomControl: false });
+    // maxZoom: without a tile layer Leaflet has none, and a fit to a box of no size (two incidents at
+    // one address) asks for zoom Infinity, after which every view of the map is NaN
+    const m = L.map(id, { preferCanvas: true, zoomControl: false, maxZoom: MAX_ZOOM });
     L.control.zoom({ zoomInTitle: L_.words.zoom_in, zoomOutTitle: L_.words.zoom_out }).addTo(m);
     m.attributionControl.setPrefix(false);
     m.attributionControl.addAttribution("© OpenStreetMap contributors");
@@ -237,12 +239,15 @@ const WR = (() => {
     if (m._animatingZoom) m.once("zoomend", () => moveMap(m, move));
     else move();
   }
+  // The view on a few places: one place, or several at one spot (two calls about one fire), at street
+  // level; several, all in view, never closer than that.
   function fit(m, latlngs) {
     if (!latlngs.length) return;
     m._wrFitted = true;
+    const box = L.latLngBounds(latlngs);
     moveMap(m, () => {
-      if (latlngs.length === 1) m.setView(latlngs[0], 16);
-      else m.fitBounds(L.latLngBounds(latlngs).pad(0.2));
+      if (box.getNorthEast().equals(box.getSouthWest())) m.setView(box.getCenter(), FIT_ZOOM);
+      else m.fitBounds(box.pad(0.2), { maxZoom: FIT_ZOOM });
     });
   }
 
