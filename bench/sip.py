@@ -3,6 +3,7 @@
     python bench/sip.py [--rate 20] [--duration 60] [--database-url URL] [--steps 30,40]
     python bench/sip.py --pool 21 [--hold 60] [--duration 60] [--flood-s 10]
     python bench/sip.py --callers [--quick]
+    python bench/sip.py --smoke [--floor 0.2]
 
 With `--callers` the default `warroom serve` setup (Kamailio in front of its agents when
 installed) is measured beside one agent alone, in the same run: the largest INVITE answered and
@@ -20,6 +21,13 @@ agent (`warroom sip`, pjsua2), then drives it with sipp: `--rate` calls per seco
 `--duration` seconds (each call 100 ms of talk), then short steps at higher rates to show
 where it stops. Latency is measured from the moment the agent stamped the INVITE
 (`received_at`) to the moment the call reached a console subscribed to /api/v1/events.
+
+`--smoke` is the guard `make bench-smoke` runs (~20 s): the same centre and agent, 10 calls/s for
+6 s through SIP, and as its baseline in the same run the same number of calls at the same pace
+through the calls API (`POST /api/v1/calls`, sent → visible on the same stream). It prints one
+line starting `SMOKE sip` and exits 1 when the API's median latency over SIP's falls below
+`--floor` (SIP several times slower than the path it adds a journal and a courier to), or when a
+SIP call failed or is not on record.
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "e2e" / "sipp" / "call.xml"
 ROUTED = REPO / "tests" / "e2e" / "sipp" / "call_routed.xml"
 TARGET_RATE, TARGET_P95_MS, TARGET_HELD = 20.0, 200.0, 60
+#: the API's median INVITE/POST → visible latency over SIP's: SIP adds the agent's screening, its
+#: journal and the courier's hop to the same storage, so it is slower, but not several times
+SMOKE_FLOOR = 0.2
+SMOKE_RATE, SMOKE_S = 10.0, 6.0
 
 
 class Centre:
@@ -168,6 +180,74 @@ def sipp_command(
     ]  # fmt: skip
 
 
+def start_agent(centre: Centre) -> tuple[int, subprocess.Popen[bytes], Path]:
+    """`warroom sip`, one pjsua2 agent, beside the centre: (its SIP port, its process, its log)."""
+    sip_port = free_port(socket.SOCK_DGRAM)
+    agent = centre.spawn("sip", "--port", str(sip_port), "--bind", "127.0.0.1")
+    log = centre.instance / f"sip-{len(centre.processes) - 1}.log"
+    deadline = time.monotonic() + 30
+    while "SIP agent on" not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or agent.poll() is not None:
+            raise RuntimeError(log.read_text(errors="replace")[-2000:])
+        time.sleep(0.1)
+    return sip_port, agent, log
+
+
+def post_calls(url: str, token: str, rate: float, duration_s: float, phone: str) -> dict[int, float]:
+    """Calls through the calls API at `rate`/s for `duration_s`: call id -> when its POST was sent."""
+    sent: dict[int, float] = {}
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    started = time.monotonic()
+    for n in range(int(rate * duration_s)):
+        time.sleep(max(0.0, started + n / rate - time.monotonic()))
+        at = time.time()
+        response = http.post(f"{url}/api/v1/calls", json={"phone": phone, "name": "bench"}, timeout=30)
+        response.raise_for_status()
+        sent[int(response.json()["id"])] = at
+    return sent
+
+
+def smoke(floor: float) -> int:
+    """SIP INVITE -> visible against the calls API's POST -> visible, same centre, same run."""
+    with tempfile.TemporaryDirectory(prefix="warroom-bench-sip-") as folder:
+        workdir = Path(folder)
+        centre = Centre(workdir, None)
+        try:
+            token = centre.start()
+            sip_port, _agent, _log = start_agent(centre)
+            console = Console(centre.url, token)
+            console.start()
+            sent = post_calls(centre.url, token, SMOKE_RATE, SMOKE_S, "081100000003")
+            run = run_sipp(sip_port, SMOKE_RATE, SMOKE_S, workdir, "081100000001")
+            time.sleep(1.0)
+            calls = all_calls(centre.url, token)
+        finally:
+            centre.stop()
+    api_ms = [(console.seen[i] - at) * 1000 for i, at in sent.items() if i in console.seen]
+    sip_ms = []
+    for call in calls:
+        if call["phone"] == "+6281100000001" and call["id"] in console.seen:
+            received = datetime.fromisoformat(str(call["received_at"]).replace("Z", "+00:00")).timestamp()
+            sip_ms.append((console.seen[int(str(call["id"]))] - received) * 1000)
+    recorded = sum(1 for c in calls if c["phone"] == "+6281100000001")
+    if not api_ms or not sip_ms:
+        print(f"SMOKE sip no latency measured (API {len(api_ms)}, SIP {len(sip_ms)} calls seen) FAIL")
+        return 1
+    api_median, sip_median = statistics.median(api_ms), statistics.median(sip_ms)
+    ratio = api_median / sip_median
+    sip_p95 = statistics.quantiles(sip_ms, n=20)[-1] if len(sip_ms) > 1 else sip_ms[0]
+    whole = run["failed"] == 0 and run["successful"] == run["calls"] == recorded and len(api_ms) == len(sent)
+    passed = ratio >= floor and whole
+    print(
+        f"SMOKE sip INVITE->visible median {sip_median:.1f} ms (p95 {sip_p95:.1f}) "
+        f"calls-API {api_median:.1f} ms ratio={ratio:.2f} floor={floor:g} "
+        f"calls {run['successful']}/{run['calls']} answered, {run['failed']} failed, {recorded} on record "
+        f"{'PASS' if passed else 'FAIL'}"
+    )
+    return 0 if passed else 1
+
+
 def run_sipp(port: int, rate: float, duration_s: float, workdir: Path, phone: str) -> dict[str, int]:
     calls = int(rate * duration_s)
     done = subprocess.run(
@@ -217,7 +297,11 @@ def main() -> None:
         help="the default `warroom serve` setup beside a lone agent: largest INVITE located, callers refused",
     )
     parser.add_argument("--quick", action="store_true", help="--callers: fewer sizes, 15 s per rate (a few minutes)")
+    parser.add_argument("--smoke", action="store_true", help="the guard of `make bench-smoke` (~20 s)")
+    parser.add_argument("--floor", type=float, default=SMOKE_FLOOR, help="--smoke: the lowest API/SIP ratio")
     args = parser.parse_args()
+    if args.smoke:
+        raise SystemExit(smoke(args.floor))
     if args.callers:
         from sip_callers import run_callers_bench
 
@@ -233,14 +317,7 @@ def main() -> None:
         workdir = Path(folder)
         centre = Centre(workdir, args.database_url)
         token = centre.start()
-        sip_port = free_port(socket.SOCK_DGRAM)
-        agent = centre.spawn("sip", "--port", str(sip_port), "--bind", "127.0.0.1")
-        log = workdir / "sip-1.log"
-        deadline = time.monotonic() + 30
-        while "SIP agent on" not in log.read_text(errors="replace"):
-            if time.monotonic() > deadline or agent.poll() is not None:
-                raise RuntimeError(log.read_text(errors="replace")[-2000:])
-            time.sleep(0.1)
+        sip_port, agent, log = start_agent(centre)
         console = Console(centre.url, token)
         console.start()
         server = centre.processes[0]

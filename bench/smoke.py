@@ -1,7 +1,7 @@
 """`make bench-smoke`: short runs of the hot-path benchmarks, each figure against a baseline
 measured in the same run, so a change that makes a path several times slower fails CI.
 
-    python bench/smoke.py [--only routing,dispatch,gps]
+    python bench/smoke.py [--only routing,dispatch,gps,sip]
 
 Each bench prints one line
 
@@ -18,15 +18,18 @@ output's tail is shown then). The ratios, higher is better:
 * gps: single fixes through the centre / psycopg row by row (bench/gps.py --smoke), floor 0.8
   (issue 20's): 1.32x on a quiet machine (load 1.5, 2026-12-03 18:25 UTC, the fix writer's own
   connection and no session per fix); before those, 0.50-1.17x in four runs at load 3.6-8.7.
-  The baseline swings 800-1,827/s between runs.
+  The baseline swings 800-1,827/s between runs. A faster machine (2026-12-03 22:40 UTC): 1.32-1.36x;
+  there the smoke's 300 devices reached their flood limit (429) until the bench raised it;
+* sip: INVITE -> visible on a console's event stream / the same through the calls API, medians,
+  one agent, 10 calls/s for 6 s (bench/sip.py --smoke), floor 0.2; every SIP call answered and
+  on record, or FAIL. SIP adds the agent's screening, its journal and the courier's hop to the
+  same storage, yet both medians were ~60 ms on a quiet machine (ratios 0.96 and 1.69,
+  2026-12-03 22:31 UTC: the calls API's median swings between runs); a courier made 0.4 s slower
+  per entry gave 0.04 and FAIL.
 
 A bench below its floor runs once more, and fails only when that run is below it too: one run
 squeezed by other work on the machine is noise, a path made slower fails both (the routing and
 GPS benches take seconds; the second run is what a failure costs).
-
-SIP is not here: bench/sip.py's INVITE -> visible latency has no baseline in the same run short
-of its pool mode (one agent alone against the pool, minutes), and a few seconds of sipp at
-20 calls/s answer every call whether the intake is fast or several times slower.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def benches() -> dict[str, list[str]]:
         "routing": [str(BENCH / "routing.py"), "--smoke"],
         "dispatch": [str(BENCH / "dispatch.py"), "--smoke"],
         "gps": [str(BENCH / "gps.py"), "--smoke", "--floor", "0.8"],
+        "sip": [str(BENCH / "sip.py"), "--smoke", "--floor", "0.2"],
     }
     return found
 
