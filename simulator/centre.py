@@ -27,7 +27,7 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger(__name__)
 
 SCENARIO = Path(__file__).with_name("sipp") / "call_112.xml"
-TURNED_AWAY = 97  # sipp's exit after the scenario's stop_now: the agent answered 503, every line busy
+TURNED_AWAY = 97  # sipp's exit after the scenario's stop_now: 503 (every line busy) or 302 (the overflow centre)
 KNOT_MPS = 0.514444
 
 

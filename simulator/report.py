@@ -12,7 +12,7 @@ class Stats:
 
     calls_placed: int = 0
     calls_answered_sip: int = 0  # sipp got its 200 OK and hung up cleanly
-    calls_turned_away_sip: int = 0  # every line of the agent busy: a 503, the call on record for a call-back
+    calls_turned_away_sip: int = 0  # every line busy: a 503 or a 302 to the overflow centre, on record as overflowed
     calls_failed_sip: int = 0
     texts_sent: int = 0
     texts_refused: int = 0

@@ -1,5 +1,6 @@
-"""The simulator's SIP caller tells a caller turned away (503: every line of the agent busy, the call
-on record for a call-back) from a failed call, and says why a call failed in sipp's own words."""
+"""The simulator's SIP caller tells a caller turned away (503: every line of the agent busy; 302: sent
+to the overflow centre; either way on record as overflowed) from a failed call, and says why a call
+failed in sipp's own words."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ def place_one_call(target: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    ("status", "turned_away"), [("503", True), ("500", False), ("486", False)], ids=["503", "500", "486"]
+    ("status", "turned_away"), [("503", True), ("302", True), ("500", False), ("486", False)], ids=str
 )
-def test_a_503_is_a_caller_turned_away_anything_else_a_failure_named(
+def test_a_503_or_a_302_is_a_caller_turned_away_anything_else_a_failure_named(
     tmp_path: Path, status: str, turned_away: bool
 ) -> None:
     port = free_udp_port()
