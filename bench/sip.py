@@ -47,6 +47,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 from _proc import cpu_s, free_port, rss_mb
@@ -145,9 +146,9 @@ class Console(threading.Thread):
                     self.seen.setdefault(int(data["id"]), time.time())
 
 
-def all_calls(url: str, token: str) -> list[dict[str, object]]:
+def all_calls(url: str, token: str) -> list[dict[str, Any]]:
     """Every call on record, newest first, a page at a time."""
-    calls: list[dict[str, object]] = []
+    calls: list[dict[str, Any]] = []
     query = "limit=1000"
     while True:
         page = requests.get(
@@ -178,6 +179,17 @@ def sipp_command(
         "-key", "phone", phone, "-key", "caller_name", "bench", "-nostdin", "-timeout", f"{int(timeout_s)}s",
         *extra,
     ]  # fmt: skip
+
+
+def latencies_ms(calls: list[dict[str, Any]], console: Console, phone: str) -> list[float]:
+    """INVITE -> visible of each call from `phone` the console saw: from the agent's stamp
+    (`received_at`) to the event's arrival, ms."""
+    return [
+        (console.seen[call["id"]] - datetime.fromisoformat(call["received_at"].replace("Z", "+00:00")).timestamp())
+        * 1000
+        for call in calls
+        if call["phone"] == phone and call["id"] in console.seen
+    ]
 
 
 def start_agent(centre: Centre) -> tuple[int, subprocess.Popen[bytes], Path]:
@@ -225,11 +237,7 @@ def smoke(floor: float) -> int:
         finally:
             centre.stop()
     api_ms = [(console.seen[i] - at) * 1000 for i, at in sent.items() if i in console.seen]
-    sip_ms = []
-    for call in calls:
-        if call["phone"] == "+6281100000001" and call["id"] in console.seen:
-            received = datetime.fromisoformat(str(call["received_at"]).replace("Z", "+00:00")).timestamp()
-            sip_ms.append((console.seen[int(str(call["id"]))] - received) * 1000)
+    sip_ms = latencies_ms(calls, console, "+6281100000001")
     recorded = sum(1 for c in calls if c["phone"] == "+6281100000001")
     if not api_ms or not sip_ms:
         print(f"SMOKE sip no latency measured (API {len(api_ms)}, SIP {len(sip_ms)} calls seen) FAIL")
@@ -332,11 +340,7 @@ def main() -> None:
         for step_rate in [float(r) for r in args.steps.split(",") if r]:
             steps.append((step_rate, run_sipp(sip_port, step_rate, 15, workdir, "081100000002")))
             time.sleep(2)
-        latencies = []
-        for call in calls:
-            if call["id"] in console.seen and call["phone"] == "+6281100000001":
-                received = datetime.fromisoformat(call["received_at"].replace("Z", "+00:00")).timestamp()
-                latencies.append((console.seen[call["id"]] - received) * 1000)
+        latencies = latencies_ms(calls, console, "+6281100000001")
         recorded = sum(1 for c in calls if c["phone"] == "+6281100000001")
         rss = {name: rss_mb(p.pid) for name, p in (("centre (werkzeug)", server), ("SIP agent", agent))}
         centre.stop()

@@ -15,7 +15,17 @@ from datetime import datetime
 from pathlib import Path
 
 from _proc import cpu_s, free_block, rss_mb
-from sip import ROUTED, TARGET_HELD, TARGET_P95_MS, TARGET_RATE, Centre, Console, all_calls, sipp_command
+from sip import (
+    ROUTED,
+    TARGET_HELD,
+    TARGET_P95_MS,
+    TARGET_RATE,
+    Centre,
+    Console,
+    all_calls,
+    latencies_ms,
+    sipp_command,
+)
 
 from reports.stats import nearest_rank
 
@@ -106,15 +116,6 @@ def sample(groups: dict[str, list[int]]) -> dict[int, tuple[float, float]]:
 
 def ringing_now(url: str, token: str, phone: str) -> int:
     return sum(1 for c in all_calls(url, token) if c["phone"] == phone and c["state"] == "ringing")
-
-
-def latencies_ms(calls: list[dict[str, object]], console: Console, phone: str) -> list[float]:
-    out = []
-    for call in calls:
-        if call["phone"] == phone and call["id"] in console.seen:
-            received = datetime.fromisoformat(str(call["received_at"]).replace("Z", "+00:00")).timestamp()
-            out.append((console.seen[int(str(call["id"]))] - received) * 1000)
-    return out
 
 
 def pct(values: list[float], q: int) -> float:
