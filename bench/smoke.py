@@ -23,9 +23,10 @@ output's tail is shown then). The ratios, higher is better:
 * sip: INVITE -> visible on a console's event stream / the same through the calls API, medians,
   one agent, 10 calls/s for 6 s (bench/sip.py --smoke), floor 0.2; every SIP call answered and
   on record, or FAIL. SIP adds the agent's screening, its journal and the courier's hop to the
-  same storage, yet both medians were ~60 ms on a quiet machine (ratios 0.96 and 1.69,
-  2026-12-03 22:31 UTC: the calls API's median swings between runs); a courier made 0.4 s slower
-  per entry gave 0.04 and FAIL.
+  same storage, yet both medians were ~60 ms on a quiet machine (ratios 0.93-1.71, 2026-12-03
+  22:31-23:40 UTC): most of either is the stream's 0.1 s gathering (cad/events.py), which also
+  makes the API's median land at ~60 or ~105 ms from run to run; a courier made 0.4 s slower per
+  entry gave 0.04 and FAIL.
 
 A bench below its floor runs once more, and fails only when that run is below it too: one run
 squeezed by other work on the machine is noise, a path made slower fails both (the routing and
